@@ -1,0 +1,104 @@
+/**
+ * The set of elastic LoRA adapters attached to a model: the weight-sharing supernet's
+ * trainable part. Created from a plan (one spec per adapted module), typically a search
+ * space's `adapterPlan()`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { NlsError } from '../errors.js';
+import type { LinearSlot } from '../model/linear.js';
+import { createRng, uniformArray } from '../util/rng.js';
+import { ElasticLoraAdapter, type ElasticLoraSpec } from './elastic-lora.js';
+
+/** Something that has linear slots keyed `layers.{i}.{module}` (a LlamaModel). */
+export interface HasLinearSlots {
+  linearSlots(): Map<string, LinearSlot>;
+}
+
+/** Elastic LoRA adapters attached to a model's linear slots. */
+export class AdapterSet {
+  private constructor(
+    /** Adapters by module key, in plan order. */
+    readonly adapters: ReadonlyMap<string, ElasticLoraAdapter>,
+    private readonly slots: ReadonlyMap<string, LinearSlot>,
+  ) {}
+
+  /**
+   * Create adapters for every spec in `plan` and attach them to `model`.
+   *
+   * Initialisation follows PEFT: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming-uniform with a = sqrt(5)),
+   * B = 0, so the adapted model starts equal to the base. Values come from `seed` through a
+   * JS RNG, so they are identical on every backend.
+   */
+  static attach(model: HasLinearSlots, plan: readonly ElasticLoraSpec[], seed: number | string): AdapterSet {
+    const slots = model.linearSlots();
+    const rng = createRng(seed);
+    const adapters = new Map<string, ElasticLoraAdapter>();
+    const used = new Map<string, LinearSlot>();
+    for (const spec of plan) {
+      const slot = slots.get(spec.key);
+      if (!slot) {
+        throw new NlsError(`no such linear module in the model (it has ${slots.size} linear modules, e.g. ${[...slots.keys()][0]})`, {
+          field: spec.key,
+        });
+      }
+      if (slot.hook || adapters.has(spec.key)) throw new NlsError('module already has an adapter attached', { field: spec.key });
+      if (!Number.isInteger(spec.rMax) || spec.rMax < 1) throw new NlsError(`r_max must be a positive integer, got ${spec.rMax}`, { field: spec.key });
+      const inDim = slot.inFeatures;
+      const outDim = slot.outFeatures;
+      const aValues = uniformArray(rng, inDim * spec.rMax, 1 / Math.sqrt(inDim));
+      // aValues are drawn in PEFT's [r, in] order, then stored transposed as [in, r].
+      const aT = tf.tidy(() => tf.variable(tf.transpose(tf.tensor2d(aValues, [spec.rMax, inDim])) as tf.Tensor2D, true));
+      const bT = tf.tidy(() => tf.variable(tf.zeros([spec.rMax, outDim]) as tf.Tensor2D, true));
+      adapters.set(spec.key, new ElasticLoraAdapter(spec, aT, bT));
+      used.set(spec.key, slot);
+    }
+    for (const [key, adapter] of adapters) used.get(key)!.hook = adapter;
+    return new AdapterSet(adapters, used);
+  }
+
+  /**
+   * Activate ranks: `ranks` maps module key -> rank. Modules not named keep their rank.
+   * Copies no weights.
+   */
+  setActiveRanks(ranks: ReadonlyMap<string, number>): void {
+    for (const key of ranks.keys()) {
+      if (!this.adapters.has(key)) throw new NlsError('no adapter on this module', { field: key });
+    }
+    for (const [key, rank] of ranks) this.adapters.get(key)!.setActiveRank(rank);
+  }
+
+  /** Set every adapter to its maximum rank. */
+  activateMax(): void {
+    for (const a of this.adapters.values()) a.setActiveRank(a.spec.rMax);
+  }
+
+  /** Current active rank of every adapter. */
+  activeRanks(): Map<string, number> {
+    return new Map([...this.adapters].map(([k, a]) => [k, a.activeRank]));
+  }
+
+  /** Trainable variables (A^T and B^T of every adapter), in plan order. */
+  variables(): tf.Variable[] {
+    return [...this.adapters.values()].flatMap((a) => [a.aT, a.bT]);
+  }
+
+  /** Adapter parameters active under the current ranks. */
+  activeParameterCount(): number {
+    let n = 0;
+    for (const a of this.adapters.values()) n += a.activeParameterCount();
+    return n;
+  }
+
+  /** Adapter parameters allocated (all at r_max). */
+  totalParameterCount(): number {
+    return this.variables().reduce((s, v) => s + v.size, 0);
+  }
+
+  /** Detach the adapters from the model (the model is plain again) and free their weights. */
+  dispose(): void {
+    for (const [key, slot] of this.slots) {
+      if (slot.hook === this.adapters.get(key)) slot.hook = undefined;
+    }
+    for (const a of this.adapters.values()) a.dispose();
+  }
+}
