@@ -12,32 +12,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext, LinearHook, LinearSlot } from '../model/linear.js';
 import { linear } from '../ops/linalg.js';
+import { type AdapterPlanEntry, loraScale } from '../space/search-space.js';
 
-/** How the adapter output is scaled. */
-export type LoraScaling = 'alpha/r_max' | 'alpha/r';
-
-/** What is needed to create one elastic adapter. */
-export interface ElasticLoraSpec {
-  /** Module key `layers.{i}.{module}`. */
-  readonly key: string;
-  /** Maximum rank (the first, largest rank choice). */
-  readonly rMax: number;
-  /** LoRA alpha. */
-  readonly alpha: number;
-  /**
-   * `alpha/r_max` (default; Shears and SQFT scale by the maximal rank, so a subnet's scale does
-   * not change with its rank) or `alpha/r` (PEFT's rule applied to the active rank).
-   */
-  readonly scaling: LoraScaling;
-  /** Dropout probability on the adapter input during training. */
-  readonly dropout: number;
-}
-
-/** Scale applied to B A x for `spec` at active rank `rank`. */
-export function loraScale(spec: Pick<ElasticLoraSpec, 'alpha' | 'rMax' | 'scaling'>, rank: number): number {
-  if (rank === 0) return 0;
-  return spec.scaling === 'alpha/r' ? spec.alpha / rank : spec.alpha / spec.rMax;
-}
+/**
+ * What is needed to create one elastic adapter: the module key, r_max, alpha, scaling rule
+ * and dropout of a search space's adapter plan entry.
+ */
+export type ElasticLoraSpec = Pick<AdapterPlanEntry, 'key' | 'rMax' | 'alpha' | 'scaling' | 'dropout'>;
 
 /** One elastic LoRA adapter, attached to a {@link LinearSlot} as its hook. */
 export class ElasticLoraAdapter implements LinearHook {

@@ -16,9 +16,12 @@ function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   return tf.transpose(x, [1, 0]);
 }
 
-const matmul2dWithGrad = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  const a2 = a as tf.Tensor2D;
-  const b2 = b as tf.Tensor2D;
+// tfjs types a custom-gradient callback as (...inputs: Array<Tensor | GradSaveFunc>): the
+// last argument is the save function.
+type GradArgs = Array<tf.Tensor | tf.GradSaveFunc>;
+
+const matmul2dWithGrad = tf.customGrad((...args: GradArgs) => {
+  const [a2, b2, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
   save([a2, b2]);
   return {
     value: tf.matMul(a2, b2),
@@ -56,9 +59,8 @@ export function linear(x: tf.Tensor, wT: tf.Tensor2D): tf.Tensor {
   return tf.reshape(y, [...lead, wT.shape[1]]);
 }
 
-const bmmWithGrad = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  const a3 = a as tf.Tensor3D;
-  const b3 = b as tf.Tensor3D;
+const bmmWithGrad = tf.customGrad((...args: GradArgs) => {
+  const [a3, b3, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
   save([a3, b3]);
   return {
     value: tf.matMul(a3, b3),
@@ -86,8 +88,8 @@ function hasKernel(kernelName: string): boolean {
   return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
 }
 
-const embeddingWithOneHotGrad = tf.customGrad((table: tf.Tensor, ids: tf.Tensor, save: tf.GradSaveFunc) => {
-  const t2 = table as tf.Tensor2D;
+const embeddingWithOneHotGrad = tf.customGrad((...args: GradArgs) => {
+  const [t2, ids, save] = args as [tf.Tensor2D, tf.Tensor, tf.GradSaveFunc];
   save([ids]);
   return {
     value: tf.gather(t2, ids),
@@ -99,7 +101,8 @@ const embeddingWithOneHotGrad = tf.customGrad((table: tf.Tensor, ids: tf.Tensor,
       // dTable = onehot(ids)^T @ dy: a scatter-add written as a fast-path product.
       const oneHotT = transpose2d(tf.oneHot(tf.reshape(sIds, [n]) as tf.Tensor1D, vocab).toFloat() as tf.Tensor2D);
       const dTable = tf.matMul(oneHotT, tf.reshape(dy, [n, hidden]) as tf.Tensor2D);
-      return [dTable, tf.zerosLike(sIds)];
+      // ids are integers and get no gradient; tfjs still wants a float tensor per input.
+      return [dTable, tf.zeros(sIds.shape)];
     },
   };
 });

@@ -17,7 +17,13 @@ export interface RngState {
   readonly S: readonly number[];
 }
 
-function wrap(prng: seedrandom.PRNG): Rng {
+/** seedrandom's generator when created with `{ state: true }` (its typings omit `state`). */
+interface StatefulPrng {
+  quick(): number;
+  state(): unknown;
+}
+
+function wrap(prng: StatefulPrng): Rng {
   return {
     next: () => prng.quick(),
     int: (n: number) => {
@@ -30,12 +36,13 @@ function wrap(prng: seedrandom.PRNG): Rng {
 
 /** Create a seeded RNG (seedrandom ARC4). The same seed gives the same stream on every platform. */
 export function createRng(seed: number | string): Rng {
-  return wrap(seedrandom(String(seed), { state: true }));
+  return wrap(seedrandom(String(seed), { state: true }) as unknown as StatefulPrng);
 }
 
 /** Continue an RNG from a state captured by {@link Rng.state}. */
 export function restoreRng(state: RngState): Rng {
-  return wrap(seedrandom('', { state: state as unknown as object }));
+  // seedrandom accepts a saved state object as the `state` option; its typings say boolean.
+  return wrap(seedrandom('', { state: state as unknown as boolean }) as unknown as StatefulPrng);
 }
 
 /** Derive an independent child seed from a parent RNG (for sub-components such as dropout). */
