@@ -1,0 +1,44 @@
+/** `nls space FILE`: validate a search space and summarise it. */
+import { existsSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { BUILTIN_SEARCH_SPACES, builtinSearchSpacePath, loadAndResolveSearchSpace } from '../../space/index.js';
+import { formatTable } from '../../util/table.js';
+import { emit, type GlobalOptions } from '../common.js';
+
+interface SpaceArgs extends GlobalOptions {
+  file: string;
+  layers: number;
+}
+
+/** A search-space argument: a path, or the name of a shipped space. */
+export function resolveSpacePath(arg: string): string {
+  if (!existsSync(arg) && (BUILTIN_SEARCH_SPACES as readonly string[]).includes(arg)) return builtinSearchSpacePath(arg);
+  return arg;
+}
+
+export const spaceCommand: CommandModule<GlobalOptions, SpaceArgs> = {
+  command: 'space <file>',
+  describe: 'validate a search space and print its genes, cardinality and heuristic subnets',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: `a search-space JSON file, or a shipped one: ${BUILTIN_SEARCH_SPACES.join(', ')}` })
+      .option('layers', { type: 'number', demandOption: true, describe: 'number of decoder layers of the model it is for' }),
+  handler: async (argv) => {
+    const space = await loadAndResolveSearchSpace(resolveSpacePath(argv.file), { numLayers: argv.layers });
+    const heuristics = { max: space.maxConfig(), median: space.medianConfig(), min: space.minConfig() };
+    const summary = {
+      name: space.name,
+      genes: space.size,
+      cardinality: space.cardinality().toString(),
+      adaptedModules: space.adapterPlan().length,
+      heuristics: Object.fromEntries(Object.entries(heuristics).map(([k, c]) => [k, space.key(c)])),
+    };
+    emit(argv, summary, () =>
+      [
+        `${space.name}: ${space.size} genes over ${space.numLayers} layers, ${space.cardinality().toLocaleString('en-US')} configurations, ${summary.adaptedModules} adapted modules`,
+        '',
+        formatTable(['subnet', 'key'], Object.entries(summary.heuristics)),
+      ].join('\n'),
+    );
+  },
+};

@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** Run the CLI as a user would (through tsx), returning stdout, stderr and the exit code. */
+async function nls(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      timeout: 120_000,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+describe('nls CLI', () => {
+  it('demo --json writes one JSON document to stdout and logs only to stderr', async () => {
+    const { stdout, stderr, code } = await nls('demo', '--json');
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { subnets: { name: string; adapterParameters: number; loss: number }[]; backend: { name: string } };
+    expect(result.backend.name).toBe('wasm');
+    expect(result.subnets.map((s) => s.name)).toEqual(['base', 'max', 'median', 'min']);
+    const params = result.subnets.map((s) => s.adapterParameters);
+    expect(params[1]).toBeGreaterThan(params[2]!);
+    expect(params[2]).toBeGreaterThan(params[3]!);
+    for (const s of result.subnets) expect(Number.isFinite(s.loss)).toBe(true);
+    for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('--quiet keeps stderr empty', async () => {
+    const { stderr, code } = await nls('space', 'demo', '--layers', '4', '--quiet');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('space reports heuristics of a shipped space', async () => {
+    const { stdout, code } = await nls('space', 'shears-llama', '--layers', '32', '--json');
+    expect(code).toBe(0);
+    const s = JSON.parse(stdout) as { genes: number; cardinality: string; heuristics: Record<string, string> };
+    expect(s.genes).toBe(96);
+    expect(BigInt(s.cardinality)).toBe(3n ** 96n);
+  });
+
+  it('bad input exits 1 with an error naming the file and the fix', async () => {
+    const { stderr, code } = await nls('space', '/no/such/space.json', '--layers', '4');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/\/no\/such\/space\.json: .*fix: /);
+  });
+
+  it('usage errors exit 2', async () => {
+    const { stderr, code } = await nls('no-such-command');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/Unknown argument/);
+  });
+
+  it('an unavailable backend is refused with install instructions', async () => {
+    const { stderr, code } = await nls('demo', '--backend', 'gpu');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/npm install @tensorflow\/tfjs-node-gpu/);
+  });
+});
