@@ -6,7 +6,7 @@
  * is. This keeps adapter kinds out of the model code.
  */
 import * as tf from '@tensorflow/tfjs';
-import { linear } from '../ops/linalg.js';
+import { linear, linearFrozen } from '../ops/linalg.js';
 
 /** Names of the linear modules of a LLaMA decoder layer, as HF names them. */
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -64,9 +64,9 @@ export class LinearSlot {
     return this.weightT.shape[1];
   }
 
-  /** The frozen base product `x @ weightT`. */
+  /** The base product `x @ weightT` (no weight gradient is computed while the weight is frozen). */
   base(x: tf.Tensor): tf.Tensor {
-    return linear(x, this.weightT);
+    return this.weightT.trainable ? linear(x, this.weightT) : linearFrozen(x, this.weightT);
   }
 
   /** The slot's output: the hook's if one is attached, else the base product. */

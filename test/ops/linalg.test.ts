@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as linalg from '../../src/ops/linalg.js';
 import { bmm, embedding, linear, matmul } from '../../src/ops/linalg.js';
 import { createRng, normalArray } from '../../src/util/rng.js';
 import { useTestBackend } from '../helpers/backend.js';
@@ -109,5 +110,24 @@ describe('fast-path linear algebra', () => {
     expect(tf.memory().numTensors).toBe(before);
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('linearFrozen', () => {
+  it('equals linear in value and in the input gradient, and gives the weight no gradient', () => {
+    tf.tidy(() => {
+      const x = randn([2, 3, 5], 12);
+      const w = randn([5, 4], 13) as tf.Tensor2D;
+      const up = randn([2, 3, 4], 14);
+      const { linearFrozen } = linalg;
+      expect(maxAbsDiff(linearFrozen(x, w), linear(x, w))).toBe(0);
+      const gFrozen = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(linearFrozen(v, w), up)))(x);
+      const gPlain = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(linear(v, w), up)))(x);
+      expect(maxAbsDiff(gFrozen, gPlain)).toBeLessThan(1e-6);
+      const wv = tf.variable(w);
+      // tfjs sees no path from the loss to the weight at all.
+      expect(() => tf.variableGrads(() => tf.sum(tf.mul(linearFrozen(x, wv), up)) as tf.Scalar, [wv])).toThrow(/Cannot find a connection/);
+      wv.dispose();
+    });
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * Supernet training (NLS): the base model stays frozen; each optimizer step activates the
+ * configuration(s) the sampling rule draws and trains the adapters' active slices.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { AdapterSet } from '../adapters/adapter-set.js';
+import type { LlamaModel } from '../model/llama.js';
+import { tokenCrossEntropy } from '../model/loss.js';
+import type { SearchSpace } from '../space/index.js';
+import type { BatchSource } from '../train/batch.js';
+import { batchTensors, runTrainingLoop, type StepRecord, type TrainingTask, type TrainLoopOptions } from '../train/loop.js';
+import { configsForStep, type SamplingRuleName } from './sampling.js';
+
+/** Options of {@link trainSupernet}. */
+export interface SupernetTrainOptions extends Omit<TrainLoopOptions, 'taskName'> {
+  /** Sampling rule (default `uniform`). */
+  readonly rule?: SamplingRuleName;
+}
+
+/** How often a configuration was trained and its running mean loss (NNCF v2.17's statistics). */
+export interface ConfigStatistics {
+  readonly key: string;
+  readonly activations: number;
+  readonly meanLoss: number;
+}
+
+/** What {@link trainSupernet} returns. */
+export interface SupernetTrainResult {
+  readonly records: readonly StepRecord[];
+  readonly statistics: readonly ConfigStatistics[];
+  readonly seconds: number;
+  readonly tokens: number;
+  readonly stepsDone: number;
+}
+
+/** Stable checkpoint names of the adapter variables: `<module key>.lora_A` / `.lora_B`. */
+export function adapterVariables(adapters: AdapterSet): Map<string, tf.Variable> {
+  const out = new Map<string, tf.Variable>();
+  for (const [key, a] of adapters.adapters) {
+    out.set(`${key}.lora_A`, a.aT);
+    out.set(`${key}.lora_B`, a.bT);
+  }
+  return out;
+}
+
+/** Activation counts and mean loss per configuration key, most activated first. */
+export function configStatistics(records: readonly StepRecord[]): ConfigStatistics[] {
+  const acc = new Map<string, { n: number; sum: number }>();
+  for (const r of records) {
+    const a = acc.get(r.label) ?? { n: 0, sum: 0 };
+    a.n += 1;
+    a.sum += r.loss;
+    acc.set(r.label, a);
+  }
+  return [...acc]
+    .map(([key, a]) => ({ key, activations: a.n, meanLoss: a.sum / a.n }))
+    .sort((x, y) => y.activations - x.activations || x.meanLoss - y.meanLoss || (x.key < y.key ? -1 : 1));
+}
+
+/** Train the adapters of `adapters` (attached to `model`) as a weight-sharing supernet over `space`. */
+export async function trainSupernet(
+  model: LlamaModel,
+  adapters: AdapterSet,
+  space: SearchSpace,
+  data: BatchSource,
+  options: SupernetTrainOptions,
+): Promise<SupernetTrainResult> {
+  const rule = options.rule ?? 'uniform';
+  const task: TrainingTask = {
+    variables: adapterVariables(adapters),
+    passes: (_step, rng) =>
+      configsForStep(rule, space, rng).map((config) => ({
+        label: space.key(config),
+        activate: () => adapters.setActiveRanks(space.activeRanks(config)),
+      })),
+    loss: (batch, ctx) =>
+      tf.tidy(() => {
+        const t = batchTensors(batch);
+        return tokenCrossEntropy(model.forward(t.ids, ctx), t.targets, t.weights);
+      }),
+  };
+  const result = await runTrainingLoop(task, data, {
+    ...options,
+    taskName: options.rule === 'max' ? 'lora' : 'supernet',
+    fingerprint: { rule, space: space.fingerprint, user: options.fingerprint ?? null },
+  });
+  return { ...result, statistics: configStatistics(result.records) };
+}
