@@ -85,7 +85,7 @@ export class LlamaModel {
   /** Decoder layers in order. */
   readonly layers: readonly DecoderLayer[];
   private ropeCache: { positions: number; cos: tf.Tensor2D; sin: tf.Tensor2D } | undefined;
-  private maskCache = new Map<number, tf.Tensor2D>();
+  private maskCache = new Map<string, tf.Tensor2D>();
 
   private constructor(
     readonly config: LlamaConfig,
@@ -216,15 +216,17 @@ export class LlamaModel {
     return { cos: tf.slice(cos, [0, 0], [positions, -1]), sin: tf.slice(sin, [0, 0], [positions, -1]) };
   }
 
-  private causalMask(seq: number): tf.Tensor2D {
-    let mask = this.maskCache.get(seq);
+  /** Additive causal mask [groups*seq, seq]: row r is query position r mod seq. */
+  private causalMask(seq: number, groups: number): tf.Tensor2D {
+    const cacheKey = `${seq}x${groups}`;
+    let mask = this.maskCache.get(cacheKey);
     if (!mask) {
-      const data = new Float32Array(seq * seq);
+      const data = new Float32Array(groups * seq * seq);
       // A large finite negative rather than -Infinity: exp underflows to exactly 0 either way,
       // and it can never produce inf - inf = NaN.
-      for (let i = 0; i < seq; i++) for (let j = i + 1; j < seq; j++) data[i * seq + j] = -1e9;
-      mask = tf.keep(tf.tensor2d(data, [seq, seq]));
-      this.maskCache.set(seq, mask);
+      for (let r = 0; r < groups * seq; r++) for (let j = (r % seq) + 1; j < seq; j++) data[r * seq + j] = -1e9;
+      mask = tf.keep(tf.tensor2d(data, [groups * seq, seq]));
+      this.maskCache.set(cacheKey, mask);
     }
     return mask;
   }
@@ -251,23 +253,18 @@ export class LlamaModel {
     const split = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [batch, seq, n, d]), [0, 2, 1, 3]) as tf.Tensor4D;
     const { cos, sin } = this.rope(seq);
     const q = this.applyRope(split(layer.linears.q_proj.forward(x, ctx), heads), cos, sin);
-    let k = this.applyRope(split(layer.linears.k_proj.forward(x, ctx), kvHeads), cos, sin);
-    let v = split(layer.linears.v_proj.forward(x, ctx), kvHeads);
-    if (kvHeads !== heads) {
-      // Grouped-query attention: query head h reads key/value head floor(h / (heads / kvHeads)).
-      const groups = heads / kvHeads;
-      // Tiled at rank 4 (tfjs has no gradient for rank-5 tile).
-      const repeat = (t: tf.Tensor4D) =>
-        tf.reshape(tf.tile(tf.reshape(t, [batch, kvHeads, 1, seq * d]), [1, 1, groups, 1]), [batch, heads, seq, d]) as tf.Tensor4D;
-      k = repeat(k);
-      v = repeat(v);
-    }
-    const bh = batch * heads;
-    const q3 = tf.reshape(q, [bh, seq, d]) as tf.Tensor3D;
-    const kT = tf.transpose(tf.reshape(k, [bh, seq, d]), [0, 2, 1]) as tf.Tensor3D;
-    const scores = tf.add(tf.mul(bmm(q3, kT), 1 / Math.sqrt(d)), this.causalMask(seq));
+    const k = this.applyRope(split(layer.linears.k_proj.forward(x, ctx), kvHeads), cos, sin);
+    const v = split(layer.linears.v_proj.forward(x, ctx), kvHeads);
+    // Grouped-query attention without repeating K/V: query head h reads kv head floor(h / groups),
+    // so the `groups` query heads of one kv head are stacked along the sequence axis and share
+    // one product with that kv head ([batch*kvHeads, groups*seq, d] @ [batch*kvHeads, d, seq]).
+    const groups = heads / kvHeads;
+    const bk = batch * kvHeads;
+    const q3 = tf.reshape(q, [bk, groups * seq, d]) as tf.Tensor3D;
+    const kT = tf.transpose(tf.reshape(k, [bk, seq, d]), [0, 2, 1]) as tf.Tensor3D;
+    const scores = tf.add(tf.mul(bmm(q3, kT), 1 / Math.sqrt(d)), this.causalMask(seq, groups));
     const probs = tf.softmax(scores, -1) as tf.Tensor3D;
-    const attended = bmm(probs, tf.reshape(v, [bh, seq, d]) as tf.Tensor3D);
+    const attended = bmm(probs, tf.reshape(v, [bk, seq, d]) as tf.Tensor3D);
     const merged = tf.reshape(tf.transpose(tf.reshape(attended, [batch, heads, seq, d]), [0, 2, 1, 3]), [batch, seq, heads * d]);
     return layer.linears.o_proj.forward(merged, ctx) as tf.Tensor3D;
   }

@@ -82,15 +82,28 @@ export function linearFrozen(x: tf.Tensor, w: tf.Tensor2D): tf.Tensor {
   return tf.reshape(product(tf.reshape(x, [rows, inDim]) as tf.Tensor2D), [...lead, w.shape[1]]);
 }
 
+/**
+ * The batched product itself. Batch size 1 goes through the 2-D kernel (the only one XNNPACK
+ * accelerates on wasm). Larger batches use the batched kernel: on wasm every way of taking the
+ * batch apart costs more than it saves (`slice` copies the whole input, `gather` walks it
+ * element by element; measured in docs/benchmarks.md).
+ */
+function batchedProduct(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const [n, m, k] = a.shape;
+  const cols = b.shape[2];
+  if (n === 1) return tf.reshape(tf.matMul(tf.reshape(a, [m, k]) as tf.Tensor2D, tf.reshape(b, [k, cols]) as tf.Tensor2D), [1, m, cols]);
+  return tf.matMul(a, b);
+}
+
 const bmmWithGrad = tf.customGrad((...args: GradArgs) => {
   const [a3, b3, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
   save([a3, b3]);
   return {
-    value: tf.matMul(a3, b3),
+    value: batchedProduct(a3, b3),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [tf.Tensor3D, tf.Tensor3D];
       const dy3 = dy as tf.Tensor3D;
-      return [tf.matMul(dy3, tf.transpose(sb, [0, 2, 1])), tf.matMul(tf.transpose(sa, [0, 2, 1]), dy3)];
+      return [batchedProduct(dy3, tf.transpose(sb, [0, 2, 1])), batchedProduct(tf.transpose(sa, [0, 2, 1]), dy3)];
     },
   };
 });
