@@ -11,6 +11,7 @@ import { NlsError } from '../errors.js';
 import { NLS_VERSION } from '../package-info.js';
 import { backendsCommand } from './commands/backends.js';
 import { demoCommand } from './commands/demo.js';
+import { pretrainCommand } from './commands/pretrain.js';
 import { spaceCommand } from './commands/space.js';
 import { withGlobalOptions } from './common.js';
 
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(demoCommand)
       .command(backendsCommand)
       .command(spaceCommand)
+      .command(pretrainCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))

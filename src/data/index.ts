@@ -89,3 +89,4 @@ export {
   type SpamRow,
   type SpamSource,
 } from './spam.js';
+export { rowBatchSource, type RowBatchSourceOptions } from './source.js';

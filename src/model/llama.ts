@@ -157,14 +157,20 @@ export class LlamaModel {
 
   /** All base weights as variables (frozen by default; pre-training makes them trainable). */
   baseVariables(): tf.Variable[] {
-    const vars: tf.Variable[] = [this.embedTokens];
-    for (const layer of this.layers) {
-      vars.push(layer.inputNorm, layer.postAttentionNorm);
-      for (const m of LINEAR_MODULES) vars.push(layer.linears[m].weightT);
-    }
-    vars.push(this.finalNorm);
-    if (this.lmHeadT) vars.push(this.lmHeadT);
-    return vars;
+    return [...this.namedBaseVariables().values()];
+  }
+
+  /** Base weights by their HF tensor name (the names of checkpoints and safetensors files). */
+  namedBaseVariables(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>([['model.embed_tokens.weight', this.embedTokens]]);
+    this.layers.forEach((layer, l) => {
+      out.set(`model.layers.${l}.input_layernorm.weight`, layer.inputNorm);
+      out.set(`model.layers.${l}.post_attention_layernorm.weight`, layer.postAttentionNorm);
+      for (const m of LINEAR_MODULES) out.set(hfLinearName(l, m), layer.linears[m].weightT);
+    });
+    out.set('model.norm.weight', this.finalNorm);
+    if (this.lmHeadT) out.set('lm_head.weight', this.lmHeadT);
+    return out;
   }
 
   /** Make the base weights trainable (pre-training) or frozen (adapter training, the default). */

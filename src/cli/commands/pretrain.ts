@@ -1,0 +1,49 @@
+/** `nls pretrain`: build the demo base model from the Brown corpus. */
+import type { CommandModule } from 'yargs';
+import { pretrainDemoModel } from '../../pipeline/pretrain-demo.js';
+import { emit, type GlobalOptions, progressFor } from '../common.js';
+
+interface PretrainArgs extends GlobalOptions {
+  out: string;
+  steps: number;
+  batch: number;
+  seq: number;
+  lr: number;
+  warmup: number;
+  'validation-windows': number;
+  resume: boolean;
+}
+
+export const pretrainCommand: CommandModule<GlobalOptions, PretrainArgs> = {
+  command: 'pretrain',
+  describe: 'pre-train the demo base model (a small LLaMA with a byte vocabulary) on the Brown corpus',
+  builder: (y) =>
+    y
+      .option('out', { type: 'string', demandOption: true, describe: 'output model folder (HF format + MODEL_CARD.md)' })
+      .option('steps', { type: 'number', default: 1200, describe: 'optimizer steps' })
+      .option('batch', { type: 'number', default: 16, describe: 'windows per step' })
+      .option('seq', { type: 'number', default: 128, describe: 'window length in bytes' })
+      .option('lr', { type: 'number', default: 3e-3, describe: 'peak learning rate (AdamW, cosine schedule)' })
+      .option('warmup', { type: 'number', default: 50, describe: 'linear warmup steps' })
+      .option('validation-windows', { type: 'number', default: 256, describe: 'held-out windows evaluated for the model card' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints' }),
+  handler: async (argv) => {
+    const result = await pretrainDemoModel({
+      out: argv.out,
+      steps: argv.steps,
+      batchSize: argv.batch,
+      seqLen: argv.seq,
+      lr: argv.lr,
+      warmupSteps: argv.warmup,
+      seed: argv.seed,
+      validationWindows: argv['validation-windows'],
+      backend: argv.backend,
+      resume: argv.resume,
+      progress: progressFor(argv),
+      command: `npx nls pretrain --out ${argv.out} --steps ${argv.steps} --batch ${argv.batch} --seq ${argv.seq} --lr ${argv.lr} --warmup ${argv.warmup} --seed ${argv.seed} --backend ${argv.backend}`,
+    });
+    emit(argv, result, () =>
+      `validation loss ${result.validation.loss.toFixed(4)} nats/byte (${result.validation.bitsPerToken.toFixed(3)} bits/byte, perplexity ${result.validation.perplexity.toFixed(2)}); was ${result.validationBefore.loss.toFixed(4)} at initialisation`,
+    );
+  },
+};
