@@ -12,6 +12,7 @@ import { NLS_VERSION } from '../package-info.js';
 import { backendsCommand } from './commands/backends.js';
 import { demoCommand } from './commands/demo.js';
 import { pretrainCommand } from './commands/pretrain.js';
+import { trainCommand } from './commands/train.js';
 import { spaceCommand } from './commands/space.js';
 import { withGlobalOptions } from './common.js';
 
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(demoCommand)
       .command(backendsCommand)
       .command(spaceCommand)
+      .command(trainCommand)
       .command(pretrainCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()

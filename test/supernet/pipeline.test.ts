@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LlamaModel } from '../../src/model/llama.js';
+import { saveModelFolder } from '../../src/model/model-folder.js';
+import { runSupernetTraining } from '../../src/pipeline/train-supernet.js';
+import { loadSupernet } from '../../src/supernet/artifact.js';
+import { Progress } from '../../src/util/progress.js';
+import { useTestBackend } from '../helpers/backend.js';
+import { tinyConfig } from '../helpers/tiny-model.js';
+
+let root = '';
+beforeAll(async () => {
+  await useTestBackend();
+  root = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-supernet-'));
+  const cfg = tinyConfig({ vocabSize: 320, hiddenSize: 32, headDim: 8, intermediateSize: 48, numHiddenLayers: 2 });
+  const model = LlamaModel.random(cfg, 3);
+  await saveModelFolder(path.join(root, 'model'), model, { byteTokenizer: true });
+  model.dispose();
+  // A learnable toy classification task: the label is the first word.
+  const rows = Array.from({ length: 60 }, (_, i) => {
+    const label = i % 2 === 0 ? 'yes' : 'no';
+    return JSON.stringify({ text: `${label === 'yes' ? 'sunny' : 'rainy'} day number ${i}`, label });
+  });
+  await fsp.writeFile(path.join(root, 'data.jsonl'), rows.join('\n'));
+  await fsp.writeFile(
+    path.join(root, 'space.json'),
+    JSON.stringify({ format: 'nls-search-space/1', name: 'toy', alpha: 16, groups: [{ name: 'qkv', modules: ['q_proj', 'k_proj', 'v_proj'], ranks: [4, 2] }, { name: 'up', modules: ['up_proj'], ranks: [4, 2] }] }),
+  );
+});
+afterAll(async () => {
+  await fsp.rm(root, { recursive: true, force: true });
+});
+
+describe('supernet training pipeline', () => {
+  it('trains, evaluates the heuristic subnets and writes a supernet folder that loads back exactly', async () => {
+    const out = path.join(root, 'supernet');
+    const result = await runSupernetTraining({
+      model: path.join(root, 'model'),
+      data: path.join(root, 'data.jsonl'),
+      space: path.join(root, 'space.json'),
+      out,
+      rule: 'sandwich',
+      steps: 12,
+      lr: 5e-3,
+      warmupSteps: 2,
+      batchSize: 4,
+      gradAccum: 1,
+      maxLength: 48,
+      weightDecay: 0,
+      seed: 0,
+      progress: new Progress({ quiet: true }),
+    });
+    expect(result.validation.map((m) => m.name)).toEqual(['max', 'median', 'min']);
+    for (const m of result.validation) {
+      expect(m.accuracy).toBeGreaterThanOrEqual(0);
+      expect(m.accuracy).toBeLessThanOrEqual(1);
+      expect(Number.isFinite(m.loss)).toBe(true);
+    }
+    expect(result.training.records).toHaveLength(36);
+    for (const f of ['supernet.json', 'adapters.safetensors', 'training-log.jsonl', 'validation.json']) expect(existsSync(path.join(out, f)), f).toBe(true);
+
+    const loaded = await loadSupernet(out);
+    expect(loaded.space.size).toBe(4);
+    // The loaded supernet evaluates to the same validation loss as the trained one.
+    const { evaluateSubnets, prepareValidation, loadTaskData } = await import('../../src/pipeline/train-supernet.js');
+    const task = await loadTaskData(path.join(root, 'data.jsonl'), { seed: 0 });
+    const again = await evaluateSubnets(loaded.model, loaded.adapters, loaded.space, prepareValidation(task, loaded.tokenizer, 48), [
+      { name: 'max', config: loaded.space.maxConfig() },
+    ]);
+    expect(again[0]!.loss).toBe(result.validation[0]!.loss);
+    loaded.adapters.dispose();
+    loaded.model.dispose();
+    expect(tf.memory().numTensors).toBeLessThan(50);
+  });
+
+  it('refuses a base model whose weights changed since training', async () => {
+    const out = path.join(root, 'supernet');
+    const modelFile = path.join(root, 'model', 'model.safetensors');
+    const original = await fsp.readFile(modelFile);
+    const changed = Buffer.from(original);
+    changed[changed.length - 1] ^= 0x01;
+    await fsp.writeFile(modelFile, changed);
+    try {
+      await expect(loadSupernet(out)).rejects.toThrow(/weights differ from the ones the supernet was trained on/);
+    } finally {
+      await fsp.writeFile(modelFile, original);
+    }
+  });
+});
