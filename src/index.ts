@@ -19,7 +19,7 @@ export { NLS_VERSION, PACKAGE_ROOT, packagePath } from './package-info.js';
 export * from './backend/index.js';
 
 // Fast-path ops
-export { matmul, linear, bmm, embedding } from './ops/linalg.js';
+export { matmul, linear, linearFrozen, bmm, embedding } from './ops/linalg.js';
 
 // Model
 export { LlamaModel, hfLinearName, randomHfTensors, type DecoderLayer, type HfTensor } from './model/llama.js';
@@ -46,4 +46,39 @@ export { AdapterSet, type HasLinearSlots } from './adapters/adapter-set.js';
 export * from './space/index.js';
 
 // Pipelines
-export { runDemo, type DemoOptions, type DemoResult, type DemoSubnetResult } from './pipeline/demo.js';
+export { runDemo, type DemoOptions, type DemoResult, type DemoRow } from './pipeline/demo.js';
+export * from './pipeline/train-supernet.js';
+export { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult, type SubnetChoice } from './pipeline/train-eval-job.js';
+export { pretrainDemoModel, type PretrainDemoOptions, type PretrainDemoResult } from './pipeline/pretrain-demo.js';
+
+// Data
+export * from './data/index.js';
+
+// Training
+export { AdamW, clipByGlobalNorm, type AdamWOptions, type AdamWSlotState } from './train/adamw.js';
+export { cosineWithWarmup, type CosineScheduleOptions } from './train/schedule.js';
+export type { TokenBatch, BatchSource } from './train/batch.js';
+export { saveCheckpointDir, loadLatestCheckpoint, hasCheckpoint, type CheckpointContents } from './train/checkpoint.js';
+export {
+  runTrainingLoop,
+  batchTensors,
+  TrainingDivergedError,
+  type TrainingTask,
+  type TrainingPass,
+  type TrainLoopOptions,
+  type TrainLoopResult,
+  type StepRecord,
+} from './train/loop.js';
+export { pretrain } from './train/pretrain.js';
+
+// Supernet
+export { SAMPLING_RULES, configsForStep, type SamplingRuleName } from './supernet/sampling.js';
+export { trainSupernet, configStatistics, adapterVariables, type ConfigStatistics, type SupernetTrainOptions, type SupernetTrainResult } from './supernet/trainer.js';
+export * from './supernet/artifact.js';
+
+// Evaluation
+export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
+export { evaluateChoices, prepareChoices, type ChoiceEvalOptions, type ChoiceMetrics, type PreparedChoices } from './evaluate/choice.js';
+
+// Utilities for plugins and tools
+export { startWorker } from './util/worker.js';

