@@ -45,6 +45,9 @@ export { AdapterSet, type HasLinearSlots } from './adapters/adapter-set.js';
 // Search spaces
 export * from './space/index.js';
 
+// Search: contract, study, strategies, Pareto tools, plugins
+export * from './search/index.js';
+
 // Pipelines
 export { runDemo, type DemoOptions, type DemoResult, type DemoRow } from './pipeline/demo.js';
 export * from './pipeline/train-supernet.js';
