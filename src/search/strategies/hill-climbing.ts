@@ -9,6 +9,13 @@
  * A local optimum (no improving neighbour) ends a climb; the next climb starts from a random
  * configuration not evaluated before, until `restarts` are spent, then the strategy answers `[]`.
  *
+ * A climb that ends at an *unusable* point (failed, filtered or without usable objective values,
+ * i.e. infinite violation) found nothing to climb: since any usable neighbour would have been a
+ * move, that point is the climb's start and all its neighbours are unusable too. Such a climb is
+ * not a local optimum; the strategy restarts from a random configuration not seen before, and
+ * that restart does not count against `restarts`. So failures never end the search early: it
+ * answers `[]` only when the budgeted climbs are done or no unseen configuration is left.
+ *
  * ## Scores
  *
  * Every trial gets a scalar score ({@link scalarScore}): a weighted sum of the objectives, or the
@@ -105,7 +112,7 @@ const OPTIONS: readonly StrategyOptionDoc[] = [
     choices: ['steepest', 'first'],
     description: 'steepest: evaluate all neighbours, move to the best improving one. first: neighbours in random order, move to the first improving one.',
   },
-  { name: 'restarts', type: 'integer', default: 0, description: 'Climbs after the first, each from a random configuration not evaluated before.' },
+  { name: 'restarts', type: 'integer', default: 0, description: 'Climbs after the first, each from a random configuration not evaluated before (a restart after an unusable, e.g. failed, start is free).' },
   {
     name: 'start',
     type: 'string',
@@ -135,8 +142,10 @@ class HillClimbingStrategy implements SearchStrategy {
   /** Keys proposed or told, to start restarts at configurations never evaluated. */
   private readonly seen = new Set<string>();
   private readonly sampler = new UnseenSampler();
-  /** Climbs started so far. */
+  /** Climbs started so far that count against `restarts` (the first climb included). */
   private climbs = 0;
+  /** The last climb ended at an unusable point, so the next one is a free restart. */
+  private freeRestart = false;
   private current: { config: Config; key: string } | undefined;
   /** Neighbours of `current`, in visiting order; computed when `current` has been evaluated. */
   private order: { config: Config; key: string }[] | undefined;
@@ -174,13 +183,15 @@ class HillClimbingStrategy implements SearchStrategy {
     for (;;) {
       if (this.done) return [];
       if (!this.current) {
-        if (this.climbs > this.restarts) {
+        const free = this.freeRestart;
+        this.freeRestart = false;
+        if (!free && this.climbs > this.restarts) {
           this.done = true;
           return [];
         }
         const first = this.climbs === 0 && this.start !== 'random';
         const config = first ? (this.start === 'max' ? space.maxConfig() : space.medianConfig()) : this.sampler.draw(space, rng, this.seen)?.config;
-        this.climbs++;
+        if (!free) this.climbs++;
         if (!config) {
           this.done = true; // every configuration was evaluated
           return [];
@@ -218,7 +229,9 @@ class HillClimbingStrategy implements SearchStrategy {
           }
         }
       }
-      // Move uphill, or end the climb at a local optimum.
+      // Move uphill, or end the climb: at a local optimum (a budgeted restart follows), or at an
+      // unusable point with no usable neighbour (a free restart follows).
+      if (!next && here.violation === Infinity) this.freeRestart = true;
       this.current = next;
       this.order = undefined;
     }

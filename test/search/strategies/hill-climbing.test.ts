@@ -4,7 +4,8 @@ import type { ObjectiveSpec, TrialResult } from '../../../src/search/contract.js
 import { hillClimbingStrategy, scalarScore } from '../../../src/search/strategies/index.js';
 import type { Config } from '../../../src/space/index.js';
 import { createRng } from '../../../src/util/rng.js';
-import { MiniStudy, accuracyParams, smallSpace, type Problem } from './helpers.js';
+import { smallSpace as conformanceSpace } from '../../../src/search/testing.js';
+import { MiniStudy, accuracyParams, replay, smallSpace, type Problem } from './helpers.js';
 
 const space = smallSpace([[32, 24, 16, 8, 0], [32, 24, 16, 8, 0], [64, 48, 32, 16, 8]], 2); // 15625 configurations
 const LAMBDA = 0.05;
@@ -101,11 +102,92 @@ describe('hill-climbing strategy', () => {
     expect(scalarScore({ ...base, state: 'complete', values: [3, 1] }, bounded, objectives)).toBe(3);
     expect(scalarScore({ ...base, state: 'complete', values: [3, 2.5] }, bounded, objectives)).toBe(-Infinity);
 
-    // A climb whose start fails is a local optimum: with no restarts the strategy stops.
+    // A climb whose start fails (with no usable neighbour) is not a local optimum: the strategy
+    // restarts instead of stopping, even with restarts=0, and never re-evaluates a configuration.
     const failing: Problem = { ...problem, evaluate: () => 'failed' };
-    const study = new MiniStudy(failing, createRng(1));
+    const study = new MiniStudy(failing, createRng(1), 300);
     study.run(hillClimbingStrategy.create({}), 4);
-    expect(study.trials.length).toBe(1 + space.neighbours(space.medianConfig()).length);
+    expect(study.trials.length).toBe(300); // ran until the budget, not until the first failed climb
+    const keys = study.trials.map((t) => t.key);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  describe('unusable start points (failed, filtered) restart the climb', () => {
+    // The conformance kit's counterexample: 3 genes of 2 choices, seed 392097564, batches of 3.
+    const tiny = conformanceSpace([2, 2, 2]);
+    const single: ObjectiveSpec[] = [{ name: 'score', direction: 'maximize' }];
+    const score = (c: Config) => c.reduce((a, x, i) => a + (i + 1) * x, 0);
+    const badKeys = new Set([tiny.medianConfig(), ...tiny.neighbours(tiny.medianConfig())].map((c) => tiny.key(c)));
+    const failingStart: Problem = {
+      space: tiny,
+      objectives: single,
+      evaluate: (c, sp) => (badKeys.has(sp.key(c)) ? (score(c) % 2 === 0 ? 'failed' : 'filtered') : { values: [score(c)] }),
+    };
+
+    for (const mode of ['steepest', 'first']) {
+      it(`${mode}: keeps proposing after a failed start whose neighbours fail or are filtered (restarts=0)`, () => {
+        const seed = 392097564;
+        const bad = new MiniStudy(failingStart, createRng(seed));
+        const good = new MiniStudy({ ...failingStart, evaluate: (c) => ({ values: [score(c)] }) }, createRng(seed));
+        const sBad = hillClimbingStrategy.create({ mode });
+        const sGood = hillClimbingStrategy.create({ mode });
+        expect(bad.round(sBad, 3)).toEqual([tiny.medianConfig()]);
+        expect(bad.round(sBad, 3).map((c) => tiny.key(c)).sort()).toEqual(tiny.neighbours(tiny.medianConfig()).map((c) => tiny.key(c)).sort());
+        expect(bad.trials.every((t) => t.state !== 'complete')).toBe(true);
+        for (let r = 0; r < 2; r++) good.round(sGood, 3);
+
+        // Third ask: the old strategy answered [] here (the study ended as "exhausted").
+        const seen = new Set(bad.trials.map((t) => t.key));
+        const third = bad.round(sBad, 3);
+        expect(good.round(sGood, 3).length).toBeGreaterThan(0);
+        expect(third.length).toBeGreaterThan(0);
+        for (const c of third) expect(seen.has(tiny.key(c))).toBe(false); // a restart never re-proposes a seen key
+
+        // Replay rebuilds the same state: a fresh instance proposes what the original proposes next.
+        const fresh = hillClimbingStrategy.create({ mode });
+        const rebuilt = replay(fresh, failingStart, seed, bad.rounds);
+        expect(fresh.ask(3, rebuilt.ctx())).toEqual(sBad.ask(3, bad.ctx()));
+      });
+    }
+
+    it('still answers [] once every configuration was evaluated', () => {
+      for (const mode of ['steepest', 'first']) {
+        for (const batch of [1, 3, 100]) {
+          const study = new MiniStudy({ ...failingStart, evaluate: (c) => (score(c) % 2 === 0 ? 'failed' : 'filtered') }, createRng(5));
+          const s = hillClimbingStrategy.create({ mode });
+          study.run(s, batch);
+          const keys = study.trials.map((t) => t.key);
+          expect(new Set(keys).size).toBe(keys.length);
+          expect(keys.length).toBe(Number(tiny.cardinality()));
+          expect(s.ask(batch, study.ctx())).toEqual([]);
+        }
+      }
+    });
+
+    it('a restart caused by an unusable start does not consume `restarts`', () => {
+      // Steepest mode draws from the RNG only to pick a restart point, so the asks that drew are the restarts.
+      const badAround = new Set([space.medianConfig(), ...space.neighbours(space.medianConfig())].map((c) => space.key(c)));
+      const failing: Problem = { ...problem, evaluate: (c, sp) => (badAround.has(sp.key(c)) ? 'failed' : { values: accuracyParams(c, sp) }) };
+      for (const restarts of [0, 1, 3]) {
+        const base = createRng(11);
+        let draws = 0;
+        const rng = { ...base, next: () => (draws++, base.next()), int: (n: number) => (draws++, base.int(n)) };
+        const study = new MiniStudy(failing, rng);
+        const s = hillClimbingStrategy.create({ restarts, weights: `1,${LAMBDA}` });
+        let restartsDrawn = 0;
+        for (let r = 0; r < 10_000; r++) {
+          const before = draws;
+          const asked = study.round(s, 50);
+          if (asked.length === 0) break;
+          if (draws > before) restartsDrawn++;
+        }
+        expect(s.ask(50, study.ctx())).toEqual([]); // it stopped on its own, after its climbs
+        // One free restart after the failed first climb, then the user's `restarts`.
+        expect(restartsDrawn).toBe(1 + restarts);
+        const keys = study.trials.map((t) => t.key);
+        expect(new Set(keys).size).toBe(keys.length);
+      }
+    });
   });
 
   it('validates options against the objectives', () => {
