@@ -13,6 +13,8 @@ import { backendsCommand } from './commands/backends.js';
 import { demoCommand } from './commands/demo.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { trainCommand } from './commands/train.js';
+import { searchCommand } from './commands/search.js';
+import { strategiesCommand } from './commands/strategies.js';
 import { spaceCommand } from './commands/space.js';
 import { withGlobalOptions } from './common.js';
 
@@ -27,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
       .command(backendsCommand)
       .command(spaceCommand)
       .command(trainCommand)
+      .command(searchCommand)
+      .command(strategiesCommand)
       .command(pretrainCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()

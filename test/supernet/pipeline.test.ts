@@ -89,4 +89,41 @@ describe('supernet training pipeline', () => {
       await fsp.writeFile(modelFile, original);
     }
   });
+
+  it('nls search: a study over the supernet writes its journal and a feasible Pareto front, and analytic params match', async () => {
+    const { runSearch, parseConstraint, parseObjectives } = await import('../../src/pipeline/search.js');
+    const { adapterParameters } = await import('../../src/predict/cost.js');
+    const out = path.join(root, 'search');
+    const result = await runSearch({
+      supernet: path.join(root, 'supernet'),
+      strategy: 'random',
+      budget: 6,
+      objectives: parseObjectives('accuracy,params'),
+      // Per layer: q/k/v at r4 cost 768 (r2: 384), up at r4 320 (r2: 160); the bound splits the 16 subnets.
+      constraints: [parseConstraint('params<=1800')],
+      seed: 1,
+      out,
+      progress: new Progress({ quiet: true }),
+    });
+    expect(result.study.evaluations).toBe(6);
+    const lines = (await fsp.readFile(path.join(out, 'trials.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(lines.filter((l) => l.type === 'trial')).toHaveLength(6);
+    const pareto = JSON.parse(await fsp.readFile(path.join(out, 'pareto.json'), 'utf8')) as { front: { config: number[]; values: number[]; constraints: number[] }[] };
+    const loaded = await loadSupernet(path.join(root, 'supernet'));
+    expect(pareto.front.length).toBeGreaterThan(0);
+    for (const t of pareto.front) {
+      // The analytic count equals the adapters' own count from their tensor shapes.
+      loaded.adapters.setActiveRanks(loaded.space.activeRanks(t.config));
+      expect(t.values[1]).toBe(loaded.adapters.activeParameterCount());
+      expect(adapterParameters(loaded.config, loaded.space, t.config)).toBe(t.values[1]);
+      expect(t.values[1]).toBeLessThanOrEqual(1800);
+      expect(t.values[0]).toBeGreaterThanOrEqual(0);
+    }
+    loaded.adapters.dispose();
+    loaded.model.dispose();
+    await expect(
+      runSearch({ supernet: path.join(root, 'supernet'), strategy: 'random', budget: 6, objectives: ['accuracy'], constraints: [], seed: 1, out, progress: new Progress({ quiet: true }) }),
+    ).rejects.toThrow(/--resume/);
+    expect(() => parseConstraint('parms<=3')).toThrow(/METRIC<=VALUE/);
+  });
 });

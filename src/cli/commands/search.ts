@@ -1,0 +1,72 @@
+/** `nls search`: search a trained supernet for the best subnets. */
+import type { CommandModule } from 'yargs';
+import { parseConstraint, parseObjectives, runSearch } from '../../pipeline/search.js';
+import { formatTable } from '../../util/table.js';
+import { emit, type GlobalOptions, progressFor } from '../common.js';
+
+interface SearchArgs extends GlobalOptions {
+  supernet: string;
+  strategy: string;
+  'strategy-option': string[];
+  budget: number;
+  objectives: string;
+  constraint: string[];
+  'batch-size': number;
+  'validation-size'?: number;
+  out: string;
+  resume: boolean;
+}
+
+/** `key=value` pairs to an options object (numbers and booleans parsed). */
+function parseStrategyOptions(pairs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new Error(`--strategy-option ${JSON.stringify(p)}: write NAME=VALUE`);
+    const raw = p.slice(i + 1);
+    out[p.slice(0, i)] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return out;
+}
+
+export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
+  command: 'search',
+  describe: 'search a trained supernet for the subnets that best trade accuracy against cost',
+  builder: (y) =>
+    y
+      .option('supernet', { type: 'string', demandOption: true, describe: 'supernet folder written by nls train' })
+      .option('strategy', { type: 'string', default: 'nsga2', describe: 'built-in strategy (see nls strategies) or a plugin: ./my-strategy.js or an npm package name' })
+      .option('strategy-option', { type: 'string', array: true, default: [], describe: 'strategy option NAME=VALUE (repeatable), e.g. populationSize=12' })
+      .option('budget', { type: 'number', default: 50, describe: 'evaluations at most (repeats answered from the cache are free)' })
+      .option('objectives', { type: 'string', default: 'accuracy,params', describe: 'comma list of accuracy (max), loss, params, flops (min)' })
+      .option('constraint', { type: 'string', array: true, default: [], describe: "METRIC<=VALUE or METRIC>=VALUE (repeatable), e.g. 'params<=150000'" })
+      .option('batch-size', { type: 'number', default: 1, describe: 'configurations asked per batch' })
+      .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
+  handler: async (argv) => {
+    const result = await runSearch({
+      supernet: argv.supernet,
+      strategy: argv.strategy,
+      strategyOptions: parseStrategyOptions(argv['strategy-option']),
+      budget: argv.budget,
+      objectives: parseObjectives(argv.objectives),
+      constraints: argv.constraint.map(parseConstraint),
+      seed: argv.seed,
+      out: argv.out,
+      resume: argv.resume,
+      batchSize: argv['batch-size'],
+      ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
+      backend: argv.backend,
+      progress: progressFor(argv),
+    });
+    const names = result.objectives.map((o) => o.name);
+    emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, pareto: result.pareto }, () =>
+      [
+        `${result.study.evaluations} evaluations (${result.study.reason}); Pareto front of ${result.pareto.front.length} feasible subnets:`,
+        '',
+        formatTable(['trial', 'config key', ...names], result.pareto.front.map((t) => [t.number, t.key, ...t.values.map((v) => v)])),
+      ].join('\n'),
+    );
+  },
+};
