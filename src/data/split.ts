@@ -6,19 +6,10 @@
  * @module
  */
 import { NlsError } from '../errors.js';
-import { createRng, type Rng } from '../util/rng.js';
+import { createRng, type Rng, shuffleInPlace } from '../util/rng.js';
 import { sortStrings, type Dataset } from './jsonl.js';
 
-/** Fisher-Yates shuffle of `items` in place, drawing `j = rng.int(i + 1)` for `i = n-1 .. 1`. */
-export function shuffleInPlace<T>(items: T[], rng: Rng): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const tmp = items[i] as T;
-    items[i] = items[j] as T;
-    items[j] = tmp;
-  }
-  return items;
-}
+export { shuffleInPlace };
 
 /** A shuffled copy of `items` (see {@link shuffleInPlace}); `rng` may be a seed. */
 export function shuffle<T>(items: readonly T[], rng: Rng | number | string): T[] {

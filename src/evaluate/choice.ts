@@ -4,12 +4,12 @@
  * log-probability of the candidate's tokens is its score (`acc`), or that sum divided by the
  * candidate's length in bytes (`acc_norm`); the highest-scoring candidate is the prediction.
  */
-import * as tf from '@tensorflow/tfjs';
 import { NlsError } from '../errors.js';
 import { encodeExample, makeBatch } from '../data/encode.js';
 import type { PromptExample } from '../data/templates.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { Tokenizer } from '../model/tokenizer.js';
+import { scoreRows } from './scoring.js';
 
 /** Options of {@link evaluateChoices}. */
 export interface ChoiceEvalOptions {
@@ -72,22 +72,7 @@ export function prepareChoices(examples: readonly PromptExample[], tokenizer: To
 
 /** Score prepared rows with `model`'s active configuration. Deterministic. */
 export async function evaluateChoices(model: LlamaModel, prepared: PreparedChoices, batchSize = 16): Promise<ChoiceMetrics> {
-  const { rows } = prepared;
-  const { seqLen } = rows;
-  const scores = new Float64Array(rows.batchSize);
-  for (let start = 0; start < rows.batchSize; start += batchSize) {
-    const n = Math.min(batchSize, rows.batchSize - start);
-    const span = [start * seqLen, (start + n) * seqLen] as const;
-    const rowScores = tf.tidy(() => {
-      const ids = tf.tensor2d(rows.inputIds.subarray(...span), [n, seqLen], 'int32');
-      const targets = tf.tensor2d(rows.targets.subarray(...span), [n, seqLen], 'int32');
-      const weights = tf.tensor2d(rows.weights.subarray(...span), [n, seqLen]);
-      const logp = tf.logSoftmax(model.forward(ids), -1);
-      return tf.sum(tf.mul(tf.sum(tf.mul(logp, tf.oneHot(targets, model.config.vocabSize)), -1), weights), -1);
-    });
-    scores.set(await rowScores.data(), start);
-    rowScores.dispose();
-  }
+  const scores = (await scoreRows(model, prepared.rows, batchSize)).logLikelihood;
   let correct = 0;
   let correctNorm = 0;
   let ll = 0;

@@ -73,3 +73,17 @@ export function uniformArray(rng: Rng, n: number, bound: number): Float32Array {
   for (let i = 0; i < n; i++) out[i] = (rng.next() * 2 - 1) * bound;
   return out;
 }
+
+/**
+ * Fisher-Yates shuffle of `items` in place, drawing `j = rng.int(i + 1)` for `i = n-1 .. 1`;
+ * returns `items`. The draw order is part of the contract: journals and splits depend on it.
+ */
+export function shuffleInPlace<T>(items: T[], rng: Rng): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const tmp = items[i] as T;
+    items[i] = items[j] as T;
+    items[j] = tmp;
+  }
+  return items;
+}

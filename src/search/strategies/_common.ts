@@ -162,16 +162,6 @@ export function resultViolation(result: TrialResult, objectives: number): number
   return usableValues(result, objectives) ? totalViolation(result.constraints) : Infinity;
 }
 
-/** Shuffle `items` in place (Fisher-Yates, drawing from `rng`) and return it. */
-export function shuffle<T>(items: T[], rng: Rng): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = items[i] as T;
-    items[i] = items[j] as T;
-    items[j] = t;
-  }
-  return items;
-}
 
 /** Options of {@link UnseenSampler}. */
 export interface UnseenSamplerOptions {

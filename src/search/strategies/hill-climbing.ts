@@ -35,7 +35,8 @@
 import { NlsError } from '../../errors.js';
 import type { Config } from '../../space/index.js';
 import type { ObjectiveSpec, SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
-import { OptionReader, UnseenSampler, checkAskCount, checkObjectives, shuffle, usableValues } from './_common.js';
+import { OptionReader, UnseenSampler, checkAskCount, checkObjectives, usableValues } from './_common.js';
+import { shuffleInPlace } from '../../util/rng.js';
 import { totalViolation } from '../pareto.js';
 
 type Mode = 'steepest' | 'first';
@@ -203,7 +204,7 @@ class HillClimbingStrategy implements SearchStrategy {
       if (!here) return [this.current.config];
       if (!this.order) {
         this.order = space.neighbours(this.current.config).map((config) => ({ config, key: space.key(config) }));
-        if (this.mode === 'first') shuffle(this.order, rng);
+        if (this.mode === 'first') shuffleInPlace(this.order, rng);
         this.cursor = 0;
       }
       let next: { config: Config; key: string } | undefined;
