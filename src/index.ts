@@ -83,7 +83,7 @@ export * from './supernet/artifact.js';
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
 export { scoreRows, type RowScores } from './evaluate/scoring.js';
 export { adapterParameters, flopsPerToken, baseLinearParameters, moduleShapes } from './predict/cost.js';
-export { runSearch, parseConstraint, parseObjectives, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
+export { runSearch, createSupernetScorer, startScorerPool, type ScorerSpec, type SupernetScorer, parseConstraint, parseObjectives, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
 export { evaluateChoices, prepareChoices, type ChoiceEvalOptions, type ChoiceMetrics, type PreparedChoices } from './evaluate/choice.js';
 
 // Utilities for plugins and tools

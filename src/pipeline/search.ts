@@ -20,6 +20,7 @@ import type { Config } from '../space/index.js';
 import { loadSupernet } from '../supernet/artifact.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
 import { Progress } from '../util/progress.js';
+import { startWorker } from '../util/worker.js';
 import { loadTaskData, prepareValidation, type TaskDataOptions } from './train-supernet.js';
 
 /** Metrics a search can optimise or constrain. */
@@ -93,6 +94,8 @@ export interface SearchRunOptions {
   /** Validation examples used to score each subnet (default: the supernet's own validation split). */
   readonly validationSize?: number;
   readonly backend?: BackendRequest;
+  /** Evaluation worker threads (default 1: evaluate in this thread). */
+  readonly workers?: number;
   readonly progress?: Progress;
 }
 
@@ -104,17 +107,33 @@ export interface SearchRunResult {
   readonly objectives: readonly ObjectiveSpec[];
 }
 
-/** Search a supernet folder and write trials.jsonl and pareto.json to `options.out`. */
-export async function runSearch(options: SearchRunOptions): Promise<SearchRunResult> {
-  const progress = options.progress ?? new Progress();
-  const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
-  const supernet = await loadSupernet(options.supernet);
+/** What a scorer needs to know; plain data, so it can be sent to a worker thread. */
+export interface ScorerSpec {
+  readonly supernet: string;
+  readonly backend: BackendRequest;
+  /** Score on the first N validation examples only. */
+  readonly validationSize?: number;
+  /** The metrics to compute (model evaluation runs only for accuracy and loss). */
+  readonly needs: readonly SearchMetric[];
+}
+
+/** Scores configurations of one loaded supernet. */
+export interface SupernetScorer {
+  readonly space: import('../space/index.js').SearchSpace;
+  measure(config: Config): Promise<Record<SearchMetric, number>>;
+  dispose(): void;
+}
+
+/** Load a supernet and its validation data, and return a scorer for its configurations. */
+export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetScorer> {
+  await initBackend(spec.backend, { quiet: true });
+  const supernet = await loadSupernet(spec.supernet);
   try {
     const { manifest, space, model, adapters, tokenizer, config: modelConfig } = supernet;
-    const data = manifest.data as { name?: string; source?: string; options?: { trainSize?: number; validationSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' }; validation?: number };
+    const data = manifest.data as { name?: string; source?: string; options?: { trainSize?: number; validationSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' } };
     const training = manifest.training as { seed?: number; maxLength?: number };
     const dataSource = data.name === 'spam-demo' ? 'spam-demo' : data.source;
-    if (!dataSource) throw new NlsError('the supernet manifest does not say which data it was trained on', { file: path.join(options.supernet, 'supernet.json'), field: 'data' });
+    if (!dataSource) throw new NlsError('the supernet manifest does not say which data it was trained on', { file: path.join(spec.supernet, 'supernet.json'), field: 'data' });
     const taskOptions: TaskDataOptions = {
       seed: training.seed ?? 0,
       ...(data.options?.trainSize !== undefined ? { trainSize: data.options.trainSize } : {}),
@@ -124,43 +143,131 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     };
     const task = await loadTaskData(dataSource, taskOptions);
     const maxLength = training.maxLength ?? 128;
-    const validationTask = options.validationSize ? { ...task, validation: task.validation.slice(0, options.validationSize) } : task;
+    const validationTask = spec.validationSize ? { ...task, validation: task.validation.slice(0, spec.validationSize) } : task;
     const validation = prepareValidation(validationTask, tokenizer, maxLength);
-    const needs = new Set<SearchMetric>([...options.objectives, ...options.constraints.map((c) => c.metric)]);
+    const needs = new Set(spec.needs);
     if (needs.has('accuracy') && !validation.choices) {
       throw new NlsError('accuracy needs a classification or multiple-choice task; this supernet was trained on another kind; fix: use --objectives loss,params', {
         field: '--objectives',
       });
     }
+    const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
+    return {
+      space,
+      measure: async (config) => {
+        const out: Partial<Record<SearchMetric, number>> = {
+          params: adapterParameters(modelConfig, space, config),
+          flops: flopsPerToken(modelConfig, space, config, seqLen),
+        };
+        if (needs.has('accuracy') || needs.has('loss')) {
+          adapters.setActiveRanks(space.activeRanks(config));
+          if (validation.choices) {
+            const m = await evaluateChoices(model, validation.choices);
+            out.accuracy = m.accuracy;
+            out.loss = m.answerLoss;
+          } else {
+            out.loss = (await evaluateLoss(model, validation.rows!)).loss;
+          }
+        }
+        return out as Record<SearchMetric, number>;
+      },
+      dispose: () => {
+        adapters.dispose();
+        model.dispose();
+      },
+    };
+  } catch (err) {
+    supernet.adapters.dispose();
+    supernet.model.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Scorers in `n` worker threads, each with its own tfjs backend and copy of the supernet (wasm
+ * computes on one thread per instance, so this is how a search uses more than one core).
+ * `measure` runs on whichever worker is free.
+ */
+export async function startScorerPool(spec: ScorerSpec, n: number): Promise<{ measure(config: Config): Promise<Record<SearchMetric, number>>; close(): Promise<void> }> {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  type Reply = { id: number; ok: true; metrics: Record<SearchMetric, number> } | { id: number; ok: false; error: string } | { ready: true } | { ready: false; error: string };
+  const pending = new Map<number, { resolve: (m: Record<SearchMetric, number>) => void; reject: (e: Error) => void }>();
+  const idle: import('node:worker_threads').Worker[] = [];
+  const queue: { id: number; config: Config }[] = [];
+  let nextId = 0;
+  const dispatch = () => {
+    while (idle.length > 0 && queue.length > 0) idle.shift()!.postMessage(queue.shift());
+  };
+  const workers = await Promise.all(
+    Array.from({ length: n }, () => {
+      const worker = startWorker(new URL(`./search-worker.${ext}`, import.meta.url), { workerData: spec });
+      return new Promise<import('node:worker_threads').Worker>((resolve, reject) => {
+        worker.on('message', (msg: Reply) => {
+          if ('ready' in msg) {
+            if (msg.ready) {
+              idle.push(worker);
+              resolve(worker);
+              dispatch();
+            } else reject(new Error(`search worker failed to start: ${msg.error}`));
+            return;
+          }
+          const p = pending.get(msg.id);
+          pending.delete(msg.id);
+          idle.push(worker);
+          dispatch();
+          if (msg.ok) p?.resolve(msg.metrics);
+          else p?.reject(new Error(msg.error));
+        });
+        worker.once('error', reject);
+      });
+    }),
+  );
+  return {
+    measure: (config) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        queue.push({ id, config: [...config] });
+        dispatch();
+      }),
+    close: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+/** Search a supernet folder and write trials.jsonl and pareto.json to `options.out`. */
+export async function runSearch(options: SearchRunOptions): Promise<SearchRunResult> {
+  const progress = options.progress ?? new Progress();
+  const backendRequest = options.backend ?? 'wasm';
+  const backend = await initBackend(backendRequest, { quiet: true });
+  const needs = [...new Set<SearchMetric>([...options.objectives, ...options.constraints.map((c) => c.metric)])];
+  const spec: ScorerSpec = {
+    supernet: options.supernet,
+    backend: backendRequest,
+    needs,
+    ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
+  };
+  // The main thread's scorer gives the space and evaluates when there is one worker.
+  const local = await createSupernetScorer(spec);
+  const workers = options.workers ?? 1;
+  const pool = workers > 1 ? await startScorerPool(spec, workers) : undefined;
+  try {
+    const { space } = local;
     const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
     const constraints: ConstraintSpec[] = options.constraints.map((c) => ({ name: `${c.metric}${c.op}${c.bound}` }));
-    const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
-
-    const measure = async (config: Config): Promise<Record<SearchMetric, number>> => {
-      const out: Partial<Record<SearchMetric, number>> = {
-        params: adapterParameters(modelConfig, space, config),
-        flops: flopsPerToken(modelConfig, space, config, seqLen),
-      };
-      if (needs.has('accuracy') || needs.has('loss')) {
-        adapters.setActiveRanks(space.activeRanks(config));
-        if (validation.choices) {
-          const m = await evaluateChoices(model, validation.choices);
-          out.accuracy = m.accuracy;
-          out.loss = m.answerLoss;
-        } else {
-          out.loss = (await evaluateLoss(model, validation.rows!)).loss;
-        }
-      }
-      return out as Record<SearchMetric, number>;
-    };
-    const evaluator = functionEvaluator(async (config) => {
-      const m = await measure(config);
-      return {
-        values: options.objectives.map((o) => m[o]),
-        constraints: options.constraints.map((c) => (c.op === '<=' ? m[c.metric] - c.bound : c.bound - m[c.metric])),
-        attrs: Object.fromEntries([...needs].map((k) => [k, m[k]])),
-      };
-    });
+    const measure = pool ? pool.measure : local.measure;
+    const evaluator = functionEvaluator(
+      async (config) => {
+        const m = await measure(config);
+        return {
+          values: options.objectives.map((o) => m[o]),
+          constraints: options.constraints.map((c) => (c.op === '<=' ? m[c.metric] - c.bound : c.bound - m[c.metric])),
+          attrs: Object.fromEntries(needs.map((k) => [k, m[k]])),
+        };
+      },
+      { concurrency: workers },
+    );
 
     await fsp.mkdir(options.out, { recursive: true });
     const journal = path.join(options.out, 'trials.jsonl');
@@ -191,7 +298,7 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     const pareto = await writeParetoJson(path.join(options.out, 'pareto.json'), study);
     return { backend, study: result, pareto, objectives };
   } finally {
-    supernet.adapters.dispose();
-    supernet.model.dispose();
+    await pool?.close();
+    local.dispose();
   }
 }

@@ -126,4 +126,34 @@ describe('supernet training pipeline', () => {
     ).rejects.toThrow(/--resume/);
     expect(() => parseConstraint('parms<=3')).toThrow(/METRIC<=VALUE/);
   });
+
+  it('nls search with 2 evaluation workers records exactly the trials of 1 worker', async () => {
+    const { runSearch } = await import('../../src/pipeline/search.js');
+    type Line = { type: string; number?: number; key?: string; values?: number[] };
+    const trialsOf = async (dir: string) =>
+      (await fsp.readFile(path.join(dir, 'trials.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Line)
+        .filter((l) => l.type === 'trial')
+        .map((l) => ({ number: l.number, key: l.key, values: l.values }))
+        .sort((a, b) => a.number! - b.number!);
+    const run = (workers: number) =>
+      runSearch({
+        supernet: path.join(root, 'supernet'),
+        strategy: 'nsga2',
+        strategyOptions: { populationSize: 4 },
+        budget: 8,
+        batchSize: 4,
+        workers,
+        objectives: ['accuracy', 'params'],
+        constraints: [],
+        seed: 3,
+        out: path.join(root, `search-w${workers}`),
+        progress: new Progress({ quiet: true }),
+      });
+    await run(1);
+    await run(2);
+    expect(await trialsOf(path.join(root, 'search-w2'))).toEqual(await trialsOf(path.join(root, 'search-w1')));
+  });
 });

@@ -13,6 +13,7 @@ interface SearchArgs extends GlobalOptions {
   constraint: string[];
   'batch-size': number;
   'validation-size'?: number;
+  workers: number;
   out: string;
   resume: boolean;
 }
@@ -42,6 +43,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('constraint', { type: 'string', array: true, default: [], describe: "METRIC<=VALUE or METRIC>=VALUE (repeatable), e.g. 'params<=150000'" })
       .option('batch-size', { type: 'number', default: 1, describe: 'configurations asked per batch' })
       .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
+      .option('workers', { type: 'number', default: 1, describe: 'evaluation worker threads, each with its own backend and supernet copy (2 uses both cores with wasm; use with --batch-size >= workers)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
   handler: async (argv) => {
@@ -56,6 +58,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       out: argv.out,
       resume: argv.resume,
       batchSize: argv['batch-size'],
+      workers: argv.workers,
       ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
       backend: argv.backend,
       progress: progressFor(argv),
