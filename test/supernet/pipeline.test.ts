@@ -156,4 +156,34 @@ describe('supernet training pipeline', () => {
     await run(2);
     expect(await trialsOf(path.join(root, 'search-w2'))).toEqual(await trialsOf(path.join(root, 'search-w1')));
   });
+
+  it('nls search --resume continues a stopped study to exactly the trials of an uninterrupted one', async () => {
+    const { runSearch } = await import('../../src/pipeline/search.js');
+    type Line = { type: string; number?: number; key?: string; values?: number[] };
+    const trialsOf = async (dir: string) =>
+      (await fsp.readFile(path.join(dir, 'trials.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Line)
+        .filter((l) => l.type === 'trial')
+        .map((l) => ({ number: l.number, key: l.key, values: l.values }))
+        .sort((a, b) => a.number! - b.number!);
+    const base = {
+      supernet: path.join(root, 'supernet'),
+      strategy: 'nsga2',
+      strategyOptions: { populationSize: 4 },
+      batchSize: 3,
+      objectives: ['accuracy', 'params'] as const,
+      constraints: [],
+      seed: 5,
+      progress: new Progress({ quiet: true }),
+    };
+    await runSearch({ ...base, objectives: [...base.objectives], budget: 9, out: path.join(root, 'search-full') });
+    // Stopped after 5 evaluations (mid-generation, mid-batch), then resumed to the full budget.
+    await runSearch({ ...base, objectives: [...base.objectives], budget: 5, out: path.join(root, 'search-cut') });
+    await runSearch({ ...base, objectives: [...base.objectives], budget: 9, out: path.join(root, 'search-cut'), resume: true });
+    expect(await trialsOf(path.join(root, 'search-cut'))).toEqual(await trialsOf(path.join(root, 'search-full')));
+    const pareto = (dir: string) => fsp.readFile(path.join(dir, 'pareto.json'), 'utf8').then((t) => (JSON.parse(t) as { front: unknown }).front);
+    expect(await pareto(path.join(root, 'search-cut'))).toEqual(await pareto(path.join(root, 'search-full')));
+  });
 });
