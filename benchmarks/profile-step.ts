@@ -10,10 +10,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../src/adapters/adapter-set.js';
 import { type BackendName, initBackend } from '../src/backend/index.js';
-import { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../src/model/demo-model.js';
-import { LlamaModel } from '../src/model/llama.js';
+import { demoModelOrRandom } from '../src/model/demo-model.js';
 import { tokenCrossEntropy } from '../src/model/loss.js';
-import { loadModelFolder } from '../src/model/model-folder.js';
 import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../src/space/index.js';
 import { adapterVariables } from '../src/supernet/trainer.js';
 import { createRng } from '../src/util/rng.js';
@@ -29,7 +27,7 @@ const seq = Number(arg('seq', '128'));
 const top = Number(arg('top', '20'));
 
 await initBackend(backend, { quiet: true });
-const model = hasPretrainedDemoModel() ? (await loadModelFolder(DEMO_MODEL_DIR)).model : LlamaModel.random(DEMO_MODEL_CONFIG, 0);
+const { model } = await demoModelOrRandom();
 const space = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: model.config.numHiddenLayers });
 const adapters = AdapterSet.attach(model, space.adapterPlan(), 0);
 const rng = createRng(0);

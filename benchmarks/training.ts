@@ -14,10 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../src/adapters/adapter-set.js';
 import { type BackendName, initBackend } from '../src/backend/index.js';
-import { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../src/model/demo-model.js';
+import { demoModelOrRandom } from '../src/model/demo-model.js';
 import type { LlamaConfig } from '../src/model/hf-config.js';
-import { LlamaModel } from '../src/model/llama.js';
-import { loadModelFolder } from '../src/model/model-folder.js';
 import { builtinSearchSpacePath, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
 import { configsForStep } from '../src/supernet/sampling.js';
 import { adapterVariables } from '../src/supernet/trainer.js';
@@ -88,7 +86,7 @@ const ratios: Record<string, number> = {};
 for (const backend of backends) {
   await initBackend(backend, { quiet: true });
   const peak = await matmulPeak();
-  const model = hasPretrainedDemoModel() ? (await loadModelFolder(DEMO_MODEL_DIR)).model : LlamaModel.random(DEMO_MODEL_CONFIG, 0);
+  const { model } = await demoModelOrRandom();
   const space = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: model.config.numHiddenLayers });
   const adapters = AdapterSet.attach(model, space.adapterPlan(), 0);
   const vars = [...adapterVariables(adapters).values()];

@@ -36,7 +36,7 @@ export * from './model/hf-config.js';
 export * from './model/safetensors.js';
 export * from './model/tokenizer.js';
 export { loadModelFolder, saveModelFolder, type ModelFolder, type SaveModelOptions } from './model/model-folder.js';
-export { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel, loadDemoModel } from './model/demo-model.js';
+export { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel, demoModelOrRandom } from './model/demo-model.js';
 
 // Adapters
 export { ElasticLoraAdapter, type ElasticLoraSpec } from './adapters/elastic-lora.js';

@@ -3,13 +3,11 @@
  * enough to train and search on two CPU cores in minutes.
  */
 import { existsSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { promises as fsp } from 'node:fs';
 import { packagePath } from '../package-info.js';
 import type { LlamaConfig } from './hf-config.js';
 import { LlamaModel } from './llama.js';
-import { loadModelFolder, type ModelFolder, saveModelFolder } from './model-folder.js';
+import { loadModelFolder } from './model-folder.js';
 
 /**
  * Architecture of the demo model: 4 layers, hidden 256, 4 query heads over 2 key/value heads
@@ -43,19 +41,10 @@ export function hasPretrainedDemoModel(): boolean {
 }
 
 /**
- * Load the demo model: the pre-trained one from models/demo when present; otherwise a
- * freshly initialised one (seeded), written to a temporary HF folder and loaded back through
- * the same loading code. `pretrained` says which.
+ * The demo model for measurements: the pre-trained one from models/demo when present, else a
+ * freshly initialised one of the same architecture (seeded), so benchmarks run in any checkout.
  */
-export async function loadDemoModel(seed = 0): Promise<ModelFolder & { pretrained: boolean }> {
-  if (hasPretrainedDemoModel()) return { ...(await loadModelFolder(DEMO_MODEL_DIR)), pretrained: true };
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-demo-model-'));
-  try {
-    const model = LlamaModel.random(DEMO_MODEL_CONFIG, seed);
-    await saveModelFolder(dir, model, { dtype: 'F16', byteTokenizer: true });
-    model.dispose();
-    return { ...(await loadModelFolder(dir)), pretrained: false };
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
+export async function demoModelOrRandom(seed = 0): Promise<{ model: LlamaModel; pretrained: boolean }> {
+  if (hasPretrainedDemoModel()) return { model: (await loadModelFolder(DEMO_MODEL_DIR)).model, pretrained: true };
+  return { model: LlamaModel.random(DEMO_MODEL_CONFIG, seed), pretrained: false };
 }

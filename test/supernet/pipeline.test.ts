@@ -30,6 +30,18 @@ beforeAll(async () => {
     JSON.stringify({ format: 'nls-search-space/1', name: 'toy', alpha: 16, groups: [{ name: 'qkv', modules: ['q_proj', 'k_proj', 'v_proj'], ranks: [4, 2] }, { name: 'up', modules: ['up_proj'], ranks: [4, 2] }] }),
   );
 });
+/** The trials of a study journal (number, key, values), in trial-number order. */
+async function trialsOf(dir: string): Promise<{ number?: number; key?: string; values?: number[] }[]> {
+  type Line = { type: string; number?: number; key?: string; values?: number[] };
+  return (await fsp.readFile(path.join(dir, 'trials.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line)
+    .filter((l) => l.type === 'trial')
+    .map((l) => ({ number: l.number, key: l.key, values: l.values }))
+    .sort((a, b) => a.number! - b.number!);
+}
+
 afterAll(async () => {
   await fsp.rm(root, { recursive: true, force: true });
 });
@@ -129,15 +141,6 @@ describe('supernet training pipeline', () => {
 
   it('nls search with 2 evaluation workers records exactly the trials of 1 worker', async () => {
     const { runSearch } = await import('../../src/pipeline/search.js');
-    type Line = { type: string; number?: number; key?: string; values?: number[] };
-    const trialsOf = async (dir: string) =>
-      (await fsp.readFile(path.join(dir, 'trials.jsonl'), 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Line)
-        .filter((l) => l.type === 'trial')
-        .map((l) => ({ number: l.number, key: l.key, values: l.values }))
-        .sort((a, b) => a.number! - b.number!);
     const run = (workers: number) =>
       runSearch({
         supernet: path.join(root, 'supernet'),
@@ -159,15 +162,6 @@ describe('supernet training pipeline', () => {
 
   it('nls search --resume continues a stopped study to exactly the trials of an uninterrupted one', async () => {
     const { runSearch } = await import('../../src/pipeline/search.js');
-    type Line = { type: string; number?: number; key?: string; values?: number[] };
-    const trialsOf = async (dir: string) =>
-      (await fsp.readFile(path.join(dir, 'trials.jsonl'), 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Line)
-        .filter((l) => l.type === 'trial')
-        .map((l) => ({ number: l.number, key: l.key, values: l.values }))
-        .sort((a, b) => a.number! - b.number!);
     const base = {
       supernet: path.join(root, 'supernet'),
       strategy: 'nsga2',
