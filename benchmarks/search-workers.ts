@@ -8,8 +8,7 @@
  */
 import { startScorerPool, type ScorerSpec } from '../src/pipeline/search.js';
 import type { Config } from '../src/space/index.js';
-import { loadSupernet } from '../src/supernet/artifact.js';
-import { initBackend } from '../src/backend/index.js';
+import { loadSupernetSpace } from '../src/supernet/artifact.js';
 import { createRng } from '../src/util/rng.js';
 import { formatTable } from '../src/util/table.js';
 
@@ -24,10 +23,7 @@ const candidates = Number(arg('candidates', '8'));
 const rounds = Number(arg('rounds', '2'));
 const spec: ScorerSpec = { supernet, backend: 'wasm', needs: ['accuracy', 'params'], validationSize: Number(arg('validation-size', '40')) };
 
-await initBackend('wasm', { quiet: true });
-const { space, model, adapters } = await loadSupernet(supernet);
-adapters.dispose();
-model.dispose();
+const space = await loadSupernetSpace(supernet);
 const rng = createRng(0);
 const pools = { 1: await startScorerPool(spec, 1), 2: await startScorerPool(spec, 2) };
 const rate: Record<1 | 2, number[]> = { 1: [], 2: [] };

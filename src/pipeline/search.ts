@@ -17,7 +17,7 @@ import { loadStrategyPlugin } from '../search/plugins.js';
 import { defaultRegistry } from '../search/registry.js';
 import { Study, type StudyRunResult } from '../search/study.js';
 import type { Config } from '../space/index.js';
-import { loadSupernet } from '../supernet/artifact.js';
+import { loadSupernet, loadSupernetSpace } from '../supernet/artifact.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
 import { Progress } from '../util/progress.js';
 import { startWorker } from '../util/worker.js';
@@ -248,15 +248,16 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     needs,
     ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
   };
-  // The main thread's scorer gives the space and evaluates when there is one worker.
-  const local = await createSupernetScorer(spec);
+  // One worker: score in this thread. More: each worker thread loads its own copy, and this
+  // thread needs only the search space.
   const workers = options.workers ?? 1;
+  const local = workers > 1 ? undefined : await createSupernetScorer(spec);
   const pool = workers > 1 ? await startScorerPool(spec, workers) : undefined;
   try {
-    const { space } = local;
+    const space = local ? local.space : await loadSupernetSpace(options.supernet);
     const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
     const constraints: ConstraintSpec[] = options.constraints.map((c) => ({ name: `${c.metric}${c.op}${c.bound}` }));
-    const measure = pool ? pool.measure : local.measure;
+    const measure = pool ? pool.measure : local!.measure;
     const evaluator = functionEvaluator(
       async (config) => {
         const m = await measure(config);
@@ -299,6 +300,6 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     return { backend, study: result, pareto, objectives };
   } finally {
     await pool?.close();
-    local.dispose();
+    local?.dispose();
   }
 }

@@ -2,16 +2,13 @@
  * One self-contained "train adapters, then evaluate subnets" job, described by plain data so it
  * can run in this thread or in a worker thread (its own tfjs backend: the second core).
  */
-import { AdapterSet } from '../adapters/adapter-set.js';
 import { initBackend, type BackendRequest } from '../backend/index.js';
 import { rowBatchSource } from '../data/source.js';
-import { loadModelFolder } from '../model/model-folder.js';
-import { loadAndResolveSearchSpace } from '../space/index.js';
 import type { SamplingRuleName } from '../supernet/sampling.js';
 import { trainSupernet } from '../supernet/trainer.js';
 import { Progress } from '../util/progress.js';
 import { startWorker } from '../util/worker.js';
-import { encodeRows, evaluateSubnets, loadTaskData, prepareValidation, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
+import { encodeRows, evaluateSubnets, openSupernetRun, prepareValidation, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
 
 /** Which configuration a named subnet is: a heuristic of the space, or `off` (no adapters). */
 export type SubnetChoice = 'max' | 'median' | 'min' | 'off';
@@ -47,10 +44,8 @@ export interface TrainEvalResult {
 /** Run a job in this thread. */
 export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResult> {
   await initBackend(job.backend, { quiet: true });
-  const task = await loadTaskData(job.data, job.taskOptions);
-  const { model, tokenizer, config } = await loadModelFolder(job.modelDir);
-  const space = await loadAndResolveSearchSpace(job.spaceFile, { numLayers: config.numHiddenLayers });
-  const adapters = AdapterSet.attach(model, space.adapterPlan(), job.seed);
+  const run = await openSupernetRun({ model: job.modelDir, data: job.data, taskOptions: job.taskOptions, space: job.spaceFile, seed: job.seed });
+  const { task, model, tokenizer, space, adapters } = run;
   try {
     const rows = encodeRows(task.train, tokenizer, job.maxLength);
     const progress = new Progress({ quiet: !job.showProgress, json: job.json ?? false });
@@ -74,8 +69,7 @@ export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResul
     const tail = training.records.slice(-20);
     return { metrics, trainSeconds: training.seconds, finalLoss: tail.reduce((s, r) => s + r.loss, 0) / Math.max(1, tail.length) };
   } finally {
-    adapters.dispose();
-    model.dispose();
+    run.dispose();
   }
 }
 

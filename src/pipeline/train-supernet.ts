@@ -19,7 +19,7 @@ import type { LlamaModel } from '../model/llama.js';
 import { loadModelFolder } from '../model/model-folder.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
-import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace } from '../space/index.js';
+import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace, type SearchSpaceSpec } from '../space/index.js';
 import { modelWeightsSha256, saveSupernet, type SupernetManifest } from '../supernet/artifact.js';
 import type { SamplingRuleName } from '../supernet/sampling.js';
 import { type SupernetTrainResult, trainSupernet } from '../supernet/trainer.js';
@@ -172,6 +172,45 @@ export async function evaluateSubnets(
   return out;
 }
 
+/** A supernet run's inputs, loaded: task data, base model with fresh adapters, search space. */
+export interface OpenedSupernetRun {
+  readonly task: TaskData;
+  readonly model: LlamaModel;
+  readonly tokenizer: Tokenizer;
+  readonly spec: SearchSpaceSpec;
+  readonly space: SearchSpace;
+  readonly adapters: AdapterSet;
+  /** Detach and free the adapters, free the model. */
+  dispose(): void;
+}
+
+/** Load the task data, the base model and the search space, and attach fresh adapters (seeded). */
+export async function openSupernetRun(o: {
+  readonly model: string;
+  readonly data: string;
+  readonly taskOptions: TaskDataOptions;
+  readonly space: string;
+  readonly seed: number;
+}): Promise<OpenedSupernetRun> {
+  const task = await loadTaskData(o.data, o.taskOptions);
+  const { model, tokenizer, config } = await loadModelFolder(o.model);
+  const spec = await loadSearchSpace(o.space);
+  const space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: o.space });
+  const adapters = AdapterSet.attach(model, space.adapterPlan(), o.seed);
+  return {
+    task,
+    model,
+    tokenizer,
+    spec,
+    space,
+    adapters,
+    dispose: () => {
+      adapters.dispose();
+      model.dispose();
+    },
+  };
+}
+
 /** Options of {@link runSupernetTraining}. */
 export interface SupernetRunOptions {
   /** Base model folder. */
@@ -211,11 +250,14 @@ export interface SupernetRunResult {
 export async function runSupernetTraining(options: SupernetRunOptions): Promise<SupernetRunResult> {
   const progress = options.progress ?? new Progress();
   const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
-  const task = await loadTaskData(options.data, { seed: options.seed, ...(options.taskOptions ?? {}) });
-  const { model, tokenizer, config } = await loadModelFolder(options.model);
-  const spec = await loadSearchSpace(options.space);
-  const space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: options.space });
-  const adapters = AdapterSet.attach(model, space.adapterPlan(), options.seed);
+  const run = await openSupernetRun({
+    model: options.model,
+    data: options.data,
+    taskOptions: { seed: options.seed, ...(options.taskOptions ?? {}) },
+    space: options.space,
+    seed: options.seed,
+  });
+  const { task, model, tokenizer, spec, space, adapters } = run;
   try {
     const trainRows = encodeRows(task.train, tokenizer, options.maxLength);
     const validation = prepareValidation(task, tokenizer, options.maxLength);
@@ -271,7 +313,6 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
     });
     return { backend, training, validation: validationMetrics, manifest };
   } finally {
-    adapters.dispose();
-    model.dispose();
+    run.dispose();
   }
 }

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../adapters/adapter-set.js';
 import { NlsError } from '../errors.js';
+import { readHfConfig } from '../model/hf-config.js';
 import { loadModelFolder, type ModelFolder } from '../model/model-folder.js';
 import { readSafetensors, serializeSafetensors } from '../model/safetensors.js';
 import { resolveSearchSpace, type SearchSpace, type SearchSpaceSpec, validateSearchSpaceSpec } from '../space/index.js';
@@ -83,8 +84,8 @@ export interface LoadedSupernet extends ModelFolder {
   readonly adapters: AdapterSet;
 }
 
-/** Load a supernet folder, its base model, and attach its adapters. */
-export async function loadSupernet(dir: string, options: { baseModel?: string } = {}): Promise<LoadedSupernet> {
+/** Read and check `supernet.json`; `base` is the base model folder (override, or as recorded). */
+async function readSupernetManifest(dir: string, baseModel?: string): Promise<{ manifest: SupernetManifest; base: string }> {
   const manifestFile = path.join(dir, 'supernet.json');
   if (!existsSync(manifestFile)) {
     throw new NlsError('not a supernet folder (no supernet.json); fix: point at the --out folder of nls train', { file: dir });
@@ -93,7 +94,24 @@ export async function loadSupernet(dir: string, options: { baseModel?: string } 
   if (manifest.format !== 'nls-supernet/1') {
     throw new NlsError(`unsupported format ${JSON.stringify(manifest.format)}; this nls reads nls-supernet/1`, { file: manifestFile, field: 'format' });
   }
-  const base = options.baseModel ?? (path.isAbsolute(manifest.baseModel) ? manifest.baseModel : path.resolve(dir, manifest.baseModel));
+  const base = baseModel ?? (path.isAbsolute(manifest.baseModel) ? manifest.baseModel : path.resolve(dir, manifest.baseModel));
+  return { manifest, base };
+}
+
+function resolveManifestSpace(dir: string, manifest: SupernetManifest, numLayers: number): SearchSpace {
+  const manifestFile = path.join(dir, 'supernet.json');
+  return resolveSearchSpace(validateSearchSpaceSpec(manifest.space, { file: manifestFile }), { numLayers, file: manifestFile });
+}
+
+/** A supernet's search space alone, without loading the base model's weights. */
+export async function loadSupernetSpace(dir: string, options: { baseModel?: string } = {}): Promise<SearchSpace> {
+  const { manifest, base } = await readSupernetManifest(dir, options.baseModel);
+  return resolveManifestSpace(dir, manifest, (await readHfConfig(base)).numHiddenLayers);
+}
+
+/** Load a supernet folder, its base model, and attach its adapters. */
+export async function loadSupernet(dir: string, options: { baseModel?: string } = {}): Promise<LoadedSupernet> {
+  const { manifest, base } = await readSupernetManifest(dir, options.baseModel);
   const sha = await modelWeightsSha256(base);
   if (sha !== manifest.baseModelSha256) {
     throw new NlsError(`the base model's weights differ from the ones the supernet was trained on (sha256 ${sha.slice(0, 12)}, expected ${manifest.baseModelSha256.slice(0, 12)}); fix: point --model at the original base model`, {
@@ -101,8 +119,7 @@ export async function loadSupernet(dir: string, options: { baseModel?: string } 
     });
   }
   const folder = await loadModelFolder(base);
-  const spec = validateSearchSpaceSpec(manifest.space, { file: manifestFile });
-  const space = resolveSearchSpace(spec, { numLayers: folder.config.numHiddenLayers, file: manifestFile });
+  const space = resolveManifestSpace(dir, manifest, folder.config.numHiddenLayers);
   const adapters = AdapterSet.attach(folder.model, space.adapterPlan(), 0);
   const { tensors } = await readSafetensors(path.join(dir, 'adapters.safetensors'));
   for (const [key, a] of adapters.adapters) {
