@@ -6,7 +6,7 @@
  *
  * DIR is a supernet folder from `nls train`. Prints a table and one JSON line.
  */
-import { startScorerPool, type ScorerSpec } from '../src/pipeline/search.js';
+import { startScorerPool, type ScorerSpec } from '../src/pipeline/scorer.js';
 import type { Config } from '../src/space/index.js';
 import { loadSupernetSpace } from '../src/supernet/artifact.js';
 import { createRng } from '../src/util/rng.js';

@@ -83,7 +83,8 @@ export * from './supernet/artifact.js';
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
 export { scoreRows, type RowScores } from './evaluate/scoring.js';
 export { adapterParameters, flopsPerToken, baseLinearParameters, moduleShapes } from './predict/cost.js';
-export { runSearch, createSupernetScorer, startScorerPool, type ScorerSpec, type SupernetScorer, parseConstraint, parseObjectives, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
+export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer } from './pipeline/scorer.js';
+export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
 export { evaluateChoices, prepareChoices, type ChoiceEvalOptions, type ChoiceMetrics, type PreparedChoices } from './evaluate/choice.js';
 
 // Utilities for plugins and tools

@@ -29,6 +29,7 @@ export { SearchSpaceError, formatProblem, type SourcePosition, type SpaceProblem
 export { JsonSyntaxError, parseJsonWithPositions, type DuplicateKey, type ParsedJson } from './json.js';
 export { validateSearchSpaceSpec, type SpecOrigin } from './validate.js';
 export { resolveSearchSpace, type ResolveOptions } from './resolve.js';
+export { assertSubspace, subspaceProblems } from './subspace.js';
 export {
   BUILTIN_SEARCH_SPACES,
   builtinSearchSpacePath,

@@ -22,13 +22,30 @@ async function nls(...args: string[]): Promise<{ stdout: string; stderr: string;
 
 describe('nls CLI', () => {
   it('demo --json runs the pipeline (short run) and writes one JSON document to stdout, JSON lines to stderr', async () => {
-    const { stdout, stderr, code } = await nls('demo', '--json', '--steps', '2', '--train-size', '32', '--validation-size', '8');
+    const { stdout, stderr, code } = await nls('demo', '--json', '--steps', '2', '--train-size', '32', '--validation-size', '8', '--search-budget', '3');
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as {
       rows: { name: string; adapterParameters: number; loss: number; accuracy: number }[];
       backend: { name: string };
       task: { majorityAccuracy: number };
+      search: {
+        paramsBound: number;
+        strategies: { label: string; evaluations: number; best?: { metrics: { params: number; accuracy: number } } }[];
+        front: { metrics: { params: number; accuracy: number }; foundBy: string[] }[];
+      };
     };
+    // The search stage: four strategies within their budgets, feasible bests, a non-empty front.
+    // (heuristic: at most its five named subnets; two of them may be the same configuration)
+    expect(result.search.strategies.map((s) => [s.label, s.label === 'heuristic' ? Math.min(s.evaluations, 5) : s.evaluations])).toEqual([
+      ['heuristic', result.search.strategies[0]!.evaluations],
+      ['random', 3],
+      ['nsga2', 3],
+      ['hill-climbing', 3],
+    ]);
+    expect(result.search.strategies[0]!.evaluations).toBeGreaterThanOrEqual(3);
+    for (const s of result.search.strategies) if (s.best) expect(s.best.metrics.params).toBeLessThanOrEqual(result.search.paramsBound);
+    expect(result.search.front.length).toBeGreaterThan(0);
+    for (const m of result.search.front) expect(m.metrics.params).toBeLessThanOrEqual(result.search.paramsBound);
     expect(result.backend.name).toBe('wasm');
     expect(result.rows.map((s) => s.name)).toEqual(['base', 'lora', 'max', 'median', 'min']);
     const params = Object.fromEntries(result.rows.map((r) => [r.name, r.adapterParameters]));

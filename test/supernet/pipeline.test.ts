@@ -180,4 +180,80 @@ describe('supernet training pipeline', () => {
     const pareto = (dir: string) => fsp.readFile(path.join(dir, 'pareto.json'), 'utf8').then((t) => (JSON.parse(t) as { front: unknown }).front);
     expect(await pareto(path.join(root, 'search-cut'))).toEqual(await pareto(path.join(root, 'search-full')));
   });
+  it('nls search --space: a sub-space of the supernet is searched, and a space that is not one is refused', async () => {
+    const { runSearch } = await import('../../src/pipeline/search.js');
+    const sub = path.join(root, 'sub-space.json');
+    // q/k/v fixed at r4; up_proj free: 2 layers x 2 choices = 4 configurations.
+    await fsp.writeFile(
+      sub,
+      JSON.stringify({ format: 'nls-search-space/1', name: 'toy-sub', alpha: 16, groups: [{ name: 'qkv', modules: ['q_proj', 'k_proj', 'v_proj'], ranks: [4] }, { name: 'up', modules: ['up_proj'], ranks: [4, 2] }] }),
+    );
+    const result = await runSearch({
+      supernet: path.join(root, 'supernet'),
+      space: sub,
+      strategy: 'exhaustive',
+      budget: 10,
+      objectives: ['accuracy', 'params'],
+      constraints: [],
+      seed: 0,
+      out: path.join(root, 'search-sub'),
+      progress: new Progress({ quiet: true }),
+    });
+    expect(result.study.evaluations).toBe(4);
+    // The full space's configuration with the same ranks scores the same.
+    const { createSupernetScorer } = await import('../../src/pipeline/scorer.js');
+    const full = await createSupernetScorer({ supernet: path.join(root, 'supernet'), backend: 'wasm', needs: ['accuracy', 'params'] });
+    const restricted = await createSupernetScorer({ supernet: path.join(root, 'supernet'), backend: 'wasm', needs: ['accuracy', 'params'], spaceFile: sub });
+    for (const config of restricted.space.enumerate()) {
+      const same = full.space.fromActiveRanks(restricted.space.activeRanks(config));
+      expect(await restricted.measure(config)).toEqual(await full.measure(same));
+    }
+    full.dispose();
+    restricted.dispose();
+
+    const bad = path.join(root, 'bad-space.json');
+    await fsp.writeFile(bad, JSON.stringify({ format: 'nls-search-space/1', name: 'bad', alpha: 16, groups: [{ name: 'qkv', modules: ['q_proj', 'k_proj', 'v_proj'], ranks: [4, 3] }] }));
+    await expect(
+      runSearch({ supernet: path.join(root, 'supernet'), space: bad, strategy: 'random', budget: 2, objectives: ['params'], constraints: [], seed: 0, out: path.join(root, 'search-bad'), progress: new Progress({ quiet: true }) }),
+    ).rejects.toThrow(/bad-space\.json[\s\S]*not a sub-space[\s\S]*up_proj is adapted in the supernet[\s\S]*ranks \[3\] were not trained/);
+  });
+
+  it('compareStrategies: strategies share one measurement per configuration, each keeps its own journal and budget', async () => {
+    const { compareStrategies } = await import('../../src/pipeline/compare-strategies.js');
+    const out = path.join(root, 'compare');
+    const result = await compareStrategies({
+      supernet: path.join(root, 'supernet'),
+      strategies: [
+        { strategy: 'heuristic', budget: 3 },
+        { strategy: 'exhaustive', budget: 16 },
+        { strategy: 'random', label: 'random-again', budget: 5 },
+      ],
+      objectives: ['accuracy', 'params'],
+      constraints: [{ metric: 'params', op: '<=', bound: 1800 }],
+      seed: 2,
+      out,
+      progress: new Progress({ quiet: true }),
+    });
+    expect(result.strategies.map((s) => [s.label, s.evaluations])).toEqual([
+      ['heuristic', 3],
+      ['exhaustive', 16],
+      ['random-again', 5],
+    ]);
+    // Exhaustive measured what heuristic had not; random found everything measured already.
+    expect(result.strategies.map((s) => s.newlyMeasured)).toEqual([3, 13, 0]);
+    expect(result.measured).toBe(16);
+    for (const s of result.strategies) {
+      expect(existsSync(path.join(out, s.label, 'trials.jsonl'))).toBe(true);
+      if (s.best) expect(s.best.metrics.params).toBeLessThanOrEqual(1800);
+    }
+    // Exhaustive saw every configuration: its front is the combined front, and its best is the best.
+    const exhaustive = result.strategies[1]!;
+    expect(result.front.map((m) => m.key).sort()).toEqual(exhaustive.front.map((m) => m.key).sort());
+    for (const m of result.front) expect(m.foundBy).toContain('exhaustive');
+    const combined = JSON.parse(await fsp.readFile(path.join(out, 'pareto.json'), 'utf8')) as { front: { key: string }[] };
+    expect(combined.front.map((m) => m.key).sort()).toEqual(result.front.map((m) => m.key).sort());
+    await expect(
+      compareStrategies({ supernet: path.join(root, 'supernet'), strategies: [{ strategy: 'random', budget: 1 }, { strategy: 'random', budget: 1 }], objectives: ['params'], seed: 0, out }),
+    ).rejects.toThrow(/labels must be unique/);
+  });
 });

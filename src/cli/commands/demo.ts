@@ -11,6 +11,8 @@ interface DemoArgs extends GlobalOptions {
   'train-size': number;
   'validation-size': number;
   parallel: boolean;
+  'search-budget': number;
+  out?: string;
 }
 
 export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
@@ -22,7 +24,9 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       .option('steps', { type: 'number', default: 60, describe: 'optimizer steps of the supernet and of the LoRA baseline' })
       .option('train-size', { type: 'number', default: 480, describe: 'training examples of the spam task' })
       .option('validation-size', { type: 'number', default: 100, describe: 'validation examples of the spam task' })
-      .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread (uses the second core)' }),
+      .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
+      .option('search-budget', { type: 'number', default: 16, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
+      .option('out', { type: 'string', describe: 'keep the trained supernet and the search journals in this folder (default: a temporary folder, removed)' }),
   handler: async (argv) => {
     const result = await runDemo({
       backend: argv.backend,
@@ -32,19 +36,42 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       trainSize: argv['train-size'],
       validationSize: argv['validation-size'],
       parallel: argv.parallel,
+      searchBudget: argv['search-budget'],
+      ...(argv.out !== undefined ? { out: argv.out } : {}),
       progress: progressFor(argv),
       json: argv.json,
     });
-    emit(argv, result, () =>
-      [
-        `Spam classification (SpamAssassin), ${result.task.validation} validation emails; majority class: ${(result.task.majorityAccuracy * 100).toFixed(1)}%`,
+    emit(argv, result, () => {
+      const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+      const lines = [
+        `Spam classification (SpamAssassin), ${result.task.validation} validation emails; majority class: ${pct(result.task.majorityAccuracy)}`,
         `Search space ${result.space.name}: ${BigInt(result.space.cardinality).toLocaleString('en-US')} subnets; backend ${result.backend.name}; ${formatDuration(result.seconds)}`,
         '',
         formatTable(
           ['model', 'config key', 'adapter params', 'val loss', 'accuracy'],
-          result.rows.map((r) => [r.description, r.key || '-', r.adapterParameters, r.loss, r.accuracy === undefined ? '-' : `${(r.accuracy * 100).toFixed(1)}%`]),
+          result.rows.map((r) => [r.description, r.key || '-', r.adapterParameters, r.loss, pct(r.accuracy)]),
         ),
-      ].join('\n'),
-    );
+      ];
+      const s = result.search;
+      if (s) {
+        lines.push(
+          '',
+          `Search: accuracy vs adapter parameters, feasible when params <= ${s.paramsBound.toLocaleString('en-US')}; ${s.measured} subnets measured in ${formatDuration(s.seconds)}`,
+          '',
+          formatTable(
+            ['strategy', 'evaluations', 'new', 'best feasible: accuracy', 'params', 'config key'],
+            s.strategies.map((o) => [o.label, o.evaluations, o.newlyMeasured, pct(o.best?.metrics.accuracy), o.best?.metrics.params ?? '-', o.best?.key ?? '-']),
+          ),
+          '',
+          'Pareto front over all strategies (feasible subnets):',
+          formatTable(
+            ['accuracy', 'adapter params', 'config key', 'found by'],
+            s.front.map((m) => [pct(m.metrics.accuracy), m.metrics.params ?? '-', m.key, m.foundBy.join(', ')]),
+          ),
+        );
+      }
+      if (result.out) lines.push('', `supernet and search journals: ${result.out}`);
+      return lines.join('\n');
+    });
   },
 };

@@ -14,6 +14,7 @@ interface SearchArgs extends GlobalOptions {
   'batch-size': number;
   'validation-size'?: number;
   workers: number;
+  space?: string;
   out: string;
   resume: boolean;
 }
@@ -43,6 +44,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('constraint', { type: 'string', array: true, default: [], describe: "METRIC<=VALUE or METRIC>=VALUE (repeatable), e.g. 'params<=150000'" })
       .option('batch-size', { type: 'number', default: 1, describe: 'configurations asked per batch' })
       .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
+      .option('space', { type: 'string', describe: "search only this sub-space of the supernet's space: a search-space file with the same adapters and r_max, and rank choices the supernet trained (a single choice fixes a group)" })
       .option('workers', { type: 'number', default: 1, describe: 'evaluation worker threads, each with its own backend and supernet copy (2 uses both cores with wasm; use with --batch-size >= workers)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
@@ -59,6 +61,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       resume: argv.resume,
       batchSize: argv['batch-size'],
       workers: argv.workers,
+      ...(argv.space !== undefined ? { space: argv.space } : {}),
       ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
       backend: argv.backend,
       progress: progressFor(argv),

@@ -1,7 +1,7 @@
-/** Worker-thread entry of the search scorer pool: loads a supernet, then scores configurations on request. */
+/** Worker-thread entry of the supernet scorer pool: loads a supernet, then scores configurations on request. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../space/index.js';
-import { createSupernetScorer, type ScorerSpec } from './search.js';
+import { createSupernetScorer, type ScorerSpec } from './scorer.js';
 
 const port = parentPort!;
 try {

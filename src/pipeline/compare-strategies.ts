@@ -1,0 +1,201 @@
+/**
+ * Several strategies searching one supernet side by side (the demo's search stage): one scorer
+ * (in this thread or a worker pool) and one memo of measured configurations shared by every
+ * strategy, so a configuration two strategies propose is measured once. Each strategy still runs
+ * its own Study with its own journal and budget; the budget counts the strategy's own proposals,
+ * whether or not another strategy had measured them already, so the comparison is fair.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { BackendRequest } from '../backend/index.js';
+import { NlsError } from '../errors.js';
+import type { ConstraintSpec, ObjectiveSpec, TrialResult } from '../search/contract.js';
+import { functionEvaluator } from '../search/evaluator.js';
+import { directionSigns } from '../search/pareto.js';
+import { feasibleTrials, type ParetoFile, paretoFront, writeParetoJson } from '../search/results.js';
+import { Study } from '../search/study.js';
+import type { Config, SearchSpace } from '../space/index.js';
+import { Progress } from '../util/progress.js';
+import { openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric } from './scorer.js';
+import { constraintName, type MetricConstraint, metricObjective, resolveStrategy, trainingStatisticsOf } from './search.js';
+
+/** One strategy of a comparison. */
+export interface ComparedStrategy {
+  /** Built-in strategy name or plugin path / package. */
+  readonly strategy: string;
+  /** Label in reports and the sub-folder of its journal (default: the strategy name). */
+  readonly label?: string;
+  readonly options?: Readonly<Record<string, unknown>>;
+  /** Evaluations this strategy may spend. */
+  readonly budget: number;
+}
+
+/** Options of {@link compareStrategies}. */
+export interface CompareStrategiesOptions {
+  readonly supernet: string;
+  readonly strategies: readonly ComparedStrategy[];
+  readonly objectives: readonly SearchMetric[];
+  readonly constraints?: readonly MetricConstraint[];
+  readonly seed: number;
+  /** Output folder: `<label>/trials.jsonl`, `<label>/pareto.json`, and the combined `pareto.json`. */
+  readonly out: string;
+  /** Evaluation worker threads (default 1). */
+  readonly workers?: number;
+  readonly validationSize?: number;
+  /** Search this sub-space of the supernet's space (a search-space file). */
+  readonly space?: string;
+  readonly backend?: BackendRequest;
+  readonly progress?: Progress;
+}
+
+/** A trial as reported by a comparison. */
+export interface ComparedTrial {
+  readonly key: string;
+  readonly ranks: readonly number[];
+  readonly values: readonly number[];
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
+/** What one strategy of a comparison found. */
+export interface StrategyOutcome {
+  readonly label: string;
+  readonly strategy: string;
+  /** Evaluations the strategy spent (its budget use). */
+  readonly evaluations: number;
+  /** Of those, configurations no earlier strategy had measured. */
+  readonly newlyMeasured: number;
+  /** Its best feasible trial by the first objective (ties: better later objectives), if any. */
+  readonly best?: ComparedTrial;
+  /** Its Pareto front of feasible trials. */
+  readonly front: readonly ComparedTrial[];
+  readonly pareto: ParetoFile;
+  readonly seconds: number;
+}
+
+/** What {@link compareStrategies} returns. */
+export interface CompareStrategiesResult {
+  readonly objectives: readonly ObjectiveSpec[];
+  readonly constraints: readonly ConstraintSpec[];
+  readonly strategies: readonly StrategyOutcome[];
+  /** The front over every strategy's trials, with the labels of the strategies that found each member. */
+  readonly front: readonly (ComparedTrial & { readonly foundBy: readonly string[] })[];
+  /** Distinct configurations measured in all. */
+  readonly measured: number;
+}
+
+/**
+ * The best feasible trial by objective 0, ties broken by the later objectives in order, then by
+ * trial number; `undefined` when no trial is feasible.
+ */
+export function bestFeasibleTrial<T extends TrialResult>(trials: readonly T[], objectives: readonly ObjectiveSpec[]): T | undefined {
+  const signs = directionSigns(objectives);
+  let best: T | undefined;
+  for (const t of feasibleTrials(trials, objectives)) {
+    if (best === undefined) {
+      best = t;
+      continue;
+    }
+    for (let i = 0; i < signs.length; i++) {
+      const d = (signs[i] ?? 1) * ((t.values?.[i] ?? 0) - (best.values?.[i] ?? 0));
+      if (d < 0) best = t;
+      if (d !== 0) break;
+    }
+  }
+  return best;
+}
+
+function compared(space: SearchSpace, t: TrialResult): ComparedTrial {
+  return { key: t.key, ranks: space.decode(t.config), values: [...(t.values ?? [])], metrics: numericAttrs(t.attrs) };
+}
+
+function numericAttrs(attrs: TrialResult['attrs']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(attrs ?? {})) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+/** Run every strategy in turn against one shared scorer and memo; write each journal and the combined front. */
+export async function compareStrategies(options: CompareStrategiesOptions): Promise<CompareStrategiesResult> {
+  if (options.strategies.length === 0) throw new NlsError('no strategies to compare', { field: 'strategies' });
+  const labels = options.strategies.map((s) => s.label ?? s.strategy);
+  if (new Set(labels).size !== labels.length) throw new NlsError(`strategy labels must be unique, got ${labels.join(', ')}; fix: give each a label`, { field: 'strategies' });
+  const progress = options.progress ?? new Progress();
+  const constraints = options.constraints ?? [];
+  const needs = [...new Set<SearchMetric>([...options.objectives, ...constraints.map((c) => c.metric)])];
+  const spec: ScorerSpec = {
+    supernet: options.supernet,
+    backend: options.backend ?? 'wasm',
+    needs,
+    ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
+    ...(options.space !== undefined ? { spaceFile: options.space } : {}),
+  };
+  const scorer = await openSupernetScorer(spec, options.workers ?? 1);
+  try {
+    const space = scorer.space;
+    // One measurement per configuration across all strategies (the scorer is deterministic).
+    const memo = new Map<string, Promise<Record<SearchMetric, number>>>();
+    const measure = (config: Config) => {
+      const key = space.key(config);
+      let m = memo.get(key);
+      if (m === undefined) {
+        m = scorer.measure(config);
+        memo.set(key, m);
+      }
+      return m;
+    };
+    const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
+    const constraintSpecs: ConstraintSpec[] = constraints.map((c) => ({ name: constraintName(c) }));
+    const statistics = await trainingStatisticsOf(options.supernet);
+    const outcomes: StrategyOutcome[] = [];
+    const allTrials: { label: string; trial: TrialResult }[] = [];
+    for (const [i, s] of options.strategies.entries()) {
+      const label = labels[i]!;
+      const dir = path.join(options.out, label);
+      await fsp.mkdir(dir, { recursive: true });
+      const before = memo.size;
+      const started = performance.now();
+      progress.log(`search: ${label} (budget ${s.budget})`);
+      const study = await Study.create({
+        journal: path.join(dir, 'trials.jsonl'),
+        space,
+        evaluator: functionEvaluator(metricObjective(measure, options.objectives, constraints), { concurrency: scorer.concurrency }),
+        strategy: await resolveStrategy(s.strategy),
+        ...(s.options ? { strategyOptions: s.options } : {}),
+        objectives,
+        constraints: constraintSpecs,
+        seed: options.seed,
+        budget: s.budget,
+        batchSize: scorer.concurrency,
+        progress,
+        ...(statistics ? { trainingStatistics: statistics } : {}),
+      });
+      const run = await study.run();
+      const pareto = await writeParetoJson(path.join(dir, 'pareto.json'), study);
+      const best = bestFeasibleTrial(run.trials, objectives);
+      outcomes.push({
+        label,
+        strategy: s.strategy,
+        evaluations: run.evaluations,
+        newlyMeasured: memo.size - before,
+        ...(best ? { best: compared(space, best) } : {}),
+        front: paretoFront(run.trials, objectives).map((t) => compared(space, t)),
+        pareto,
+        seconds: (performance.now() - started) / 1000,
+      });
+      for (const trial of run.trials) allTrials.push({ label, trial });
+    }
+    // The combined front: number trials globally so paretoFront sees one list.
+    const numbered = allTrials.map(({ trial }, n) => ({ ...trial, number: n }));
+    const combined = paretoFront(numbered, objectives);
+    const foundBy = (key: string) => [...new Set(allTrials.filter((x) => x.trial.key === key).map((x) => x.label))];
+    const seenKeys = new Set<string>();
+    const front = combined
+      .filter((t) => !seenKeys.has(t.key) && seenKeys.add(t.key))
+      .map((t) => ({ ...compared(space, t), foundBy: foundBy(t.key) }))
+      .sort((a, b) => (directionSigns(objectives)[0] ?? 1) * ((a.values[0] ?? 0) - (b.values[0] ?? 0)));
+    await writeParetoJson(path.join(options.out, 'pareto.json'), { trials: numbered, objectives, constraints: constraintSpecs, space });
+    return { objectives, constraints: constraintSpecs, strategies: outcomes, front, measured: memo.size };
+  } finally {
+    await scorer.close();
+  }
+}

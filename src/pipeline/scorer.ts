@@ -1,0 +1,194 @@
+/**
+ * Scoring configurations of a trained supernet: accuracy or answer loss on the validation split,
+ * and the analytic cost model (adapter parameters, FLOPs per token). In this thread, or in a pool
+ * of worker threads (each with its own tfjs backend and supernet copy) so that more cores work.
+ */
+import * as path from 'node:path';
+import { type BackendRequest, initBackend } from '../backend/index.js';
+import { NlsError } from '../errors.js';
+import { evaluateChoices } from '../evaluate/choice.js';
+import { evaluateLoss } from '../evaluate/loss.js';
+import { adapterParameters, flopsPerToken } from '../predict/cost.js';
+import { assertSubspace, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../space/index.js';
+import { loadSupernet, loadSupernetSpace } from '../supernet/artifact.js';
+import { startWorker } from '../util/worker.js';
+import { loadTaskData, prepareValidation, type TaskDataOptions } from './train-supernet.js';
+
+/** Metrics a search can optimise or constrain. */
+export const SEARCH_METRICS = {
+  accuracy: 'maximize',
+  loss: 'minimize',
+  params: 'minimize',
+  flops: 'minimize',
+} as const;
+/** One of {@link SEARCH_METRICS}. */
+export type SearchMetric = keyof typeof SEARCH_METRICS;
+
+/** What a scorer needs to know; plain data, so it can be sent to a worker thread. */
+export interface ScorerSpec {
+  readonly supernet: string;
+  readonly backend: BackendRequest;
+  /** Score on the first N validation examples only. */
+  readonly validationSize?: number;
+  /** The metrics to compute (model evaluation runs only for accuracy and loss). */
+  readonly needs: readonly SearchMetric[];
+  /** Search a sub-space of the supernet's space given by this search-space file (checked with {@link assertSubspace}). */
+  readonly spaceFile?: string;
+}
+
+/** The space a scorer scores: the supernet's own, or the sub-space of `spec.spaceFile`. */
+async function scoredSpace(spec: ScorerSpec, trained: SearchSpace): Promise<SearchSpace> {
+  if (spec.spaceFile === undefined) return trained;
+  const sub = await loadAndResolveSearchSpace(spec.spaceFile, { numLayers: trained.numLayers });
+  assertSubspace(trained, sub, spec.spaceFile);
+  return sub;
+}
+
+/** Scores configurations of one loaded supernet. */
+export interface SupernetScorer {
+  readonly space: SearchSpace;
+  measure(config: Config): Promise<Record<SearchMetric, number>>;
+  dispose(): void;
+}
+
+/** Load a supernet and its validation data, and return a scorer for its configurations. */
+export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetScorer> {
+  await initBackend(spec.backend, { quiet: true });
+  const supernet = await loadSupernet(spec.supernet);
+  try {
+    const { manifest, model, adapters, tokenizer, config: modelConfig } = supernet;
+    const space = await scoredSpace(spec, supernet.space);
+    const data = manifest.data as { name?: string; source?: string; options?: { trainSize?: number; validationSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' } };
+    const training = manifest.training as { seed?: number; maxLength?: number };
+    const dataSource = data.name === 'spam-demo' ? 'spam-demo' : data.source;
+    if (!dataSource) throw new NlsError('the supernet manifest does not say which data it was trained on', { file: path.join(spec.supernet, 'supernet.json'), field: 'data' });
+    const taskOptions: TaskDataOptions = {
+      seed: training.seed ?? 0,
+      ...(data.options?.trainSize !== undefined ? { trainSize: data.options.trainSize } : {}),
+      ...(data.options?.validationSize !== undefined ? { validationSize: data.options.validationSize } : {}),
+      ...(data.options?.maxChars !== undefined ? { maxChars: data.options.maxChars } : {}),
+      ...(data.options?.promptStyle !== undefined ? { promptStyle: data.options.promptStyle } : {}),
+    };
+    const task = await loadTaskData(dataSource, taskOptions);
+    const maxLength = training.maxLength ?? 128;
+    const validationTask = spec.validationSize ? { ...task, validation: task.validation.slice(0, spec.validationSize) } : task;
+    const validation = prepareValidation(validationTask, tokenizer, maxLength);
+    const needs = new Set(spec.needs);
+    if (needs.has('accuracy') && !validation.choices) {
+      throw new NlsError('accuracy needs a classification or multiple-choice task; this supernet was trained on another kind; fix: use --objectives loss,params', {
+        field: '--objectives',
+      });
+    }
+    const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
+    return {
+      space,
+      measure: async (config) => {
+        const out: Partial<Record<SearchMetric, number>> = {
+          params: adapterParameters(modelConfig, space, config),
+          flops: flopsPerToken(modelConfig, space, config, seqLen),
+        };
+        if (needs.has('accuracy') || needs.has('loss')) {
+          adapters.setActiveRanks(space.activeRanks(config));
+          if (validation.choices) {
+            const m = await evaluateChoices(model, validation.choices);
+            out.accuracy = m.accuracy;
+            out.loss = m.answerLoss;
+          } else {
+            out.loss = (await evaluateLoss(model, validation.rows!)).loss;
+          }
+        }
+        return out as Record<SearchMetric, number>;
+      },
+      dispose: () => {
+        adapters.dispose();
+        model.dispose();
+      },
+    };
+  } catch (err) {
+    supernet.adapters.dispose();
+    supernet.model.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Scorers in `n` worker threads, each with its own tfjs backend and copy of the supernet (wasm
+ * computes on one thread per instance, so this is how a search uses more than one core).
+ * `measure` runs on whichever worker is free.
+ */
+export async function startScorerPool(spec: ScorerSpec, n: number): Promise<{ measure(config: Config): Promise<Record<SearchMetric, number>>; close(): Promise<void> }> {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  type Reply = { id: number; ok: true; metrics: Record<SearchMetric, number> } | { id: number; ok: false; error: string } | { ready: true } | { ready: false; error: string };
+  const pending = new Map<number, { resolve: (m: Record<SearchMetric, number>) => void; reject: (e: Error) => void }>();
+  const idle: import('node:worker_threads').Worker[] = [];
+  const queue: { id: number; config: Config }[] = [];
+  let nextId = 0;
+  const dispatch = () => {
+    while (idle.length > 0 && queue.length > 0) idle.shift()!.postMessage(queue.shift());
+  };
+  const workers = await Promise.all(
+    Array.from({ length: n }, () => {
+      const worker = startWorker(new URL(`./scorer-worker.${ext}`, import.meta.url), { workerData: spec });
+      return new Promise<import('node:worker_threads').Worker>((resolve, reject) => {
+        worker.on('message', (msg: Reply) => {
+          if ('ready' in msg) {
+            if (msg.ready) {
+              idle.push(worker);
+              resolve(worker);
+              dispatch();
+            } else reject(new Error(`search worker failed to start: ${msg.error}`));
+            return;
+          }
+          const p = pending.get(msg.id);
+          pending.delete(msg.id);
+          idle.push(worker);
+          dispatch();
+          if (msg.ok) p?.resolve(msg.metrics);
+          else p?.reject(new Error(msg.error));
+        });
+        worker.once('error', reject);
+      });
+    }),
+  );
+  return {
+    measure: (config) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        queue.push({ id, config: [...config] });
+        dispatch();
+      }),
+    close: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+/** Scores configurations: in this thread or in a worker pool. */
+export interface ConfigScorer {
+  readonly space: SearchSpace;
+  /** How many configurations can be scored at once (the number of workers). */
+  readonly concurrency: number;
+  measure(config: Config): Promise<Record<SearchMetric, number>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A scorer with `workers` evaluation threads: one scores in this thread; more start a worker pool,
+ * and this thread then reads only the search space (no model copy it would never score with).
+ */
+export async function openSupernetScorer(spec: ScorerSpec, workers = 1): Promise<ConfigScorer> {
+  if (!Number.isSafeInteger(workers) || workers < 1) throw new NlsError(`must be a positive integer, got ${workers}`, { field: 'workers' });
+  if (workers === 1) {
+    const local = await createSupernetScorer(spec);
+    return {
+      space: local.space,
+      concurrency: 1,
+      measure: local.measure,
+      close: async () => local.dispose(),
+    };
+  }
+  const space = await scoredSpace(spec, await loadSupernetSpace(spec.supernet));
+  const pool = await startScorerPool(spec, workers);
+  return { space, concurrency: workers, measure: pool.measure, close: pool.close };
+}
