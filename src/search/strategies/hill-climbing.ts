@@ -33,14 +33,19 @@
  * asks and tells, and replaying them with the same RNG rebuilds it.
  */
 import { NlsError } from '../../errors.js';
-import type { Config } from '../../space/index.js';
+import type { Config, SearchSpace } from '../../space/index.js';
 import type { ObjectiveSpec, SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { OptionReader, UnseenSampler, checkAskCount, checkObjectives, usableValues } from './_common.js';
 import { shuffleInPlace } from '../../util/rng.js';
 import { totalViolation } from '../pareto.js';
 
 type Mode = 'steepest' | 'first';
-type Start = 'median' | 'max' | 'random';
+type Start = 'median' | 'max' | 'min' | 'random';
+
+/** The first climb's start for a non-random `start`. */
+function startConfig(space: SearchSpace, start: Exclude<Start, 'random'>): Config {
+  return start === 'max' ? space.maxConfig() : start === 'min' ? space.minConfig() : space.medianConfig();
+}
 type Scalarization = 'weighted' | 'bounded';
 
 /** How trials are scored (see {@link scalarScore}). */
@@ -118,8 +123,9 @@ const OPTIONS: readonly StrategyOptionDoc[] = [
     name: 'start',
     type: 'string',
     default: 'median',
-    choices: ['median', 'max', 'random'],
-    description: 'Where the first climb starts: the median heuristic, the supernet, or a random configuration.',
+    choices: ['median', 'max', 'min', 'random'],
+    description:
+      'Where the first climb starts: the median heuristic, the supernet (max), the smallest sub-adapter (min: feasible under any cost bound that admits anything, a natural start for accuracy under a bound), or a random configuration.',
   },
   {
     name: 'scalarization',
@@ -191,7 +197,7 @@ class HillClimbingStrategy implements SearchStrategy {
           return [];
         }
         const first = this.climbs === 0 && this.start !== 'random';
-        const config = first ? (this.start === 'max' ? space.maxConfig() : space.medianConfig()) : this.sampler.draw(space, rng, this.seen)?.config;
+        const config = first ? startConfig(space, this.start) : this.sampler.draw(space, rng, this.seen)?.config;
         if (!free) this.climbs++;
         if (!config) {
           this.done = true; // every configuration was evaluated

@@ -35,7 +35,7 @@ describe('hill-climbing strategy', () => {
   });
 
   for (const mode of ['steepest', 'first']) {
-    for (const start of ['median', 'max', 'random']) {
+    for (const start of ['median', 'max', 'min', 'random']) {
       it(`${mode} ascent from ${start} finds the global optimum of a separable unimodal problem, then stops`, () => {
         for (const batch of [1, 5, 100]) {
           const study = new MiniStudy(problem, createRng(7), 20_000);
@@ -49,6 +49,13 @@ describe('hill-climbing strategy', () => {
       });
     }
   }
+
+  it('starts the first climb where `start` says', () => {
+    const first = (start: string) => new MiniStudy(problem, createRng(1)).round(hillClimbingStrategy.create({ start, weights: `1,${LAMBDA}` }), 1);
+    expect(first('min')).toEqual([space.minConfig()]);
+    expect(first('max')).toEqual([space.maxConfig()]);
+    expect(first('median')).toEqual([space.medianConfig()]);
+  });
 
   it('steepest ascent evaluates the start, then all neighbours, in batches of at most n', () => {
     const study = new MiniStudy(problem, createRng(1));
