@@ -82,7 +82,7 @@ export * from './supernet/artifact.js';
 // Evaluation
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
 export { scoreRows, type RowScores } from './evaluate/scoring.js';
-export { adapterParameters, flopsPerToken, baseLinearParameters, moduleShapes } from './predict/cost.js';
+export * from './predict/index.js';
 export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer } from './pipeline/scorer.js';
 export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, resolveStrategy, trainingStatisticsOf, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
 export { bestFeasibleTrial, compareStrategies, type ComparedStrategy, type ComparedTrial, type CompareStrategiesOptions, type CompareStrategiesResult, type StrategyOutcome } from './pipeline/compare-strategies.js';

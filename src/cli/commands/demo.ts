@@ -1,6 +1,6 @@
 /** `nls demo`: the whole pipeline on the built-in model and data. */
 import type { CommandModule } from 'yargs';
-import { DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
+import { DEMO_SEARCH_BUDGET, DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
@@ -25,7 +25,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       .option('train-size', { type: 'number', default: 480, describe: 'training examples of the spam task' })
       .option('validation-size', { type: 'number', default: 100, describe: 'validation examples of the spam task' })
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
-      .option('search-budget', { type: 'number', default: 16, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
+      .option('search-budget', { type: 'number', default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
       .option('out', { type: 'string', describe: 'keep the trained supernet and the search journals in this folder (default: a temporary folder, removed)' }),
   handler: async (argv) => {
     const result = await runDemo({
