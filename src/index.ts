@@ -87,6 +87,8 @@ export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigS
 export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, resolveStrategy, trainingStatisticsOf, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
 export { bestFeasibleTrial, compareStrategies, type ComparedStrategy, type ComparedTrial, type CompareStrategiesOptions, type CompareStrategiesResult, type StrategyOutcome } from './pipeline/compare-strategies.js';
 export { evaluateChoices, prepareChoices, type ChoiceEvalOptions, type ChoiceMetrics, type PreparedChoices } from './evaluate/choice.js';
+export { greedyGenerate, type GenerateOptions, type Generation } from './evaluate/generate.js';
+export { evaluateExactMatch, extractAnswer, normalizeAnswer, type ExactMatchMetrics, type ExactMatchNormalize, type ExactMatchOptions } from './evaluate/exact-match.js';
 
 // Utilities for plugins and tools
 export { startWorker } from './util/worker.js';

@@ -1,0 +1,174 @@
+/**
+ * Batched greedy decoding without a KV cache, for generation evaluators (exact match).
+ *
+ * Each step re-runs the model on the whole right-padded batch and reads the logits at each row's
+ * last real token. With a causal mask, padding after a row's last token never influences it, so a
+ * prompt gets the same tokens in any batch as it gets alone. No cache keeps the code small and
+ * obviously equal to the training forward pass; evaluation sets here are short.
+ *
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs';
+import { NlsError } from '../errors.js';
+import type { LlamaModel } from '../model/llama.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+
+/** Options of {@link greedyGenerate}. */
+export interface GenerateOptions {
+  /** Maximum tokens generated per prompt (at least 1). */
+  readonly maxNewTokens: number;
+  /** Prompts decoded together in one forward pass (default 8). */
+  readonly batchSize?: number;
+  /**
+   * Maximum tokens of prompt (BOS included) + generated tokens, at most the model's
+   * `maxPositionEmbeddings` (the default). Prompts longer than `maxLength - maxNewTokens` are cut
+   * from the left (BOS stays first), as lm-eval-harness cuts contexts for generation.
+   */
+  readonly maxLength?: number;
+  /** Stop a prompt when it generates the tokenizer's EOS (default true; no effect without `eosId`). */
+  readonly stopAtEos?: boolean;
+  /** Prepend the tokenizer's BOS (default: true when the tokenizer has a `bosId`). */
+  readonly addBos?: boolean;
+}
+
+/** The greedy continuation of one prompt. */
+export interface Generation {
+  /** Token ids the model read (BOS and the prompt after left-cutting). */
+  readonly promptIds: readonly number[];
+  /** Generated ids; the EOS that stopped generation is not included. */
+  readonly tokens: readonly number[];
+  /** `tokenizer.decode(tokens)`. */
+  readonly text: string;
+  /** `'eos'` when generation stopped at EOS, `'length'` when it reached `maxNewTokens`. */
+  readonly finishReason: 'eos' | 'length';
+  /** True when prompt tokens were dropped to fit `maxLength`. */
+  readonly truncated: boolean;
+}
+
+function checkInt(x: number, field: string, min: number, max = Number.MAX_SAFE_INTEGER, fix = 'pass a whole number in range'): void {
+  if (!Number.isSafeInteger(x) || x < min || x > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+    throw new NlsError(`must be an integer ${range}, got ${x}. Fix: ${fix}`, { field });
+  }
+}
+
+/** Index of the largest value; ties go to the lowest index, so decoding is deterministic. */
+function argmax(values: Float32Array | Int32Array | Uint8Array, start: number, length: number): number {
+  let best = 0;
+  let bestValue = values[start]!;
+  for (let i = 1; i < length; i++) {
+    const v = values[start + i]!;
+    // NaN never wins (comparisons with NaN are false) unless it is first.
+    if (v > bestValue || (Number.isNaN(bestValue) && !Number.isNaN(v))) {
+      best = i;
+      bestValue = v;
+    }
+  }
+  return best;
+}
+
+/** Next-token logits [rows, vocab] at each row's last real position (`lengths[r] - 1`). */
+function lastLogits(model: LlamaModel, rows: readonly (readonly number[])[], padId: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const width = Math.max(...rows.map((r) => r.length));
+    const data = new Int32Array(rows.length * width).fill(padId);
+    const last = new Int32Array(rows.length);
+    rows.forEach((r, i) => {
+      data.set(r, i * width);
+      last[i] = i * width + r.length - 1;
+    });
+    const hidden = model.hidden(tf.tensor2d(data, [rows.length, width], 'int32'));
+    // Project only the positions we read: the lm_head over every position would be [rows, width, vocab].
+    const picked = tf.gather(tf.reshape(hidden, [rows.length * width, model.config.hiddenSize]), tf.tensor1d(last, 'int32'));
+    return model.lmHead(picked) as tf.Tensor2D;
+  });
+}
+
+/**
+ * Greedy (argmax, ties to the lowest id) continuation of every prompt with `model`'s active
+ * configuration. Deterministic; results are in the order of `prompts`, and each equals what the
+ * prompt gets when decoded alone.
+ *
+ * Prompts are encoded as `[BOS] prompt` (no EOS) and decoded `batchSize` at a time, grouped by
+ * length to waste little work on padding; a finished prompt leaves its batch. Every tensor is
+ * freed before returning (the model's own rope/mask caches may grow on first use of a length).
+ */
+export async function greedyGenerate(
+  model: LlamaModel,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  options: GenerateOptions,
+): Promise<Generation[]> {
+  const maxPositions = model.config.maxPositionEmbeddings;
+  checkInt(options.maxNewTokens, 'maxNewTokens', 1, maxPositions - 1, `generate fewer than max_position_embeddings (${maxPositions}) tokens`);
+  const maxLength = options.maxLength ?? maxPositions;
+  checkInt(maxLength, 'maxLength', options.maxNewTokens + 1, maxPositions, `use more than maxNewTokens and at most max_position_embeddings (${maxPositions})`);
+  const batchSize = options.batchSize ?? 8;
+  checkInt(batchSize, 'batchSize', 1);
+  const addBos = options.addBos ?? tokenizer.bosId !== undefined;
+  if (addBos && tokenizer.bosId === undefined) {
+    throw new NlsError('the tokenizer has no BOS token. Fix: pass addBos: false', { field: 'addBos' });
+  }
+  const eosId = (options.stopAtEos ?? true) ? tokenizer.eosId : undefined;
+  const padId = tokenizer.padId ?? 0;
+  const vocab = model.config.vocabSize;
+  const room = maxLength - options.maxNewTokens;
+
+  const encoded = prompts.map((prompt, i) => {
+    const bos = addBos ? [tokenizer.bosId!] : [];
+    const ids = tokenizer.encode(prompt);
+    const keep = Math.max(0, room - bos.length);
+    const cut = ids.length > keep ? ids.slice(ids.length - keep) : ids;
+    const promptIds = [...bos, ...cut];
+    if (promptIds.length === 0) {
+      throw new NlsError('is empty and the tokenizer has no BOS token: there is nothing to condition on. Fix: give a non-empty prompt', {
+        field: `prompts[${i}]`,
+      });
+    }
+    return { promptIds, truncated: cut.length < ids.length };
+  });
+
+  // Stable sort by length: batches of similar length pad little; results go back by index.
+  const order = encoded.map((_, i) => i).sort((a, b) => encoded[a]!.promptIds.length - encoded[b]!.promptIds.length);
+  const results: Generation[] = new Array<Generation>(prompts.length);
+  for (let start = 0; start < order.length; start += batchSize) {
+    const batch = order.slice(start, start + batchSize).map((index) => ({
+      index,
+      ids: [...encoded[index]!.promptIds],
+      tokens: [] as number[],
+      finishReason: undefined as 'eos' | 'length' | undefined,
+    }));
+    let active = batch;
+    while (active.length > 0) {
+      const logits = lastLogits(model, active.map((r) => r.ids), padId);
+      let values: Float32Array | Int32Array | Uint8Array;
+      try {
+        values = await logits.data();
+      } finally {
+        logits.dispose();
+      }
+      active.forEach((row, r) => {
+        const next = argmax(values, r * vocab, vocab);
+        if (next === eosId) {
+          row.finishReason = 'eos';
+          return;
+        }
+        row.tokens.push(next);
+        row.ids.push(next);
+        if (row.tokens.length >= options.maxNewTokens) row.finishReason = 'length';
+      });
+      active = active.filter((row) => row.finishReason === undefined);
+    }
+    for (const row of batch) {
+      const e = encoded[row.index]!;
+      results[row.index] = {
+        promptIds: e.promptIds,
+        tokens: row.tokens,
+        text: tokenizer.decode(row.tokens),
+        finishReason: row.finishReason!,
+        truncated: e.truncated,
+      };
+    }
+  }
+  return results;
+}
