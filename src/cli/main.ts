@@ -12,6 +12,7 @@ import { NLS_VERSION } from '../package-info.js';
 import { backendsCommand } from './commands/backends.js';
 import { demoCommand } from './commands/demo.js';
 import { pretrainCommand } from './commands/pretrain.js';
+import { profileCommand } from './commands/profile.js';
 import { trainCommand } from './commands/train.js';
 import { searchCommand } from './commands/search.js';
 import { strategiesCommand } from './commands/strategies.js';
@@ -32,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(searchCommand)
       .command(strategiesCommand)
       .command(pretrainCommand)
+      .command(profileCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))

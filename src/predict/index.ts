@@ -55,3 +55,21 @@ export {
   type SampleSplit,
   type SampleSplitOptions,
 } from './quality.js';
+export { measureMedian, measurePairedDifference, median, robustMedian, type MeasureOptions, type Measurement, type PairedMeasurement, type RobustMedian } from './measure.js';
+export {
+  checkProfile,
+  LATENCY_PROFILE_FORMAT,
+  lookupTableFromProfile,
+  profileConfigs,
+  profileLatency,
+  profileSamples,
+  validateProfile,
+  type LatencyProfile,
+  type MeasuredLatency,
+  type MeasuredSource,
+  type PredictorValidation,
+  type ProfileLatencyOptions,
+  type ProfilePredictorName,
+  type ProfileValidation,
+  type ProfileValidationOptions,
+} from './profile.js';

@@ -1,0 +1,142 @@
+/** `nls profile`: measure forward latency per adapter rank and write a latency lookup table. */
+import * as path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { savePredictor } from '../../predict/predictor.js';
+import { type LatencyProfile, lookupTableFromProfile, type ProfileValidation, profileLatency, validateProfile } from '../../predict/profile.js';
+import { loadAndResolveSearchSpace } from '../../space/index.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { formatTable } from '../../util/table.js';
+import { emit, type GlobalOptions, progressFor } from '../common.js';
+
+interface ProfileArgs extends GlobalOptions {
+  model: string;
+  space: string;
+  out: string;
+  batch: number;
+  seq: number;
+  samples: number;
+  warmup: number;
+  repeats: number;
+  'settle-ms'?: number;
+  validate: boolean;
+}
+
+/** File names written to `--out`. */
+export const PROFILE_FILES = {
+  profile: 'latency-profile.json',
+  predictor: 'latency-predictor.json',
+  quality: 'predictor-quality.json',
+} as const;
+
+/** The project's targets for a latency predictor on the demo model (docs/profiling.md). */
+export const LATENCY_PREDICTOR_TARGETS = { within10: 0.95, kendallTau: 0.9 } as const;
+
+const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
+const num = (v: number, digits: number): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+
+/** The quality table printed by `nls profile --validate`. */
+export function formatQualityTable(validation: ProfileValidation): string {
+  return formatTable(
+    ['predictor', 'fitted on', 'evaluated on', 'n', 'MAPE', 'RMSE ms', 'within ±5%', 'within ±10%', 'Kendall tau'],
+    validation.results.map((r) => [
+      r.predictor,
+      r.fittedOn,
+      r.evaluatedOn,
+      String(r.quality.n),
+      pct(r.quality.mape),
+      num(r.quality.rmse, 3),
+      pct(r.quality.within5),
+      pct(r.quality.within10),
+      num(r.quality.kendallTau, 3),
+    ]),
+  );
+}
+
+function summary(profile: LatencyProfile): string {
+  const ms = profile.measured.map((m) => m.ms);
+  return [
+    `backend ${profile.backend.name}${profile.backend.device ? ` (${profile.backend.device})` : ''}, [${profile.batch}, ${profile.seqLen}] tokens, warmup ${profile.warmup}, repeats ${profile.repeats}, ${profile.seconds.toFixed(1)} s`,
+    `base (adapters off) ${profile.base.toFixed(3)} ms; all-min ${profile.allMin.toFixed(3)} ms; ${profile.measured.length} configurations measured: ` +
+      `${Math.min(...ms).toFixed(3)} .. ${Math.max(...ms).toFixed(3)} ms; ${profile.rejected} outlier runs dropped`,
+  ].join('\n');
+}
+
+/** The `nls profile` command. */
+export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
+  command: 'profile',
+  describe: 'measure forward latency per adapter rank; write a latency profile and a lookup-table latency predictor',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors)' })
+      .option('space', { type: 'string', demandOption: true, describe: 'search-space file whose adapters are profiled' })
+      .option('out', { type: 'string', demandOption: true, describe: `output folder: ${PROFILE_FILES.profile}, ${PROFILE_FILES.predictor} [, ${PROFILE_FILES.quality}]` })
+      .option('batch', { type: 'number', default: 1, describe: 'sequences per forward pass' })
+      .option('seq', { type: 'number', default: 64, describe: 'tokens per sequence' })
+      .option('samples', { type: 'number', default: 40, describe: 'random configurations measured besides max, min and median (for validation)' })
+      .option('warmup', { type: 'number', default: 2, describe: 'untimed runs before each measurement' })
+      .option('repeats', { type: 'number', default: 5, describe: 'timed runs per measurement (median after outlier rejection)' })
+      .option('settle-ms', { type: 'number', describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
+      .option('validate', { type: 'boolean', default: false, describe: `print predictor quality (lookup table and ridge) and write ${PROFILE_FILES.quality}` }),
+  handler: async (argv) => {
+    const progress = progressFor(argv);
+    const profile = await profileLatency({
+      modelDir: argv.model,
+      spaceFile: argv.space,
+      backend: argv.backend,
+      batch: argv.batch,
+      seqLen: argv.seq,
+      samples: argv.samples,
+      seed: argv.seed,
+      warmup: argv.warmup,
+      repeats: argv.repeats,
+      ...(argv['settle-ms'] !== undefined ? { settleMs: argv['settle-ms'] } : {}),
+      progress,
+    });
+    const space = await loadAndResolveSearchSpace(argv.space, { numLayers: await numLayersOf(argv.model) });
+    const files: Record<string, string> = {};
+    files.profile = path.join(argv.out, PROFILE_FILES.profile);
+    await writeFileAtomic(files.profile, `${JSON.stringify(profile, null, 2)}\n`);
+    files.predictor = path.join(argv.out, PROFILE_FILES.predictor);
+    await savePredictor(files.predictor, lookupTableFromProfile(space, profile));
+    let validation: ProfileValidation | undefined;
+    if (argv.validate) {
+      validation = validateProfile(space, profile, { seed: argv.seed });
+      files.quality = path.join(argv.out, PROFILE_FILES.quality);
+      const doc = {
+        format: 'nls-predictor-quality/1',
+        profile: PROFILE_FILES.profile,
+        space: { name: profile.space.name, fingerprint: profile.space.fingerprint },
+        backend: profile.backend.name,
+        targets: LATENCY_PREDICTOR_TARGETS,
+        ...validation,
+      };
+      await writeFileAtomic(files.quality, `${JSON.stringify(doc, null, 2)}\n`);
+    }
+    emit(
+      argv,
+      {
+        files,
+        backend: profile.backend,
+        base: profile.base,
+        allMin: profile.allMin,
+        measured: profile.measured.length,
+        rejected: profile.rejected,
+        seconds: profile.seconds,
+        ...(validation ? { validation } : {}),
+      },
+      () =>
+        [
+          summary(profile),
+          ...(validation ? ['', `validation split: ${validation.split.train} train / ${validation.split.validation} held-out (seed ${validation.split.seed})`, formatQualityTable(validation)] : []),
+          '',
+          `wrote ${Object.values(files).join(', ')}`,
+        ].join('\n'),
+    );
+  },
+};
+
+/** Number of decoder layers of a model folder (its config.json), to resolve the search space. */
+async function numLayersOf(dir: string): Promise<number> {
+  const { readHfConfig } = await import('../../model/hf-config.js');
+  return (await readHfConfig(dir)).numHiddenLayers;
+}
