@@ -9,6 +9,7 @@ import { NlsError } from '../errors.js';
 import { evaluateChoices } from '../evaluate/choice.js';
 import { evaluateLoss } from '../evaluate/loss.js';
 import { adapterParameters, flopsPerToken } from '../predict/cost.js';
+import { loadPredictor } from '../predict/predictor.js';
 import { assertSubspace, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../space/index.js';
 import { loadSupernet, loadSupernetSpace } from '../supernet/artifact.js';
 import { startWorker } from '../util/worker.js';
@@ -20,6 +21,7 @@ export const SEARCH_METRICS = {
   loss: 'minimize',
   params: 'minimize',
   flops: 'minimize',
+  latency: 'minimize',
 } as const;
 /** One of {@link SEARCH_METRICS}. */
 export type SearchMetric = keyof typeof SEARCH_METRICS;
@@ -32,8 +34,28 @@ export interface ScorerSpec {
   readonly validationSize?: number;
   /** The metrics to compute (model evaluation runs only for accuracy and loss). */
   readonly needs: readonly SearchMetric[];
+  /**
+   * An `nls-predictor/1` file predicting latency (ms) for configurations of the supernet's space
+   * (e.g. `latency-predictor.json` from `nls profile`); required when `needs` has `latency`.
+   */
+  readonly latencyPredictor?: string;
   /** Search a sub-space of the supernet's space given by this search-space file (checked with {@link assertSubspace}). */
   readonly spaceFile?: string;
+}
+
+/**
+ * The latency of a configuration of `space` by the predictor of `spec.latencyPredictor`, which was
+ * fitted on the supernet's space (`trained`); undefined when latency is not needed.
+ */
+async function latencyOf(spec: ScorerSpec, trained: SearchSpace, space: SearchSpace): Promise<((config: Config) => number) | undefined> {
+  if (!spec.needs.includes('latency')) return undefined;
+  if (spec.latencyPredictor === undefined) {
+    throw new NlsError('latency needs a latency predictor; fix: measure one with nls profile --model BASE --space SPACE --out DIR and pass --latency-predictor DIR/latency-predictor.json', {
+      field: '--latency-predictor',
+    });
+  }
+  const predictor = await loadPredictor(spec.latencyPredictor, trained);
+  return (config) => predictor.predict(trained.fromActiveRanks(space.activeRanks(config)));
 }
 
 /** The space a scorer scores: the supernet's own, or the sub-space of `spec.spaceFile`. */
@@ -80,12 +102,14 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
       });
     }
     const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
+    const latency = await latencyOf(spec, supernet.space, space);
     return {
       space,
       measure: async (config) => {
         const out: Partial<Record<SearchMetric, number>> = {
           params: adapterParameters(modelConfig, space, config),
           flops: flopsPerToken(modelConfig, space, config, seqLen),
+          ...(latency ? { latency: latency(config) } : {}),
         };
         if (needs.has('accuracy') || needs.has('loss')) {
           adapters.setActiveRanks(space.activeRanks(config));

@@ -15,6 +15,7 @@ import { defaultRegistry } from '../search/registry.js';
 import { Study, type StudyRunResult } from '../search/study.js';
 import type { Config } from '../space/index.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
 import { type ConfigScorer, openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric } from './scorer.js';
 
@@ -85,6 +86,8 @@ export interface SearchRunOptions {
   readonly workers?: number;
   /** Search this sub-space of the supernet's space (a search-space file) instead of the whole space. */
   readonly space?: string;
+  /** Latency predictor file (`nls-predictor/1`, e.g. from `nls profile`), for the `latency` metric. */
+  readonly latencyPredictor?: string;
   readonly progress?: Progress;
 }
 
@@ -108,6 +111,7 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     needs,
     ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
     ...(options.space !== undefined ? { spaceFile: options.space } : {}),
+    ...(options.latencyPredictor !== undefined ? { latencyPredictor: path.resolve(options.latencyPredictor) } : {}),
   };
   const scorer = await openSupernetScorer(spec, options.workers ?? 1);
   try {
@@ -140,6 +144,7 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
         });
     const result = await study.run();
     const pareto = await writeParetoJson(path.join(options.out, 'pareto.json'), study);
+    if (spec.latencyPredictor !== undefined && needs.includes('latency')) await recordLatencyPredictor(options.out, spec.latencyPredictor);
     return { backend, study: result, pareto, objectives };
   } finally {
     await scorer.close();
@@ -151,6 +156,18 @@ export async function trainingStatisticsOf(supernetDir: string): Promise<ConfigS
   const file = path.join(supernetDir, 'validation.json');
   if (!existsSync(file)) return undefined;
   return (JSON.parse(await fsp.readFile(file, 'utf8')) as { statistics?: ConfigStatistics[] }).statistics ?? undefined;
+}
+
+/**
+ * Write `OUT/predictors.json`: which latency predictor scored the study (file, kind, space,
+ * samples) and its validation scores when `nls profile --validate` left them next to it.
+ */
+async function recordLatencyPredictor(out: string, file: string): Promise<void> {
+  const predictor = JSON.parse(await fsp.readFile(file, 'utf8')) as { kind?: unknown; space?: unknown; fitted?: unknown };
+  const qualityFile = path.join(path.dirname(file), 'predictor-quality.json');
+  const quality = existsSync(qualityFile) ? (JSON.parse(await fsp.readFile(qualityFile, 'utf8')) as unknown) : null;
+  const record = { latency: { file, kind: predictor.kind, space: predictor.space, fitted: predictor.fitted, validation: quality } };
+  await writeFileAtomic(path.join(out, 'predictors.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** The journal name of a constraint, e.g. `params<=150000`. */

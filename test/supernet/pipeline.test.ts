@@ -256,4 +256,36 @@ describe('supernet training pipeline', () => {
       compareStrategies({ supernet: path.join(root, 'supernet'), strategies: [{ strategy: 'random', budget: 1 }, { strategy: 'random', budget: 1 }], objectives: ['params'], seed: 0, out }),
     ).rejects.toThrow(/labels must be unique/);
   });
+  it('nls search --objectives accuracy,latency scores latency with a predictor file and records it', async () => {
+    const { runSearch } = await import('../../src/pipeline/search.js');
+    const { LookupTablePredictor, savePredictor } = await import('../../src/predict/index.js');
+    const loaded = await loadSupernet(path.join(root, 'supernet'));
+    const space = loaded.space;
+    loaded.adapters.dispose();
+    loaded.model.dispose();
+    // A known table: 1 ms base, each gene's larger rank costs (gene + 1) ms more.
+    const table = LookupTablePredictor.fromTable(space, 1, space.choiceCounts.map((n, g) => Array.from({ length: n }, (_, c) => (c === 0 ? g + 1 : 0))));
+    const file = path.join(root, 'profile', 'latency-predictor.json');
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await savePredictor(file, table);
+    const out = path.join(root, 'search-latency');
+    const result = await runSearch({
+      supernet: path.join(root, 'supernet'),
+      strategy: 'exhaustive',
+      budget: 20,
+      objectives: ['accuracy', 'latency'],
+      constraints: [],
+      latencyPredictor: file,
+      seed: 0,
+      out,
+      progress: new Progress({ quiet: true }),
+    });
+    expect(result.study.evaluations).toBe(16);
+    for (const t of result.study.trials) expect(t.values![1]).toBeCloseTo(table.predict(t.config), 12);
+    const recorded = JSON.parse(await fsp.readFile(path.join(out, 'predictors.json'), 'utf8')) as { latency: { file: string; kind: string } };
+    expect(recorded.latency).toMatchObject({ file, kind: 'lookup-table' });
+    await expect(
+      runSearch({ supernet: path.join(root, 'supernet'), strategy: 'random', budget: 1, objectives: ['latency'], constraints: [], seed: 0, out: path.join(root, 'search-nolat'), progress: new Progress({ quiet: true }) }),
+    ).rejects.toThrow(/--latency-predictor/);
+  });
 });

@@ -15,6 +15,7 @@ interface SearchArgs extends GlobalOptions {
   'validation-size'?: number;
   workers: number;
   space?: string;
+  'latency-predictor'?: string;
   out: string;
   resume: boolean;
 }
@@ -40,11 +41,12 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('strategy', { type: 'string', default: 'nsga2', describe: 'built-in strategy (see nls strategies) or a plugin: ./my-strategy.js or an npm package name' })
       .option('strategy-option', { type: 'string', array: true, default: [], describe: 'strategy option NAME=VALUE (repeatable), e.g. populationSize=12' })
       .option('budget', { type: 'number', default: 50, describe: 'evaluations at most (repeats answered from the cache are free)' })
-      .option('objectives', { type: 'string', default: 'accuracy,params', describe: 'comma list of accuracy (max), loss, params, flops (min)' })
+      .option('objectives', { type: 'string', default: 'accuracy,params', describe: 'comma list of accuracy (max), loss, params, flops, latency (min; latency needs --latency-predictor)' })
       .option('constraint', { type: 'string', array: true, default: [], describe: "METRIC<=VALUE or METRIC>=VALUE (repeatable), e.g. 'params<=150000'" })
       .option('batch-size', { type: 'number', default: 1, describe: 'configurations asked per batch' })
       .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
       .option('space', { type: 'string', describe: "search only this sub-space of the supernet's space: a search-space file with the same adapters and r_max, and rank choices the supernet trained (a single choice fixes a group)" })
+      .option('latency-predictor', { type: 'string', describe: 'latency predictor file for the latency metric (latency-predictor.json from nls profile, fitted on the supernet\'s space)' })
       .option('workers', { type: 'number', default: 1, describe: 'evaluation worker threads, each with its own backend and supernet copy (2 uses both cores with wasm; use with --batch-size >= workers)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
@@ -62,6 +64,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       batchSize: argv['batch-size'],
       workers: argv.workers,
       ...(argv.space !== undefined ? { space: argv.space } : {}),
+      ...(argv['latency-predictor'] !== undefined ? { latencyPredictor: argv['latency-predictor'] } : {}),
       ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
       backend: argv.backend,
       progress: progressFor(argv),

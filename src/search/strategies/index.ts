@@ -6,12 +6,14 @@ import type { StrategyFactory } from '../contract.js';
 import { exhaustiveStrategy } from './exhaustive.js';
 import { heuristicStrategy } from './heuristic.js';
 import { hillClimbingStrategy } from './hill-climbing.js';
+import { linasStrategy } from './linas.js';
 import { nsga2Strategy } from './nsga2.js';
 import { randomStrategy } from './random.js';
 
 export { exhaustiveStrategy } from './exhaustive.js';
 export { HEURISTIC_SUBNETS, heuristicStrategy, heuristicSubnet, namedHeuristicSubnets, type HeuristicSubnet, type TrainingStatistics } from './heuristic.js';
 export { checkScalarization, hillClimbingStrategy, scalarScore, standing, type ScalarizationSpec, type Standing } from './hill-climbing.js';
+export { linasStrategy } from './linas.js';
 export { nsga2Strategy } from './nsga2.js';
 export { randomStrategy } from './random.js';
 
@@ -22,4 +24,5 @@ export const BUILTIN_STRATEGIES: readonly StrategyFactory[] = Object.freeze([
   exhaustiveStrategy,
   nsga2Strategy,
   hillClimbingStrategy,
+  linasStrategy,
 ]);
