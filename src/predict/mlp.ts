@@ -10,8 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { NlsError } from '../errors.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { createRng, shuffleInPlace, uniformArray } from '../util/rng.js';
-import { canonicalSamples, requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, PREDICTOR_FORMAT } from './predictor.js';
-import { configFeatures, featureCount, featureMatrix, fitStandardization, standardizeInPlace, type FeatureStandardization } from './ridge.js';
+import { requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, PREDICTOR_FORMAT } from './predictor.js';
+import { configFeatures, featureCount, standardizedDesign, type FeatureStandardization } from './ridge.js';
 
 /** Options of {@link MlpPredictor}. */
 export interface MlpOptions {
@@ -110,15 +110,7 @@ export class MlpPredictor implements Predictor {
   async fit(space: SearchSpace, samples: readonly PredictorSample[]): Promise<void> {
     await tf.ready();
     const start = performance.now();
-    const sorted = canonicalSamples(space, samples);
-    const n = sorted.length;
-    const d = featureCount(space);
-    const x = featureMatrix(
-      space,
-      sorted.map((s) => s.config),
-    );
-    const standardization = fitStandardization(x, n, d);
-    standardizeInPlace(x, d, standardization);
+    const { sorted, n, d, x, standardization } = standardizedDesign(space, samples);
     let sum = 0;
     for (const s of sorted) sum += s.value;
     const targetMean = sum / n;

@@ -195,6 +195,26 @@ interface RidgeState {
 }
 
 /**
+ * The samples in canonical order and their standardized feature matrix (row-major n x d), as
+ * every feature-based predictor fits on them.
+ */
+export function standardizedDesign(
+  space: SearchSpace,
+  samples: readonly PredictorSample[],
+): { sorted: PredictorSample[]; n: number; d: number; x: Float64Array; standardization: FeatureStandardization } {
+  const sorted = canonicalSamples(space, samples);
+  const n = sorted.length;
+  const d = featureCount(space);
+  const x = featureMatrix(
+    space,
+    sorted.map((s) => s.config),
+  );
+  const standardization = fitStandardization(x, n, d);
+  standardizeInPlace(x, d, standardization);
+  return { sorted, n, d, x, standardization };
+}
+
+/**
  * Ridge regression on {@link configFeatures}, standardized, solved in closed form from the
  * normal equations `(XᵀX/n + λI) w = Xᵀ(y - ȳ)/n`. Deterministic, and independent of the
  * order of the samples (they are sorted before fitting). A good default when a few hundred
@@ -220,15 +240,7 @@ export class RidgePredictor implements Predictor {
   /** Fit the weights on `samples` of `space`. */
   fit(space: SearchSpace, samples: readonly PredictorSample[]): void {
     const start = performance.now();
-    const sorted = canonicalSamples(space, samples);
-    const n = sorted.length;
-    const d = featureCount(space);
-    const x = featureMatrix(
-      space,
-      sorted.map((s) => s.config),
-    );
-    const standardization = fitStandardization(x, n, d);
-    standardizeInPlace(x, d, standardization);
+    const { sorted, n, d, x, standardization } = standardizedDesign(space, samples);
     let ySum = 0;
     for (const s of sorted) ySum += s.value;
     const yMean = ySum / n;
