@@ -89,6 +89,7 @@ function strategies(paramsBound: number): { label: string; strategy: string; opt
     { label: 'random', strategy: 'random' },
     { label: 'nsga2', strategy: 'nsga2', options: { populationSize: 16 } },
     { label: 'aging', strategy: 'nsga2', options: { populationSize: 16, algorithm: 'aging' } },
+    { label: 'linas', strategy: 'linas', options: { populationSize: 16 } },
     { label: 'hill-climbing', strategy: 'hill-climbing', options: { scalarization: 'bounded', bound: paramsBound, start: 'random', restarts: 1000 } },
     { label: 'heuristic', strategy: 'heuristic' },
   ];
