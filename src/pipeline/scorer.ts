@@ -8,7 +8,7 @@ import { type BackendRequest, initBackend } from '../backend/index.js';
 import { NlsError } from '../errors.js';
 import { evaluateChoices } from '../evaluate/choice.js';
 import { evaluateLoss } from '../evaluate/loss.js';
-import { adapterParameters, flopsPerToken } from '../predict/cost.js';
+import { adapterParameters, flopsPerToken, inferenceMemoryBytes } from '../predict/cost.js';
 import { loadPredictor } from '../predict/predictor.js';
 import { assertSubspace, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../space/index.js';
 import { loadSupernet, loadSupernetSpace } from '../supernet/artifact.js';
@@ -22,6 +22,7 @@ export const SEARCH_METRICS = {
   params: 'minimize',
   flops: 'minimize',
   latency: 'minimize',
+  memory: 'minimize',
 } as const;
 /** One of {@link SEARCH_METRICS}. */
 export type SearchMetric = keyof typeof SEARCH_METRICS;
@@ -109,6 +110,8 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
         const out: Partial<Record<SearchMetric, number>> = {
           params: adapterParameters(modelConfig, space, config),
           flops: flopsPerToken(modelConfig, space, config, seqLen),
+          // Bytes at batch 1 with the validation context, float32 weights as tfjs holds them.
+          memory: inferenceMemoryBytes(modelConfig, space, config, { seqLen }).total,
           ...(latency ? { latency: latency(config) } : {}),
         };
         if (needs.has('accuracy') || needs.has('loss')) {

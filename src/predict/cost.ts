@@ -1,5 +1,5 @@
 /**
- * Analytic cost of a subnet: active adapter parameters and FLOPs per token. Pure arithmetic on
+ * Analytic cost of a subnet: active adapter parameters, FLOPs per token and inference memory. Pure arithmetic on
  * the model's shape and the configuration (no tfjs), so strategies and cost filters can use it.
  */
 import type { LlamaConfig } from '../model/hf-config.js';
@@ -40,4 +40,52 @@ export function adapterParameters(cfg: LlamaConfig, space: SearchSpace, config: 
 export function flopsPerToken(cfg: LlamaConfig, space: SearchSpace, config: Config, seqLen: number): number {
   const attention = cfg.numHiddenLayers * 4 * seqLen * cfg.numAttentionHeads * cfg.headDim;
   return 2 * baseLinearParameters(cfg) + 2 * adapterParameters(cfg, space, config) + attention;
+}
+
+/** Every base model parameter: embeddings, lm_head unless tied, linear layers, RMSNorm weights. */
+export function baseParameters(cfg: LlamaConfig): number {
+  const h = cfg.hiddenSize;
+  let n = cfg.vocabSize * h * (cfg.tieWordEmbeddings ? 1 : 2) + h; // embeddings (+ lm_head), final norm
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    for (const [i, o] of Object.values(moduleShapes(cfg, l))) n += i * o;
+    n += 2 * h; // input and post-attention norms
+  }
+  return n;
+}
+
+/** Options of {@link inferenceMemoryBytes}. */
+export interface MemoryOptions {
+  /** Sequences processed at once (default 1). */
+  readonly batch?: number;
+  /** Context length held in the KV cache (default 2048, or `maxPositionEmbeddings` if smaller). */
+  readonly seqLen?: number;
+  /** Bytes per base weight (default 4: float32, as tfjs computes; 2 for F16/BF16 storage). */
+  readonly baseBytesPerParam?: number;
+  /** Bytes per adapter weight (default 4). */
+  readonly adapterBytesPerParam?: number;
+  /** Bytes per cached key/value element (default 4). */
+  readonly kvBytesPerValue?: number;
+}
+
+/** The parts of {@link inferenceMemoryBytes}. */
+export interface MemoryEstimate {
+  readonly baseWeights: number;
+  readonly adapterWeights: number;
+  readonly kvCache: number;
+  readonly total: number;
+}
+
+/**
+ * Analytic inference memory of a subnet in bytes: base weights, the active adapter slices
+ * (unmerged, as a deployed sub-adapter keeps them: r (in + out) per module), and the KV cache
+ * (2 x layers x kv heads x head dim x context x batch). Activations of one forward pass are
+ * transient and left out; so is the runtime's own overhead.
+ */
+export function inferenceMemoryBytes(cfg: LlamaConfig, space: SearchSpace, config: Config, options: MemoryOptions = {}): MemoryEstimate {
+  const batch = options.batch ?? 1;
+  const seqLen = options.seqLen ?? Math.min(2048, cfg.maxPositionEmbeddings);
+  const baseWeights = baseParameters(cfg) * (options.baseBytesPerParam ?? 4);
+  const adapterWeights = adapterParameters(cfg, space, config) * (options.adapterBytesPerParam ?? 4);
+  const kvCache = 2 * cfg.numHiddenLayers * cfg.numKeyValueHeads * cfg.headDim * seqLen * batch * (options.kvBytesPerValue ?? 4);
+  return { baseWeights, adapterWeights, kvCache, total: baseWeights + adapterWeights + kvCache };
 }
