@@ -380,11 +380,11 @@ export function lookupTableFromProfile(space: SearchSpace, profile: LatencyProfi
 }
 
 /** Predictors {@link validateProfile} can assess. */
-export type ProfilePredictorName = 'lookup-table' | 'ridge';
+export type ProfilePredictorName = 'lookup-table' | 'ridge' | 'mlp';
 
 /** Options of {@link validateProfile}. */
 export interface ProfileValidationOptions {
-  /** Which predictors to assess (default both, in this order). */
+  /** Which predictors to assess (default all three, in this order). */
   readonly predictors?: readonly ProfilePredictorName[];
   /** Share of the measured configurations held out from the ridge fit (default 0.25). */
   readonly validationFraction?: number;
@@ -420,14 +420,16 @@ export interface ProfileValidation {
  * - `lookup-table` ({@link lookupTableFromProfile}, built from the per-gene terms only) on all
  *   measured configurations, and on the held-out part of the split (comparable with ridge);
  * - `ridge`: a {@link RidgePredictor} fitted on a seeded split ({@link splitSamples}) of the
- *   measured configurations, evaluated on the held-out part.
+ *   measured configurations, evaluated on the held-out part;
+ * - `mlp`: an `MlpPredictor` (seeded with `seed`) fitted and evaluated on the same split; tfjs
+ *   is loaded only for it.
  *
  * @throws NlsError when the profile does not belong to `space`, or (for ridge) has fewer than 2
  * measured configurations.
  */
-export function validateProfile(space: SearchSpace, profile: LatencyProfile, options: ProfileValidationOptions = {}): ProfileValidation {
+export async function validateProfile(space: SearchSpace, profile: LatencyProfile, options: ProfileValidationOptions = {}): Promise<ProfileValidation> {
   checkProfile(space, profile);
-  const which = options.predictors ?? ['lookup-table', 'ridge'];
+  const which = options.predictors ?? ['lookup-table', 'ridge', 'mlp'];
   const validationFraction = options.validationFraction ?? 0.25;
   const seed = options.seed ?? 0;
   const all = profileSamples(profile);
@@ -445,8 +447,13 @@ export function validateProfile(space: SearchSpace, profile: LatencyProfile, opt
       const ridge = new RidgePredictor({ lambda: options.lambda ?? DEFAULT_RIDGE_LAMBDA });
       ridge.fit(space, train);
       row(name, ridge, 'measured (train split)', 'held-out', validation);
+    } else if (name === 'mlp') {
+      const { MlpPredictor } = await import('./mlp.js');
+      const mlp = new MlpPredictor({ seed });
+      await mlp.fit(space, train);
+      row(name, mlp, 'measured (train split)', 'held-out', validation);
     } else {
-      throw new NlsError(`unknown predictor ${JSON.stringify(name)}; fix: use lookup-table or ridge`, { field: 'predictors' });
+      throw new NlsError(`unknown predictor ${JSON.stringify(name)}; fix: use lookup-table, ridge or mlp`, { field: 'predictors' });
     }
   }
   return { split: { validationFraction, seed, train: train.length, validation: validation.length }, results };

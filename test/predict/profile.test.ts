@@ -224,19 +224,20 @@ describe('predictors from a profile', () => {
     }
   });
 
-  it('validateProfile reports lookup-table and ridge quality on the measured configurations', () => {
-    const v = validateProfile(space, profile, { seed: 1 });
+  it('validateProfile reports lookup-table, ridge and MLP quality on the measured configurations', async () => {
+    const v = await validateProfile(space, profile, { seed: 1 });
     expect(v.split.train + v.split.validation).toBe(profile.measured.length);
     expect(v.results.map((r) => [r.predictor, r.evaluatedOn, r.quality.n])).toEqual([
       ['lookup-table', 'all measured', profile.measured.length],
       ['lookup-table', 'held-out', v.split.validation],
       ['ridge', 'held-out', v.split.validation],
+      ['mlp', 'held-out', v.split.validation],
     ]);
     for (const r of v.results) {
       expect(r.quality.mape).toBeGreaterThanOrEqual(0);
       expect(r.quality.within10).toBeGreaterThanOrEqual(r.quality.within5);
     }
-    expect(validateProfile(space, profile, { predictors: ['ridge'] }).results).toHaveLength(1);
+    expect((await validateProfile(space, profile, { predictors: ['ridge'] })).results).toHaveLength(1);
   });
 
   it('refuses a profile of another space', () => {
@@ -264,8 +265,8 @@ describe('nls profile', () => {
     expect(predictor.kind).toBe('lookup-table');
     expect(predictor.predict(space.minConfig())).toBe(written.allMin);
     const quality = JSON.parse(await fsp.readFile(path.join(out, 'predictor-quality.json'), 'utf8')) as { results: unknown[]; targets: unknown };
-    expect(quality.results).toHaveLength(3);
-    expect(result.validation.results).toHaveLength(3);
+    expect(quality.results).toHaveLength(4);
+    expect(result.validation.results).toHaveLength(4);
     // No temp files of the atomic writes are left behind.
     expect((await fsp.readdir(out)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   }, 120_000);

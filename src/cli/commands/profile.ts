@@ -100,7 +100,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
     await savePredictor(files.predictor, lookupTableFromProfile(space, profile));
     let validation: ProfileValidation | undefined;
     if (argv.validate) {
-      validation = validateProfile(space, profile, { seed: argv.seed });
+      validation = await validateProfile(space, profile, { seed: argv.seed });
       files.quality = path.join(argv.out, PROFILE_FILES.quality);
       const doc = {
         format: 'nls-predictor-quality/1',
