@@ -23,6 +23,7 @@
  *
  * Strategies never evaluate anything and import no tfjs.
  */
+import type { Predictor } from '../predict/predictor.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import type { Rng } from '../util/rng.js';
 
@@ -79,6 +80,12 @@ export interface StrategyContext {
    * when the study has them; heuristic strategies use them.
    */
   readonly trainingStatistics?: readonly { readonly key: string; readonly activations: number; readonly meanLoss: number }[];
+  /**
+   * Fit a surrogate (ridge regression on configuration features) of one objective, by index or
+   * name, on the evaluated trials so far (`fitTrialSurrogate`); deterministic, so a strategy that
+   * uses it stays replayable. Studies provide it; contexts built elsewhere may not.
+   */
+  readonly fitSurrogate?: (objective: number | string) => Predictor;
 }
 
 /** A search strategy instance (stateful). */

@@ -56,6 +56,7 @@ export {
   type DirectionsLike,
 } from './pareto.js';
 export { hypervolume } from './hypervolume.js';
+export { fitTrialSurrogate, type SurrogateOptions } from './surrogate.js';
 export {
   JournalWriter,
   readJournal,

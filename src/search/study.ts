@@ -45,6 +45,7 @@ import { timeoutMiddleware, type TimeoutOptions } from './middleware/timeout.js'
 import { loadStrategyPlugin } from './plugins.js';
 import { defaultRegistry, instantiateStrategy, resolveStrategyOptions, type StrategyRegistry } from './registry.js';
 import { bestTrial, paretoFront, trialsHypervolume, type ParetoSource } from './results.js';
+import { fitTrialSurrogate } from './surrogate.js';
 import { ProgressTracker, type ProgressLike, type StudyProgress } from './study-progress.js';
 
 /** Defaults of the study options. */
@@ -513,16 +514,19 @@ export class Study implements ParetoSource {
     };
     if (journaledAsks.length === 0) goLive();
 
-    const ctxFor = (remainingBudget: number): StrategyContext =>
-      Object.freeze({
+    const ctxFor = (remainingBudget: number): StrategyContext => {
+      const snapshot = Object.freeze(trials.slice());
+      return Object.freeze({
         space: this.space,
         objectives: h.objectives,
         constraints: h.constraints,
         rng,
-        trials: Object.freeze(trials.slice()),
+        trials: snapshot,
         remainingBudget,
         ...(o.trainingStatistics ? { trainingStatistics: o.trainingStatistics } : {}),
+        fitSurrogate: (objective: number | string) => fitTrialSurrogate(this.space, snapshot, h.objectives, objective),
       });
+    };
     const accept = (t: TrialRecord, isLive: boolean): void => {
       cache.record(t);
       tracker.add(t);
