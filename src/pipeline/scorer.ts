@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { type BackendRequest, initBackend } from '../backend/index.js';
 import { NlsError } from '../errors.js';
 import { evaluateChoices } from '../evaluate/choice.js';
+import { evaluateExactMatch } from '../evaluate/exact-match.js';
 import { evaluateLoss } from '../evaluate/loss.js';
 import { adapterParameters, flopsPerToken, inferenceMemoryBytes } from '../predict/cost.js';
 import { loadPredictor } from '../predict/predictor.js';
@@ -23,6 +24,7 @@ export const SEARCH_METRICS = {
   flops: 'minimize',
   latency: 'minimize',
   memory: 'minimize',
+  exact: 'maximize',
 } as const;
 /** One of {@link SEARCH_METRICS}. */
 export type SearchMetric = keyof typeof SEARCH_METRICS;
@@ -104,6 +106,7 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
     }
     const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
     const latency = await latencyOf(spec, supernet.space, space);
+    const exactTokens = Math.max(1, ...validationTask.validation.map((e) => tokenizer.encode(e.answer).length)) + 1;
     return {
       space,
       measure: async (config) => {
@@ -123,6 +126,12 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
           } else {
             out.loss = (await evaluateLoss(model, validation.rows!)).loss;
           }
+        }
+        if (needs.has('exact')) {
+          // Greedy generation of as many tokens as the longest reference answer (+ EOS), compared
+          // after trimming: the exact-match accuracy of generation tasks (docs/evaluators.md).
+          adapters.setActiveRanks(space.activeRanks(config));
+          out.exact = (await evaluateExactMatch(model, tokenizer, validationTask.validation, { maxNewTokens: exactTokens, maxLength })).accuracy;
         }
         return out as Record<SearchMetric, number>;
       },

@@ -288,4 +288,25 @@ describe('supernet training pipeline', () => {
       runSearch({ supernet: path.join(root, 'supernet'), strategy: 'random', budget: 1, objectives: ['latency'], constraints: [], seed: 0, out: path.join(root, 'search-nolat'), progress: new Progress({ quiet: true }) }),
     ).rejects.toThrow(/--latency-predictor/);
   });
+
+  it('nls search --objectives exact,params scores exact-match accuracy by greedy generation', async () => {
+    const { createSupernetScorer } = await import('../../src/pipeline/scorer.js');
+    const { evaluateExactMatch } = await import('../../src/evaluate/exact-match.js');
+    const { loadTaskData } = await import('../../src/pipeline/train-supernet.js');
+    const scorer = await createSupernetScorer({ supernet: path.join(root, 'supernet'), backend: 'wasm', needs: ['exact', 'params'] });
+    const config = scorer.space.maxConfig();
+    const m = await scorer.measure(config);
+    scorer.dispose();
+    expect(m.exact).toBeGreaterThanOrEqual(0);
+    expect(m.exact).toBeLessThanOrEqual(1);
+    // The same number from the evaluator directly, on the supernet's validation split.
+    const loaded = await loadSupernet(path.join(root, 'supernet'));
+    const task = await loadTaskData(path.join(root, 'data.jsonl'), { seed: 0 });
+    loaded.adapters.setActiveRanks(loaded.space.activeRanks(config));
+    const tokens = Math.max(...task.validation.map((e) => loaded.tokenizer.encode(e.answer).length)) + 1;
+    const direct = await evaluateExactMatch(loaded.model, loaded.tokenizer, task.validation, { maxNewTokens: tokens, maxLength: 48 });
+    expect(m.exact).toBe(direct.accuracy);
+    loaded.adapters.dispose();
+    loaded.model.dispose();
+  });
 });

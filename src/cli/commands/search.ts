@@ -41,7 +41,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('strategy', { type: 'string', default: 'nsga2', describe: 'built-in strategy (see nls strategies) or a plugin: ./my-strategy.js or an npm package name' })
       .option('strategy-option', { type: 'string', array: true, default: [], describe: 'strategy option NAME=VALUE (repeatable), e.g. populationSize=12' })
       .option('budget', { type: 'number', default: 50, describe: 'evaluations at most (repeats answered from the cache are free)' })
-      .option('objectives', { type: 'string', default: 'accuracy,params', describe: 'comma list of accuracy (max), loss, params, flops, memory (bytes), latency (min; latency needs --latency-predictor)' })
+      .option('objectives', { type: 'string', default: 'accuracy,params', describe: 'comma list of accuracy, exact (exact match by greedy generation) (max), loss, params, flops, memory (bytes), latency (min; latency needs --latency-predictor)' })
       .option('constraint', { type: 'string', array: true, default: [], describe: "METRIC<=VALUE or METRIC>=VALUE (repeatable), e.g. 'params<=150000'" })
       .option('batch-size', { type: 'number', default: 1, describe: 'configurations asked per batch' })
       .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
