@@ -19,9 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSupernetScorer } from '../src/pipeline/scorer.js';
-import type { ConstraintSpec, ObjectiveSpec, TrialResult } from '../src/search/contract.js';
+import type { ConstraintSpec, ObjectiveSpec } from '../src/search/contract.js';
 import { functionEvaluator } from '../src/search/evaluator.js';
-import { isCachedTrial } from '../src/search/middleware/cache.js';
 import { hypervolume } from '../src/search/hypervolume.js';
 import { Study } from '../src/search/study.js';
 import { loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
@@ -133,7 +132,11 @@ async function runBenchmark(): Promise<void> {
   for (const s of strategies(paramsBound)) {
     const curves: Curve[] = [];
     for (let seed = 0; seed < seeds; seed++) {
-      const trials: TrialResult[] = [];
+      // Curves over evaluations, from the study's own progress snapshots (feasible best and
+      // hypervolume of the feasible front, kept incrementally by the study's tracker).
+      const bestAcc: number[] = [];
+      const hv: number[] = [];
+      let toTarget: number | undefined;
       const study = await Study.create({
         journal: path.join(tmp, `${s.label}-${seed}.jsonl`),
         space,
@@ -148,32 +151,17 @@ async function runBenchmark(): Promise<void> {
         constraints,
         seed,
         budget,
+        referencePoint: reference,
         fsync: false,
-        onTrial: (t) => trials.push(t),
+        onProgress: (p) => {
+          if (p.evaluations === bestAcc.length) return; // a cached repeat: no evaluation spent
+          bestAcc.push(p.best['accuracy'] ?? Number.NaN);
+          hv.push(p.hypervolume ?? 0);
+          if (toTarget === undefined && hv[hv.length - 1]! >= 0.99 * trueHv) toTarget = p.evaluations;
+        },
       });
       await study.run();
-      // Curves over evaluations (trials that spent budget), in trial order; the feasible front is
-      // kept incrementally (a 2-D front: O(front) per evaluation).
-      const spent = trials.filter((t) => t.state === 'complete' && !isCachedTrial(t));
-      const bestAcc: number[] = [];
-      const hv: number[] = [];
-      let toTarget: number | undefined;
-      let front: number[][] = [];
-      let best = Number.NaN;
-      for (const [i, t] of spent.entries()) {
-        const [acc, params] = t.values as [number, number];
-        if (params <= paramsBound) {
-          best = Number.isNaN(best) ? acc : Math.max(best, acc);
-          const dominated = front.some(([a, p]) => a! >= acc && p! <= params && (a! > acc || p! < params));
-          const duplicate = front.some(([a, p]) => a === acc && p === params);
-          if (!dominated && !duplicate) front = [...front.filter(([a, p]) => !(acc >= a! && params <= p! && (acc > a! || params < p!))), [acc, params]];
-        }
-        bestAcc.push(best);
-        const h = hypervolume(front, reference, objectives);
-        hv.push(h);
-        if (toTarget === undefined && h >= 0.99 * trueHv) toTarget = i + 1;
-      }
-      curves.push({ bestAcc, hv, toTarget, evaluations: spent.length });
+      curves.push({ bestAcc, hv, toTarget, evaluations: bestAcc.length });
     }
     results.set(s.label, curves);
   }
