@@ -12,7 +12,7 @@ import { NlsError } from '../errors.js';
 import type { ConstraintSpec, ObjectiveSpec, TrialResult } from '../search/contract.js';
 import { functionEvaluator } from '../search/evaluator.js';
 import { directionSigns } from '../search/pareto.js';
-import { feasibleTrials, type ParetoFile, paretoFront, writeParetoJson } from '../search/results.js';
+import { bestFeasibleTrial, type ParetoFile, paretoFront, writeParetoJson } from '../search/results.js';
 import { Study } from '../search/study.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { Progress } from '../util/progress.js';
@@ -81,27 +81,6 @@ export interface CompareStrategiesResult {
   readonly front: readonly (ComparedTrial & { readonly foundBy: readonly string[] })[];
   /** Distinct configurations measured in all. */
   readonly measured: number;
-}
-
-/**
- * The best feasible trial by objective 0, ties broken by the later objectives in order, then by
- * trial number; `undefined` when no trial is feasible.
- */
-export function bestFeasibleTrial<T extends TrialResult>(trials: readonly T[], objectives: readonly ObjectiveSpec[]): T | undefined {
-  const signs = directionSigns(objectives);
-  let best: T | undefined;
-  for (const t of feasibleTrials(trials, objectives)) {
-    if (best === undefined) {
-      best = t;
-      continue;
-    }
-    for (let i = 0; i < signs.length; i++) {
-      const d = (signs[i] ?? 1) * ((t.values?.[i] ?? 0) - (best.values?.[i] ?? 0));
-      if (d < 0) best = t;
-      if (d !== 0) break;
-    }
-  }
-  return best;
 }
 
 function compared(space: SearchSpace, t: TrialResult): ComparedTrial {
@@ -188,11 +167,9 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
     const numbered = allTrials.map(({ trial }, n) => ({ ...trial, number: n }));
     const combined = paretoFront(numbered, objectives);
     const foundBy = (key: string) => [...new Set(allTrials.filter((x) => x.trial.key === key).map((x) => x.label))];
-    const seenKeys = new Set<string>();
-    const front = combined
-      .filter((t) => !seenKeys.has(t.key) && seenKeys.add(t.key))
-      .map((t) => ({ ...compared(space, t), foundBy: foundBy(t.key) }))
-      .sort((a, b) => (directionSigns(objectives)[0] ?? 1) * ((a.values[0] ?? 0) - (b.values[0] ?? 0)));
+    // paretoFront keeps one trial per configuration key (the first), so members are distinct.
+    const sign = directionSigns(objectives)[0] ?? 1;
+    const front = combined.map((t) => ({ ...compared(space, t), foundBy: foundBy(t.key) })).sort((a, b) => sign * ((a.values[0] ?? 0) - (b.values[0] ?? 0)));
     await writeParetoJson(path.join(options.out, 'pareto.json'), { trials: numbered, objectives, constraints: constraintSpecs, space });
     return { objectives, constraints: constraintSpecs, strategies: outcomes, front, measured: memo.size };
   } finally {

@@ -74,6 +74,7 @@ export {
   type TrialTime,
 } from './journal.js';
 export {
+  bestFeasibleTrial,
   bestTrial,
   feasibleTrials,
   PARETO_FORMAT,

@@ -50,21 +50,38 @@ export function paretoFront<T extends TrialResult>(trials: readonly T[], objecti
 }
 
 /**
+ * The best usable feasible trial by objective 0, ties broken by the later objectives in order,
+ * then by the lowest trial number; `undefined` when no trial is feasible.
+ */
+export function bestFeasibleTrial<T extends TrialResult>(trials: readonly T[], objectives: readonly ObjectiveSpec[]): T | undefined {
+  const signs = directionSigns(objectives);
+  let best: T | undefined;
+  for (const t of feasibleTrials(trials, objectives)) {
+    if (best === undefined) {
+      best = t;
+      continue;
+    }
+    for (let i = 0; i < signs.length; i++) {
+      const d = (signs[i] ?? 1) * ((t.values?.[i] ?? 0) - (best.values?.[i] ?? 0));
+      if (d < 0) best = t;
+      if (d !== 0) break;
+    }
+  }
+  return best;
+}
+
+/**
  * The best usable feasible trial of a single-objective study (ties: the lowest trial number), or
  * `undefined` when no trial is feasible.
  *
- * @throws NlsError when the study has more than one objective (use {@link paretoFront})
+ * @throws NlsError when the study has more than one objective (use {@link paretoFront} or
+ * {@link bestFeasibleTrial})
  */
 export function bestTrial<T extends TrialResult>(trials: readonly T[], objectives: readonly ObjectiveSpec[]): T | undefined {
   if (objectives.length !== 1) {
     throw new NlsError(`bestTrial needs a single-objective study, this one has ${objectives.length} objectives; fix: use paretoFront()`, { field: 'objectives' });
   }
-  const sign = directionSigns(objectives)[0] ?? 1;
-  let best: T | undefined;
-  for (const t of feasibleTrials(trials, objectives)) {
-    if (!best || sign * (t.values?.[0] ?? 0) < sign * (best.values?.[0] ?? 0)) best = t;
-  }
-  return best;
+  return bestFeasibleTrial(trials, objectives);
 }
 
 /** Hypervolume of the Pareto front of `trials` with respect to `referencePoint`. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bestFeasibleTrial } from '../../src/pipeline/compare-strategies.js';
+import { bestFeasibleTrial } from '../../src/search/results.js';
 import type { ObjectiveSpec, TrialResult } from '../../src/search/contract.js';
 
 const objectives: ObjectiveSpec[] = [
