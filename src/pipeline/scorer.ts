@@ -106,7 +106,9 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
     }
     const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
     const latency = await latencyOf(spec, supernet.space, space);
-    const exactTokens = Math.max(1, ...validationTask.validation.map((e) => tokenizer.encode(e.answer).length)) + 1;
+    // Exact match generates as many tokens as the longest reference answer, plus EOS.
+    const exactTokens = needs.has('exact') ? Math.max(1, ...validationTask.validation.map((e) => tokenizer.encode(e.answer).length)) + 1 : 0;
+    const needsModel = needs.has('accuracy') || needs.has('loss') || needs.has('exact');
     return {
       space,
       measure: async (config) => {
@@ -117,8 +119,8 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
           memory: inferenceMemoryBytes(modelConfig, space, config, { seqLen }).total,
           ...(latency ? { latency: latency(config) } : {}),
         };
+        if (needsModel) adapters.setActiveRanks(space.activeRanks(config));
         if (needs.has('accuracy') || needs.has('loss')) {
-          adapters.setActiveRanks(space.activeRanks(config));
           if (validation.choices) {
             const m = await evaluateChoices(model, validation.choices);
             out.accuracy = m.accuracy;
@@ -128,9 +130,7 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
           }
         }
         if (needs.has('exact')) {
-          // Greedy generation of as many tokens as the longest reference answer (+ EOS), compared
-          // after trimming: the exact-match accuracy of generation tasks (docs/evaluators.md).
-          adapters.setActiveRanks(space.activeRanks(config));
+          // Greedy generations compared after trimming (docs/evaluators.md).
           out.exact = (await evaluateExactMatch(model, tokenizer, validationTask.validation, { maxNewTokens: exactTokens, maxLength })).accuracy;
         }
         return out as Record<SearchMetric, number>;
