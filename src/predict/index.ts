@@ -15,6 +15,7 @@ export {
   canonicalSamples,
   compareConfigs,
   loadPredictor,
+  predictorDocument,
   predictorKinds,
   registerPredictorKind,
   requireFitted,

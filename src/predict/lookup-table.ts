@@ -6,7 +6,7 @@
  */
 import { NlsError } from '../errors.js';
 import type { Config, SearchSpace } from '../space/index.js';
-import { canonicalSamples, requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, PREDICTOR_FORMAT } from './predictor.js';
+import { canonicalSamples, requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, predictorDocument } from './predictor.js';
 import { choleskyFactor, choleskySolve } from './ridge.js';
 
 interface TableState {
@@ -145,13 +145,7 @@ export class LookupTablePredictor implements Predictor {
   /** The `nls-predictor/1` document: `params = { base, terms }`. */
   toJSON(): PredictorFile {
     const st = requireFitted(this.state, this.kind);
-    return {
-      format: PREDICTOR_FORMAT,
-      kind: this.kind,
-      space: { name: st.space.name, fingerprint: st.space.fingerprint },
-      params: { base: st.base, terms: st.terms.map((row) => [...row]) },
-      fitted: { ...st.fitted },
-    };
+    return predictorDocument(this.kind, st.space, st.fitted, { base: st.base, terms: st.terms.map((row) => [...row]) });
   }
 
   /** Loader of the `lookup-table` kind (see {@link PredictorLoader}). */

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NlsError } from '../errors.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { createRng, shuffleInPlace, uniformArray } from '../util/rng.js';
-import { requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, PREDICTOR_FORMAT } from './predictor.js';
+import { requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, predictorDocument } from './predictor.js';
 import { configFeatures, featureCount, standardizedDesign, type FeatureStandardization } from './ridge.js';
 
 /** Options of {@link MlpPredictor}. */
@@ -239,11 +239,7 @@ export class MlpPredictor implements Predictor {
   toJSON(): PredictorFile {
     const st = requireFitted(this.state, this.kind);
     const o = this.options;
-    return {
-      format: PREDICTOR_FORMAT,
-      kind: this.kind,
-      space: { name: st.space.name, fingerprint: st.space.fingerprint },
-      params: {
+    return predictorDocument(this.kind, st.space, st.fitted, {
         options: { hidden: [...o.hidden], epochs: o.epochs, learningRate: o.learningRate, batchSize: o.batchSize, seed: o.seed },
         featureMeans: [...st.standardization.means],
         featureScales: [...st.standardization.scales],
@@ -255,9 +251,7 @@ export class MlpPredictor implements Predictor {
         })),
         finalLoss: st.finalLoss,
         backend: st.backend,
-      },
-      fitted: { ...st.fitted },
-    };
+    });
   }
 
   /** Loader of the `mlp` kind (see PredictorLoader in predictor.ts). */

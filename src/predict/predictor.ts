@@ -158,6 +158,19 @@ function checkPredictorFile(json: unknown, space: SearchSpace, file: string): Pr
 }
 
 /**
+ * The `nls-predictor/1` document of a fitted predictor: the one place that lays out the file's
+ * envelope (format, kind, space, fitted) around the kind-specific `params`.
+ */
+export function predictorDocument(
+  kind: string,
+  space: SearchSpace,
+  fitted: PredictorFile['fitted'],
+  params: Readonly<Record<string, unknown>>,
+): PredictorFile {
+  return { format: PREDICTOR_FORMAT, kind, space: { name: space.name, fingerprint: space.fingerprint }, params, fitted: { ...fitted } };
+}
+
+/**
  * Write `predictor` to `file` as pretty-printed `nls-predictor/1` JSON, atomically (readers
  * never see a half-written file).
  */

@@ -10,7 +10,7 @@
  */
 import { NlsError } from '../errors.js';
 import type { Config, SearchSpace } from '../space/index.js';
-import { canonicalSamples, requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, PREDICTOR_FORMAT } from './predictor.js';
+import { canonicalSamples, requireFitted, type ParamReader, type Predictor, type PredictorFile, type PredictorSample, predictorDocument } from './predictor.js';
 
 // ---------------------------------------------------------------------------------------------
 // Features
@@ -296,19 +296,13 @@ export class RidgePredictor implements Predictor {
   /** The `nls-predictor/1` document: λ, the standardization, the weights and the intercept. */
   toJSON(): PredictorFile {
     const st = requireFitted(this.state, this.kind);
-    return {
-      format: PREDICTOR_FORMAT,
-      kind: this.kind,
-      space: { name: st.space.name, fingerprint: st.space.fingerprint },
-      params: {
+    return predictorDocument(this.kind, st.space, st.fitted, {
         lambda: this.lambda,
         featureMeans: [...st.standardization.means],
         featureScales: [...st.standardization.scales],
         weights: [...st.weights],
         intercept: st.intercept,
-      },
-      fitted: { ...st.fitted },
-    };
+    });
   }
 
   /** Loader of the `ridge` kind (see {@link PredictorLoader}). */
