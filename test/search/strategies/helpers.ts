@@ -128,6 +128,21 @@ export function accuracyParams(config: Config, space: SearchSpace): number[] {
   return [acc, params];
 }
 
+/** {@link accuracyParams} as a clean bi-objective problem (accuracy up, params down) on `space`. */
+export function biObjectiveProblem(space: SearchSpace): Problem {
+  return {
+    space,
+    objectives: [
+      { name: 'accuracy', direction: 'maximize' },
+      { name: 'params', direction: 'minimize' },
+    ],
+    evaluate: (c, sp) => ({ values: accuracyParams(c, sp) }),
+  };
+}
+
+/** A 3600-configuration space (3 groups x 2 layers) for the evolutionary strategies' tests. */
+export const EVOLUTION_SPACE = smallSpace([[32, 24, 16, 8], [32, 24, 16, 8, 0], [32, 16, 8]], 2);
+
 /** accuracyParams with some failed and filtered trials and a constraint on params. */
 export function noisyProblem(space: SearchSpace): Problem {
   return {

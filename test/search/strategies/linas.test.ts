@@ -3,18 +3,11 @@ import { NlsError } from '../../../src/errors.js';
 import { linasStrategy, randomStrategy } from '../../../src/search/strategies/index.js';
 import type { SearchStrategy } from '../../../src/search/contract.js';
 import { createRng } from '../../../src/util/rng.js';
-import { MiniStudy, accuracyParams, hypervolume2d, noisyProblem, replay, smallSpace, type Problem } from './helpers.js';
+import { EVOLUTION_SPACE, MiniStudy, accuracyParams, biObjectiveProblem, hypervolume2d, noisyProblem, replay, smallSpace, type Problem } from './helpers.js';
 
-const space = smallSpace([[32, 24, 16, 8], [32, 24, 16, 8, 0], [32, 16, 8]], 2); // 3600 configurations
+const space = EVOLUTION_SPACE; // 3600 configurations
 /** Separable bi-objective problem: accuracy (maximize, concave per gene) and params (minimize, linear). */
-const biObjective: Problem = {
-  space,
-  objectives: [
-    { name: 'accuracy', direction: 'maximize' },
-    { name: 'params', direction: 'minimize' },
-  ],
-  evaluate: (c, sp) => ({ values: accuracyParams(c, sp) }),
-};
+const biObjective: Problem = biObjectiveProblem(space);
 
 const all = [...space.enumerate()].map((c) => accuracyParams(c, space));
 const ref: [number, number] = [-Math.min(...all.map((v) => v[0]!)), Math.max(...all.map((v) => v[1]!))];

@@ -3,17 +3,11 @@ import type { TrialResult } from '../../../src/search/contract.js';
 import { selectSurvivors, type Member } from '../../../src/search/strategies/nsga2.js';
 import { nsga2Strategy, randomStrategy } from '../../../src/search/strategies/index.js';
 import { createRng } from '../../../src/util/rng.js';
-import { MiniStudy, accuracyParams, hypervolume2d, noisyProblem, smallSpace, type Problem } from './helpers.js';
+import { EVOLUTION_SPACE, MiniStudy, accuracyParams, biObjectiveProblem, hypervolume2d, noisyProblem, smallSpace, type Problem } from './helpers.js';
 
-const space = smallSpace([[32, 24, 16, 8], [32, 24, 16, 8, 0], [32, 16, 8]], 2); // 3600 configurations
-const biObjective: Problem = {
-  space,
-  objectives: [
-    { name: 'accuracy', direction: 'maximize' },
-    { name: 'params', direction: 'minimize' },
-  ],
-  evaluate: (c, sp) => ({ values: accuracyParams(c, sp) }),
-};
+const space = EVOLUTION_SPACE; // 3600 configurations
+/** Separable bi-objective problem: accuracy (maximize, concave per gene) and params (minimize, linear). */
+const biObjective: Problem = biObjectiveProblem(space);
 
 describe('nsga2 strategy', () => {
   it('seeds the initial population with max, min and median', () => {
