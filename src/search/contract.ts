@@ -62,6 +62,13 @@ export interface TrialResult {
   readonly message?: string;
   /** Extra facts recorded with the trial (e.g. evaluation fidelity, seconds). */
   readonly attrs?: Readonly<Record<string, unknown>>;
+  /**
+   * Share of the full evaluation its values were measured on, in (0, 1] (e.g. 0.25 = a quarter of
+   * the validation split), when the evaluator said so; absent means a full evaluation. A trial
+   * below 1 was stopped early by a multi-fidelity evaluator (see `racingEvaluator`): its values
+   * are estimates, and it never enters the Pareto front or the best trial.
+   */
+  readonly fidelity?: number;
 }
 
 /** What a strategy is given on every call. */

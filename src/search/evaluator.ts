@@ -13,7 +13,7 @@
  * {@link functionEvaluator} adapts a plain per-configuration function, the common case.
  */
 import type { Config, SearchSpace } from '../space/index.js';
-import type { ConstraintSpec, ObjectiveSpec } from './contract.js';
+import type { ConstraintSpec, ObjectiveSpec, TrialResult } from './contract.js';
 
 /** A configuration was evaluated: its objective values and, when the study has constraints, constraint values. */
 export interface CompleteOutcome {
@@ -24,6 +24,8 @@ export interface CompleteOutcome {
   readonly constraints?: readonly number[];
   /** Extra facts to record with the trial (JSON-serializable). */
   readonly attrs?: Readonly<Record<string, unknown>>;
+  /** Share of the full evaluation the values were measured on, in (0, 1]; omit for a full evaluation (see `TrialResult.fidelity`). */
+  readonly fidelity?: number;
 }
 
 /** The evaluation threw or could not produce values. */
@@ -58,6 +60,13 @@ export interface EvaluationContext {
   readonly numbers: readonly number[];
   /** Canonical key of each configuration (parallel to `configs`). */
   readonly keys: readonly string[];
+  /**
+   * The trials finished before this round, in number order (studies provide it). Evaluators that
+   * decide by earlier results (multi-fidelity racing stops a candidate that cannot reach their
+   * front) must use only these, never outcomes of the same round, so that a resumed study decides
+   * exactly as an uninterrupted one.
+   */
+  readonly trials?: readonly TrialResult[];
   /**
    * Aborted when the evaluation should stop early (the study is stopping, or a timeout fired).
    * Cooperative: JavaScript cannot interrupt running code, so long evaluations should check it.
@@ -206,7 +215,13 @@ export interface TrialEvaluationContext {
 export type ObjectiveFunctionResult =
   | number
   | readonly number[]
-  | { readonly values: number | readonly number[]; readonly constraints?: readonly number[]; readonly attrs?: Readonly<Record<string, unknown>> };
+  | {
+      readonly values: number | readonly number[];
+      readonly constraints?: readonly number[];
+      readonly attrs?: Readonly<Record<string, unknown>>;
+      /** Share of the full evaluation the values were measured on (see `TrialResult.fidelity`). */
+      readonly fidelity?: number;
+    };
 
 /** A per-configuration objective function. */
 export type ObjectiveFunction = (config: Config, ctx: TrialEvaluationContext) => ObjectiveFunctionResult | Promise<ObjectiveFunctionResult>;
@@ -231,6 +246,7 @@ export function outcomeFromResult(result: ObjectiveFunctionResult): EvaluationOu
     values,
     ...(r.constraints !== undefined ? { constraints: [...r.constraints] } : {}),
     ...(r.attrs !== undefined ? { attrs: r.attrs } : {}),
+    ...(r.fidelity !== undefined ? { fidelity: r.fidelity } : {}),
   };
 }
 

@@ -56,6 +56,16 @@ export {
   type DirectionsLike,
 } from './pareto.js';
 export { hypervolume } from './hypervolume.js';
+export {
+  checkFidelities,
+  racingEvaluator,
+  racingVerdict,
+  type FidelityEstimate,
+  type RacingOptions,
+  type RacingRecord,
+  type StagedEvaluation,
+  type StagedObjective,
+} from './racing.js';
 export { fitTrialSurrogate, type SurrogateOptions } from './surrogate.js';
 export {
   JournalWriter,

@@ -4,7 +4,9 @@
  *
  * Definitions (see docs/search.md):
  * - A trial is **usable** when it is `complete`, was not answered from the cache (a cached trial
- *   repeats an earlier one) and is the first usable trial of its key.
+ *   repeats an earlier one), was evaluated at full fidelity (a multi-fidelity evaluator stopped
+ *   the others early because they could not reach the front) and is the first usable trial of its
+ *   key.
  * - It is **feasible** when every constraint value is `<= 0`.
  * - The **Pareto front** is the set of usable feasible trials that no other usable feasible trial
  *   dominates. Infeasible trials never enter it, even when no trial is feasible.
@@ -21,12 +23,12 @@ import { directionSigns, isFeasible, paretoFrontIndices } from './pareto.js';
 /** Value of the `format` field of pareto.json. */
 export const PARETO_FORMAT = 'nls-pareto/1';
 
-/** Usable trials (complete, not cached, first of their key), in the given order. */
+/** Usable trials (complete, not cached, full fidelity, first of their key), in the given order. */
 export function usableTrials<T extends TrialResult>(trials: readonly T[], objectives: readonly ObjectiveSpec[]): T[] {
   const seen = new Set<string>();
   const out: T[] = [];
   for (const t of trials) {
-    if (t.state !== 'complete' || isCachedTrial(t) || seen.has(t.key)) continue;
+    if (t.state !== 'complete' || isCachedTrial(t) || seen.has(t.key) || (t.fidelity !== undefined && t.fidelity < 1)) continue;
     if (!t.values || t.values.length !== objectives.length || !t.values.every(Number.isFinite)) continue;
     seen.add(t.key);
     out.push(t);

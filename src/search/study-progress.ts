@@ -18,6 +18,8 @@ export interface StudyProgress {
   /** The budget (`Infinity` when unlimited). */
   readonly budget: number;
   readonly complete: number;
+  /** Complete trials stopped early at partial fidelity (estimates: never best, never on the front). */
+  readonly partial: number;
   readonly feasible: number;
   readonly failed: number;
   readonly filtered: number;
@@ -49,6 +51,7 @@ export class ProgressTracker {
   private trials = 0;
   private evaluations = 0;
   private complete = 0;
+  private partial = 0;
   private feasible = 0;
   private failed = 0;
   private filtered = 0;
@@ -98,6 +101,10 @@ export class ProgressTracker {
       return;
     }
     this.complete++;
+    if (t.fidelity !== undefined && t.fidelity < 1) {
+      this.partial++;
+      return;
+    }
     const values = t.values ?? [];
     if (!isFeasible(t.constraints)) return;
     this.feasible++;
@@ -125,6 +132,7 @@ export class ProgressTracker {
       evaluations: this.evaluations,
       budget,
       complete: this.complete,
+      partial: this.partial,
       feasible: this.feasible,
       failed: this.failed,
       filtered: this.filtered,
@@ -150,6 +158,7 @@ export class ProgressTracker {
     if (this.hv !== undefined) m['hv'] = this.hv;
     if (this.failed > 0) m['failed'] = this.failed;
     if (this.cached > 0) m['cached'] = this.cached;
+    if (this.partial > 0) m['stopped early'] = this.partial;
     if (this.filtered > 0) m['filtered'] = this.filtered;
     return m;
   }

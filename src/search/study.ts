@@ -593,7 +593,7 @@ export class Study implements ParetoSource {
         if (missing.length > 0) {
           goLive();
           appended.count += missing.length;
-          await this.evaluateRound(evaluator, writer, ask, proposals, missing, results, (t) => accept(t, true));
+          await this.evaluateRound(evaluator, writer, ask, proposals, missing, results, Object.freeze(trials.slice()), (t) => accept(t, true));
         }
         const told = results as TrialRecord[];
         for (const t of told) trials.push(t);
@@ -662,6 +662,7 @@ export class Study implements ParetoSource {
     configs: readonly Config[],
     missing: readonly number[],
     results: (TrialRecord | undefined)[],
+    earlier: readonly TrialRecord[],
     accept: (t: TrialRecord) => void,
   ): Promise<void> {
     const start = Date.now();
@@ -683,6 +684,7 @@ export class Study implements ParetoSource {
       round: ask.round,
       numbers: missing.map((i) => ask.firstNumber + i),
       keys: missing.map((i) => ask.keys[i] ?? ''),
+      trials: earlier,
       signal: controller.signal,
       report: (k, outcome) => finish(missing[k] ?? -1, outcome),
     };
@@ -728,7 +730,7 @@ export class Study implements ParetoSource {
     return deepFreeze(JSON.parse(line) as TrialRecord);
   }
 
-  private checkOutcome(outcome: EvaluationOutcome | undefined): Pick<TrialRecord, 'state' | 'values' | 'constraints' | 'message' | 'attrs'> {
+  private checkOutcome(outcome: EvaluationOutcome | undefined): Pick<TrialRecord, 'state' | 'values' | 'constraints' | 'message' | 'attrs' | 'fidelity'> {
     const nObj = this.header.objectives.length;
     const nCon = this.header.constraints.length;
     if (typeof outcome !== 'object' || outcome === null) return { state: 'failed', message: `evaluator returned ${describe(outcome)} instead of an outcome` };
@@ -751,7 +753,11 @@ export class Study implements ParetoSource {
         }
         const badC = cons.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
         if (badC >= 0) return fail(`constraint "${this.header.constraints[badC]?.name}" is ${describe(cons[badC])}, not a finite number`);
-        return { state: 'complete', values: [...values], ...(nCon > 0 ? { constraints: [...cons] } : {}), ...attrs };
+        const { fidelity } = outcome;
+        if (fidelity !== undefined && !(typeof fidelity === 'number' && fidelity > 0 && fidelity <= 1)) {
+          return fail(`evaluator returned fidelity ${describe(fidelity)}; a fidelity is a share of the full evaluation in (0, 1]`);
+        }
+        return { state: 'complete', values: [...values], ...(nCon > 0 ? { constraints: [...cons] } : {}), ...(fidelity !== undefined ? { fidelity } : {}), ...attrs };
       }
       default:
         return { state: 'failed', message: `evaluator returned an outcome with state ${describe((outcome as { state?: unknown }).state)}; expected complete, failed or filtered` };

@@ -8,7 +8,7 @@
  *   rounds (filters are cheap and deterministic, so they simply run again).
  * - Within one round (one ask), a repeated key is evaluated once; its later copies take the first
  *   copy's outcome, whatever its state.
- * - A cached outcome copies the source's state, values, constraints and message, and carries
+ * - A cached outcome copies the source's state, values, constraints, fidelity and message, and carries
  *   `attrs: { cached: true, cachedFrom: <trial number of the source> }`.
  *
  * The study owns the {@link TrialCache} and records every finished trial in it (also those replayed
@@ -28,6 +28,7 @@ export interface CacheableTrial {
   readonly constraints?: readonly number[];
   readonly message?: string;
   readonly attrs?: Readonly<Record<string, unknown>>;
+  readonly fidelity?: number;
 }
 
 /** Options of {@link TrialCache}. */
@@ -77,7 +78,13 @@ export function cachedOutcome(source: CacheableTrial | EvaluationOutcome, cached
   const attrs = { cached: true, cachedFrom };
   if (source.state === 'complete') {
     const values = source.values ?? [];
-    return { state: 'complete', values: [...values], ...(source.constraints ? { constraints: [...source.constraints] } : {}), attrs };
+    return {
+      state: 'complete',
+      values: [...values],
+      ...(source.constraints ? { constraints: [...source.constraints] } : {}),
+      ...(source.fidelity !== undefined ? { fidelity: source.fidelity } : {}),
+      attrs,
+    };
   }
   return { state: source.state, message: source.message ?? source.state, attrs };
 }
