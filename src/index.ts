@@ -81,12 +81,22 @@ export * from './supernet/artifact.js';
 
 // Evaluation
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
-export { scoreRows, type RowScores } from './evaluate/scoring.js';
+export { scoreRows, scoreRowsMany, type RowScores } from './evaluate/scoring.js';
 export * from './predict/index.js';
 export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer } from './pipeline/scorer.js';
 export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, resolveStrategy, trainingStatisticsOf, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
 export { compareStrategies, type ComparedStrategy, type ComparedTrial, type CompareStrategiesOptions, type CompareStrategiesResult, type StrategyOutcome } from './pipeline/compare-strategies.js';
-export { evaluateChoices, prepareChoices, type ChoiceEvalOptions, type ChoiceMetrics, type PreparedChoices } from './evaluate/choice.js';
+export {
+  choiceMetrics,
+  evaluateChoices,
+  evaluateChoicesMany,
+  prepareChoices,
+  sliceChoices,
+  type ChoiceEvalOptions,
+  type ChoiceMetrics,
+  type ChoicePerExample,
+  type PreparedChoices,
+} from './evaluate/choice.js';
 export { greedyGenerate, type GenerateOptions, type Generation } from './evaluate/generate.js';
 export { evaluateExactMatch, extractAnswer, normalizeAnswer, type ExactMatchMetrics, type ExactMatchNormalize, type ExactMatchOptions } from './evaluate/exact-match.js';
 

@@ -67,6 +67,57 @@ export class AdapterSet {
     for (const [key, rank] of ranks) this.adapters.get(key)!.setActiveRank(rank);
   }
 
+  /**
+   * Enter multi-candidate mode (inference only): the following forward passes score
+   * `rankSets.length` = K rank configurations at once. Their input batch must hold the same rows
+   * tiled K times, candidate-major (rows of candidate 0, then candidate 1, ...), and candidate k
+   * is computed as if `setActiveRanks(rankSets[k])` were active. Modules a rank set does not name
+   * take their current active rank. The single-candidate ranks are left untouched and apply again
+   * after {@link clearCandidates}. Each adapter whose candidates differ allocates one small mask
+   * tensor, freed by {@link clearCandidates}; calling this again replaces the previous candidates.
+   * Prefer {@link withCandidates}, which always clears.
+   *
+   * @param rankSets - one map module key -> rank per candidate (at least one).
+   */
+  setCandidateRanks(rankSets: readonly ReadonlyMap<string, number>[]): void {
+    if (rankSets.length === 0) throw new NlsError('at least one candidate rank set is needed', { field: 'rankSets' });
+    rankSets.forEach((ranks, i) => {
+      for (const [key, rank] of ranks) {
+        const adapter = this.adapters.get(key);
+        if (!adapter) throw new NlsError('no adapter on this module', { field: key });
+        if (!Number.isInteger(rank) || rank < 0 || rank > adapter.spec.rMax) {
+          throw new NlsError(`candidate ${i}: rank must be an integer in [0, ${adapter.spec.rMax}], got ${rank}`, { field: key });
+        }
+      }
+    });
+    // Everything is validated first, so a bad rank set leaves no adapter half switched.
+    for (const [key, adapter] of this.adapters) adapter.setCandidateRanks(rankSets.map((ranks) => ranks.get(key) ?? adapter.activeRank));
+  }
+
+  /** Leave multi-candidate mode and free its masks; the single active ranks apply again. No-op when not in it. */
+  clearCandidates(): void {
+    for (const a of this.adapters.values()) a.clearCandidates();
+  }
+
+  /** Candidates per forward pass in multi-candidate mode; undefined in single-candidate mode. */
+  get candidateCount(): number | undefined {
+    return this.adapters.values().next().value?.candidateCount;
+  }
+
+  /**
+   * Run `fn` in multi-candidate mode for `rankSets` (see {@link setCandidateRanks}) and return to
+   * single-candidate mode afterwards, also when `fn` throws. Refuses to nest.
+   */
+  async withCandidates<T>(rankSets: readonly ReadonlyMap<string, number>[], fn: () => T | Promise<T>): Promise<T> {
+    if (this.candidateCount !== undefined) throw new NlsError('already in multi-candidate mode (withCandidates does not nest)', { field: 'rankSets' });
+    this.setCandidateRanks(rankSets);
+    try {
+      return await fn();
+    } finally {
+      this.clearCandidates();
+    }
+  }
+
   /** Set every adapter to its maximum rank. */
   activateMax(): void {
     for (const a of this.adapters.values()) a.setActiveRank(a.spec.rMax);

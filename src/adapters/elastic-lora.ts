@@ -8,6 +8,10 @@
  *
  * Internally A and B are stored transposed (A^T [in, r_max], B^T [r_max, out]) so that
  * both products are non-transposed 2-D matMuls (src/ops/linalg.ts).
+ *
+ * Multi-candidate mode (inference only) runs K rank configurations in one forward pass: the
+ * batch holds the same rows tiled K times, candidate-major, and each candidate's rank and scale
+ * are applied through a [K, 1, R] mask on the rank dimension (R = the largest candidate rank).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext, LinearHook, LinearSlot } from '../model/linear.js';
@@ -24,6 +28,8 @@ export type ElasticLoraSpec = Pick<AdapterPlanEntry, 'key' | 'rMax' | 'alpha' | 
 export class ElasticLoraAdapter implements LinearHook {
   /** Currently active rank, 0..rMax. */
   private rank: number;
+  /** Multi-candidate state, when active (see {@link setCandidateRanks}). */
+  private candidates: CandidateState | undefined;
 
   /**
    * @param aT - A transposed, [in, rMax].
@@ -62,25 +68,103 @@ export class ElasticLoraAdapter implements LinearHook {
 
   /** The low-rank delta `scale * B_r A_r x` for input [..., in] -> [..., out]. */
   delta(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-    const r = this.rank;
-    const inDim = this.aT.shape[0];
-    const outDim = this.bT.shape[1];
     let input = x;
     if (ctx.training && this.spec.dropout > 0) input = tf.dropout(x, this.spec.dropout, undefined, ctx.nextSeed());
+    return tf.mul(this.lowRankProduct(input, this.rank), this.scale);
+  }
+
+  /** `B_r A_r x` without scaling: both factors sliced to rank `r` (no slice at r_max). */
+  private lowRankProduct(x: tf.Tensor, r: number, mask?: tf.Tensor3D): tf.Tensor {
+    const inDim = this.aT.shape[0];
+    const outDim = this.bT.shape[1];
     const a = r === this.spec.rMax ? this.aT : (tf.slice(this.aT, [0, 0], [inDim, r]) as tf.Tensor2D);
     const b = r === this.spec.rMax ? this.bT : (tf.slice(this.bT, [0, 0], [r, outDim]) as tf.Tensor2D);
-    return tf.mul(linear(linear(input, a), b), this.scale);
+    let h = linear(x, a);
+    if (mask) {
+      // h is [K * rows, ..., r], candidate-major. Viewing it as [K, rest, r] lets one [K, 1, r]
+      // mask serve any number of rows per candidate (reshapes copy nothing).
+      const k = mask.shape[0];
+      const shape = h.shape;
+      h = tf.reshape(tf.mul(tf.reshape(h, [k, h.size / (k * r), r]), mask), shape);
+    }
+    return linear(h, b);
+  }
+
+  /**
+   * Enter multi-candidate mode: the next forward passes get a batch whose leading dimension holds
+   * `ranks.length` candidates' copies of the same rows, candidate-major, and candidate k is
+   * computed at rank `ranks[k]` (with that rank's scale). Inference only. The single active rank
+   * is kept and is in force again after {@link clearCandidates}. Creates at most one small mask
+   * tensor, freed by {@link clearCandidates} (or by calling this again).
+   */
+  setCandidateRanks(ranks: readonly number[]): void {
+    if (ranks.length === 0) throw new RangeError(`${this.spec.key}: at least one candidate rank is needed`);
+    for (const r of ranks) {
+      if (!Number.isInteger(r) || r < 0 || r > this.spec.rMax) {
+        throw new RangeError(`${this.spec.key}: rank must be an integer in [0, ${this.spec.rMax}], got ${r}`);
+      }
+    }
+    this.clearCandidates();
+    const count = ranks.length;
+    const maxRank = Math.max(...ranks);
+    if (ranks.every((r) => r === ranks[0])) {
+      // Every candidate sees the same adapter: the plain path computes it, no mask needed.
+      this.candidates = { count, uniformRank: maxRank, maxRank, mask: undefined };
+      return;
+    }
+    // Mask row k holds candidate k's scale on its first r_k rank columns, zero beyond: a
+    // candidate at rank 0 gets an all-zero row, i.e. no delta.
+    const values = new Float32Array(count * maxRank);
+    ranks.forEach((r, k) => values.fill(loraScale(this.spec, r), k * maxRank, k * maxRank + r));
+    // tf.keep: the mask must outlive any tidy scope this happens to be called in.
+    const mask = tf.keep(tf.tensor3d(values, [count, 1, maxRank]));
+    this.candidates = { count, uniformRank: undefined, maxRank, mask };
+  }
+
+  /** Leave multi-candidate mode (free its mask); the single active rank applies again. No-op when not in it. */
+  clearCandidates(): void {
+    this.candidates?.mask?.dispose();
+    this.candidates = undefined;
+  }
+
+  /** Candidates per forward pass in multi-candidate mode; undefined in single-candidate mode. */
+  get candidateCount(): number | undefined {
+    return this.candidates?.count;
   }
 
   /** {@inheritDoc LinearHook.forward} */
   forward(x: tf.Tensor, _slot: LinearSlot, base: (x: tf.Tensor) => tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    const c = this.candidates;
+    if (c) {
+      if (ctx.training) throw new Error(`${this.spec.key}: multi-candidate mode is for inference only; clear the candidates before training`);
+      const rows = x.shape[0] ?? 0;
+      if (x.rank < 2 || rows % c.count !== 0) {
+        throw new Error(`${this.spec.key}: a multi-candidate batch must hold ${c.count} candidates' rows (leading dimension a multiple of ${c.count}), got [${x.shape}]`);
+      }
+      if (c.uniformRank === 0 || c.maxRank === 0) return base(x);
+      if (c.uniformRank !== undefined) return tf.add(base(x), tf.mul(this.lowRankProduct(x, c.uniformRank), loraScale(this.spec, c.uniformRank)));
+      return tf.add(base(x), this.lowRankProduct(x, c.maxRank, c.mask));
+    }
     if (this.rank === 0) return base(x);
     return tf.add(base(x), this.delta(x, ctx));
   }
 
   /** Free the adapter's weights. */
   dispose(): void {
+    this.clearCandidates();
     this.aT.dispose();
     this.bT.dispose();
   }
+}
+
+/** Multi-candidate state of one adapter. */
+interface CandidateState {
+  /** K, candidates per forward pass. */
+  readonly count: number;
+  /** The rank of every candidate when they all agree (plain path), else undefined. */
+  readonly uniformRank: number | undefined;
+  /** R, the largest candidate rank: the factors are sliced to it. */
+  readonly maxRank: number;
+  /** [K, 1, R]: candidate k's scale on its first r_k rank columns, 0 elsewhere. */
+  readonly mask: tf.Tensor3D | undefined;
 }
