@@ -60,7 +60,7 @@ describe('evaluateChoicesMany and sliceChoices', () => {
   it('each candidate metrics equal evaluateChoices with its ranks active, for several batch sizes', async () => {
     const { model, adapters } = setup(41);
     const prepared = prepareChoices(examples, tok, { maxLength: 32 });
-    const one = [];
+    const one: ChoiceMetrics[] = [];
     for (const ranks of rankSets) {
       adapters.setActiveRanks(ranks);
       one.push(await evaluateChoices(model, prepared));
