@@ -6,9 +6,11 @@
 import * as path from 'node:path';
 import { type BackendRequest, initBackend } from '../backend/index.js';
 import { NlsError } from '../errors.js';
-import { evaluateChoices } from '../evaluate/choice.js';
+import { evaluateChoices, sliceChoices } from '../evaluate/choice.js';
 import { evaluateExactMatch } from '../evaluate/exact-match.js';
 import { evaluateLoss } from '../evaluate/loss.js';
+import { scoreRows } from '../evaluate/scoring.js';
+import type { TokenBatch } from '../train/batch.js';
 import { adapterParameters, flopsPerToken, inferenceMemoryBytes } from '../predict/cost.js';
 import { loadPredictor } from '../predict/predictor.js';
 import { assertSubspace, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../space/index.js';
@@ -69,11 +71,42 @@ async function scoredSpace(spec: ScorerSpec, trained: SearchSpace): Promise<Sear
   return sub;
 }
 
+/** Metrics that come from running the model on the validation split (the others are analytic). */
+export const MODEL_METRICS: readonly SearchMetric[] = ['accuracy', 'loss', 'exact'];
+
+/**
+ * Per-example results of a configuration on the validation examples `[start, end)`, for
+ * multi-fidelity evaluation (`stagedMetricObjective` in src/pipeline/search.ts). Each array has one
+ * entry per example of the slice, for the metrics the scorer was asked for.
+ */
+export interface SliceMeasurement {
+  /** Analytic metrics (params, flops, memory, latency): exact whatever the slice. */
+  readonly cost: Partial<Record<SearchMetric, number>>;
+  /** 1 when the predicted candidate is the correct one (accuracy). */
+  readonly correct?: number[];
+  /** 1 when the greedy generation matches the reference (exact). */
+  readonly exact?: number[];
+  /** Summed log-likelihood of the scored tokens (the correct candidate's, for choice tasks), nats (loss). */
+  readonly logLikelihood?: number[];
+  /** Scored tokens, parallel to `logLikelihood`. */
+  readonly tokens?: number[];
+}
+
 /** Scores configurations of one loaded supernet. */
 export interface SupernetScorer {
   readonly space: SearchSpace;
+  /** Examples in the validation split the model metrics are measured on. */
+  readonly validationExamples: number;
   measure(config: Config): Promise<Record<SearchMetric, number>>;
+  /** Per-example results on validation examples `[start, end)` (see {@link SliceMeasurement}). */
+  measureSlice(config: Config, start: number, end: number): Promise<SliceMeasurement>;
   dispose(): void;
+}
+
+/** Rows `[start, end)` of a token batch. */
+function sliceRows(rows: TokenBatch, start: number, end: number): TokenBatch {
+  const span = [start * rows.seqLen, end * rows.seqLen] as const;
+  return { batchSize: end - start, seqLen: rows.seqLen, inputIds: rows.inputIds.slice(...span), targets: rows.targets.slice(...span), weights: rows.weights.slice(...span) };
 }
 
 /** Load a supernet and its validation data, and return a scorer for its configurations. */
@@ -108,17 +141,45 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
     const latency = await latencyOf(spec, supernet.space, space);
     // Exact match generates as many tokens as the longest reference answer, plus EOS.
     const exactTokens = needs.has('exact') ? Math.max(1, ...validationTask.validation.map((e) => tokenizer.encode(e.answer).length)) + 1 : 0;
-    const needsModel = needs.has('accuracy') || needs.has('loss') || needs.has('exact');
+    const needsModel = MODEL_METRICS.some((m) => needs.has(m));
+    const validationExamples = validationTask.validation.length;
+    const costOf = (config: Config): Partial<Record<SearchMetric, number>> => ({
+      params: adapterParameters(modelConfig, space, config),
+      flops: flopsPerToken(modelConfig, space, config, seqLen),
+      // Bytes at batch 1 with the validation context, float32 weights as tfjs holds them.
+      memory: inferenceMemoryBytes(modelConfig, space, config, { seqLen }).total,
+      ...(latency ? { latency: latency(config) } : {}),
+    });
     return {
       space,
+      validationExamples,
+      measureSlice: async (config, start, end) => {
+        if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end > validationExamples || start >= end) {
+          throw new NlsError(`validation slice must satisfy 0 <= start < end <= ${validationExamples}, got [${start}, ${end})`, { field: 'slice' });
+        }
+        const out: { -readonly [K in keyof SliceMeasurement]: SliceMeasurement[K] } = { cost: costOf(config) };
+        if (!needsModel) return out;
+        adapters.setActiveRanks(space.activeRanks(config));
+        if (needs.has('accuracy') || needs.has('loss')) {
+          if (validation.choices) {
+            const m = await evaluateChoices(model, sliceChoices(validation.choices, start, end));
+            out.correct = Array.from(m.perExample.correct);
+            out.logLikelihood = Array.from(m.perExample.correctLogLikelihood);
+            out.tokens = Array.from(m.perExample.correctTokens);
+          } else {
+            const scores = await scoreRows(model, sliceRows(validation.rows!, start, end));
+            out.logLikelihood = Array.from(scores.logLikelihood);
+            out.tokens = Array.from(scores.tokens);
+          }
+        }
+        if (needs.has('exact')) {
+          const m = await evaluateExactMatch(model, tokenizer, validationTask.validation.slice(start, end), { maxNewTokens: exactTokens, maxLength });
+          out.exact = m.correct.map((c) => (c ? 1 : 0));
+        }
+        return out;
+      },
       measure: async (config) => {
-        const out: Partial<Record<SearchMetric, number>> = {
-          params: adapterParameters(modelConfig, space, config),
-          flops: flopsPerToken(modelConfig, space, config, seqLen),
-          // Bytes at batch 1 with the validation context, float32 weights as tfjs holds them.
-          memory: inferenceMemoryBytes(modelConfig, space, config, { seqLen }).total,
-          ...(latency ? { latency: latency(config) } : {}),
-        };
+        const out = costOf(config);
         if (needsModel) adapters.setActiveRanks(space.activeRanks(config));
         if (needs.has('accuracy') || needs.has('loss')) {
           if (validation.choices) {
@@ -152,12 +213,16 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
  * computes on one thread per instance, so this is how a search uses more than one core).
  * `measure` runs on whichever worker is free.
  */
-export async function startScorerPool(spec: ScorerSpec, n: number): Promise<{ measure(config: Config): Promise<Record<SearchMetric, number>>; close(): Promise<void> }> {
+export async function startScorerPool(
+  spec: ScorerSpec,
+  n: number,
+): Promise<Pick<SupernetScorer, 'measure' | 'measureSlice' | 'validationExamples'> & { close(): Promise<void> }> {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  type Reply = { id: number; ok: true; metrics: Record<SearchMetric, number> } | { id: number; ok: false; error: string } | { ready: true } | { ready: false; error: string };
-  const pending = new Map<number, { resolve: (m: Record<SearchMetric, number>) => void; reject: (e: Error) => void }>();
+  type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string } | { ready: true; validationExamples: number } | { ready: false; error: string };
+  const pending = new Map<number, { resolve: (m: unknown) => void; reject: (e: Error) => void }>();
   const idle: import('node:worker_threads').Worker[] = [];
-  const queue: { id: number; config: Config }[] = [];
+  const queue: ScorerRequest[] = [];
+  let validationExamples = 0;
   let nextId = 0;
   const dispatch = () => {
     while (idle.length > 0 && queue.length > 0) idle.shift()!.postMessage(queue.shift());
@@ -169,6 +234,7 @@ export async function startScorerPool(spec: ScorerSpec, n: number): Promise<{ me
         worker.on('message', (msg: Reply) => {
           if ('ready' in msg) {
             if (msg.ready) {
+              validationExamples = msg.validationExamples;
               idle.push(worker);
               resolve(worker);
               dispatch();
@@ -179,33 +245,41 @@ export async function startScorerPool(spec: ScorerSpec, n: number): Promise<{ me
           pending.delete(msg.id);
           idle.push(worker);
           dispatch();
-          if (msg.ok) p?.resolve(msg.metrics);
+          if (msg.ok) p?.resolve(msg.result);
           else p?.reject(new Error(msg.error));
         });
         worker.once('error', reject);
       });
     }),
   );
+  const request = <T>(config: Config, slice?: readonly [number, number]): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve: resolve as (m: unknown) => void, reject });
+      queue.push({ id, config: [...config], ...(slice ? { slice } : {}) });
+      dispatch();
+    });
   return {
-    measure: (config) =>
-      new Promise((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve, reject });
-        queue.push({ id, config: [...config] });
-        dispatch();
-      }),
+    validationExamples,
+    measure: (config) => request<Record<SearchMetric, number>>(config),
+    measureSlice: (config, start, end) => request<SliceMeasurement>(config, [start, end]),
     close: async () => {
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
 }
 
+/** A request to a scorer worker: score `config`, on the validation slice `slice` when given. */
+export interface ScorerRequest {
+  readonly id: number;
+  readonly config: Config;
+  readonly slice?: readonly [number, number];
+}
+
 /** Scores configurations: in this thread or in a worker pool. */
-export interface ConfigScorer {
-  readonly space: SearchSpace;
+export interface ConfigScorer extends Pick<SupernetScorer, 'space' | 'validationExamples' | 'measure' | 'measureSlice'> {
   /** How many configurations can be scored at once (the number of workers). */
   readonly concurrency: number;
-  measure(config: Config): Promise<Record<SearchMetric, number>>;
   close(): Promise<void>;
 }
 
@@ -219,12 +293,14 @@ export async function openSupernetScorer(spec: ScorerSpec, workers = 1): Promise
     const local = await createSupernetScorer(spec);
     return {
       space: local.space,
+      validationExamples: local.validationExamples,
       concurrency: 1,
       measure: local.measure,
+      measureSlice: local.measureSlice,
       close: async () => local.dispose(),
     };
   }
   const space = await scoredSpace(spec, await loadSupernetSpace(spec.supernet));
   const pool = await startScorerPool(spec, workers);
-  return { space, concurrency: workers, measure: pool.measure, close: pool.close };
+  return { space, concurrency: workers, ...pool };
 }

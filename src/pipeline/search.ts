@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { type BackendInfo, type BackendRequest, initBackend } from '../backend/index.js';
 import { NlsError } from '../errors.js';
 import type { ConstraintSpec, ObjectiveSpec, StrategyFactory } from '../search/contract.js';
-import { functionEvaluator } from '../search/evaluator.js';
+import { proportionBound, ratioBound } from '../evaluate/confidence.js';
+import { type Evaluator, functionEvaluator } from '../search/evaluator.js';
+import { checkFidelities, type FidelityEstimate, racingEvaluator, type StagedObjective } from '../search/racing.js';
 import { type ParetoFile, writeParetoJson } from '../search/results.js';
 import { loadStrategyPlugin } from '../search/plugins.js';
 import { defaultRegistry } from '../search/registry.js';
@@ -17,7 +19,7 @@ import type { Config } from '../space/index.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
-import { type ConfigScorer, openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric } from './scorer.js';
+import { type ConfigScorer, MODEL_METRICS, openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric, type SliceMeasurement } from './scorer.js';
 
 export { SEARCH_METRICS, type SearchMetric } from './scorer.js';
 
@@ -56,6 +58,13 @@ export function parseObjectives(list: string): SearchMetric[] {
   return names as SearchMetric[];
 }
 
+/** Parse `--fidelities 0.25,0.5,1` (checked by `checkFidelities`). */
+export function parseFidelities(list: string): number[] {
+  const values = list.split(',').map((x) => Number(x.trim()));
+  checkFidelities(values, '--fidelities');
+  return values;
+}
+
 /**
  * A built-in strategy name as is; anything else that looks like a path or a package (a plugin)
  * is loaded and its first factory used.
@@ -88,6 +97,14 @@ export interface SearchRunOptions {
   readonly space?: string;
   /** Latency predictor file (`nls-predictor/1`, e.g. from `nls profile`), for the `latency` metric. */
   readonly latencyPredictor?: string;
+  /**
+   * Multi-fidelity racing (`--fidelities`): increasing shares of the validation split ending with
+   * 1, e.g. `[0.25, 0.5, 1]`. A subnet is scored on the first share, and on the next only while
+   * it can still reach the front (see `racingEvaluator`). Default: every subnet on the full split.
+   */
+  readonly fidelities?: readonly number[];
+  /** One-sided confidence of the racing bounds (default 0.95). */
+  readonly racingConfidence?: number;
   readonly progress?: Progress;
 }
 
@@ -118,7 +135,7 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     const space = scorer.space;
     const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
     const constraints: ConstraintSpec[] = options.constraints.map((c) => ({ name: constraintName(c) }));
-    const evaluator = functionEvaluator(metricObjective(scorer.measure, options.objectives, options.constraints), { concurrency: scorer.concurrency });
+    const evaluator = searchEvaluator(scorer, options, needs);
 
     await fsp.mkdir(options.out, { recursive: true });
     const journal = path.join(options.out, 'trials.jsonl');
@@ -168,6 +185,87 @@ async function recordLatencyPredictor(out: string, file: string): Promise<void> 
   const quality = existsSync(qualityFile) ? (JSON.parse(await fsp.readFile(qualityFile, 'utf8')) as unknown) : null;
   const record = { latency: { file, kind: predictor.kind, space: predictor.space, fitted: predictor.fitted, validation: quality } };
   await writeFileAtomic(path.join(out, 'predictors.json'), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** Plain evaluation on the full split, or racing through `options.fidelities`. */
+function searchEvaluator(scorer: ConfigScorer, options: SearchRunOptions, needs: readonly SearchMetric[]): Evaluator {
+  const concurrency = scorer.concurrency;
+  if (options.fidelities === undefined) return functionEvaluator(metricObjective(scorer.measure, options.objectives, options.constraints), { concurrency });
+  checkFidelities(options.fidelities, '--fidelities');
+  if (!needs.some((m) => MODEL_METRICS.includes(m))) {
+    throw new NlsError(`--fidelities needs a metric measured on the validation split (${MODEL_METRICS.join(', ')}); the others are exact at any fidelity`, { field: '--fidelities' });
+  }
+  const staged = stagedMetricObjective(scorer, options.objectives, options.constraints, options.racingConfidence ?? 0.95);
+  return racingEvaluator(staged, { fidelities: options.fidelities, concurrency });
+}
+
+/** A metric's estimate from part of the split: the value and how low or high it may plausibly be on all of it. */
+interface MetricEstimate {
+  readonly value: number;
+  readonly lower: number;
+  readonly upper: number;
+}
+
+/**
+ * A staged objective over a scorer's validation split, for multi-fidelity racing: stage f scores
+ * the examples up to ceil(f * N) (only those not scored by an earlier stage) and estimates every
+ * metric from the examples scored so far, with one-sided bounds at `confidence` for the model
+ * metrics (src/evaluate/confidence.ts). At f = 1 the values are exactly those of the full
+ * evaluation (`metricObjective`).
+ */
+export function stagedMetricObjective(
+  scorer: Pick<ConfigScorer, 'measureSlice' | 'validationExamples'>,
+  objectives: readonly SearchMetric[],
+  constraints: readonly MetricConstraint[],
+  confidence: number,
+): StagedObjective {
+  const total = scorer.validationExamples;
+  return (config) => {
+    const parts: SliceMeasurement[] = [];
+    let done = 0;
+    const all = (field: 'correct' | 'exact' | 'logLikelihood' | 'tokens'): number[] => parts.flatMap((p) => p[field] ?? []);
+    const share = (field: 'correct' | 'exact'): MetricEstimate => {
+      const hits = all(field).reduce((a, b) => a + b, 0);
+      return { value: hits / done, lower: proportionBound(hits, done, total, confidence, 'lower'), upper: proportionBound(hits, done, total, confidence, 'upper') };
+    };
+    const estimate = (metric: SearchMetric, cost: Partial<Record<SearchMetric, number>>): MetricEstimate => {
+      if (metric === 'accuracy') return share('correct');
+      if (metric === 'exact') return share('exact');
+      if (metric === 'loss') {
+        const ll = all('logLikelihood');
+        const tokens = all('tokens');
+        const sumLl = ll.reduce((a, b) => a + b, 0);
+        const sumTokens = tokens.reduce((a, b) => a + b, 0);
+        // The same arithmetic as the full evaluation (evaluateChoices / evaluateLoss), so f = 1 agrees exactly.
+        const value = sumTokens > 0 ? -sumLl / sumTokens : Number.NaN;
+        const nll = ll.map((x) => -x);
+        return sumTokens > 0 ? { value, lower: ratioBound(nll, tokens, total, confidence, 'lower'), upper: ratioBound(nll, tokens, total, confidence, 'upper') } : { value, lower: -Infinity, upper: Infinity };
+      }
+      const v = cost[metric] ?? Number.NaN;
+      return { value: v, lower: v, upper: v };
+    };
+    return {
+      advance: async (fidelity): Promise<FidelityEstimate> => {
+        const end = fidelity >= 1 ? total : Math.min(total, Math.max(done + 1, Math.ceil(fidelity * total)));
+        if (end > done) {
+          parts.push(await scorer.measureSlice(config, done, end));
+          done = end;
+        }
+        const cost = parts[parts.length - 1]?.cost ?? {};
+        const metrics = new Map([...new Set<SearchMetric>([...objectives, ...constraints.map((c) => c.metric)])].map((m) => [m, estimate(m, cost)]));
+        const get = (m: SearchMetric): MetricEstimate => metrics.get(m)!;
+        const attrs: Record<string, number> = { ...(cost as Record<string, number>), examples: done, validationExamples: total };
+        for (const [m, e] of metrics) attrs[m] = e.value;
+        return {
+          values: objectives.map((m) => get(m).value),
+          optimistic: objectives.map((m) => (SEARCH_METRICS[m] === 'maximize' ? get(m).upper : get(m).lower)),
+          constraints: constraints.map((c) => (c.op === '<=' ? get(c.metric).value - c.bound : c.bound - get(c.metric).value)),
+          optimisticConstraints: constraints.map((c) => (c.op === '<=' ? get(c.metric).lower - c.bound : c.bound - get(c.metric).upper)),
+          attrs,
+        };
+      },
+    };
+  };
 }
 
 /** The journal name of a constraint, e.g. `params<=150000`. */

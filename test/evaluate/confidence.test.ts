@@ -44,7 +44,7 @@ describe('proportionBound', () => {
     const trials = 2000;
     for (let t = 0; t < trials; t++) {
       const rate = 0.3 + 0.5 * rng.next();
-      const population = Array.from({ length: N }, () => (rng.next() < rate ? 1 : 0));
+      const population = Array.from({ length: N }, (): number => (rng.next() < rate ? 1 : 0));
       const truth = population.reduce((a, b) => a + b, 0) / N;
       shuffleInPlace(population, rng);
       const n = 25;

@@ -309,4 +309,70 @@ describe('supernet training pipeline', () => {
     loaded.adapters.dispose();
     loaded.model.dispose();
   });
+  it('nls search --fidelities: slices add up to the full evaluation exactly, trials record their fidelity, and the front is scored in full', async () => {
+    const { createSupernetScorer } = await import('../../src/pipeline/scorer.js');
+    const { parseFidelities, runSearch } = await import('../../src/pipeline/search.js');
+    const supernet = path.join(root, 'supernet');
+    const scorer = await createSupernetScorer({ supernet, backend: 'wasm', needs: ['accuracy', 'loss', 'exact', 'params'] });
+    const n = scorer.validationExamples;
+    expect(n).toBeGreaterThan(3);
+    const full = new Map<string, Record<string, number>>();
+    for (const config of scorer.space.enumerate()) {
+      const m = await scorer.measure(config);
+      full.set(scorer.space.key(config), m);
+      // Per-example results of two slices, combined as racing combines them, equal the full evaluation bit for bit.
+      const cut = Math.floor(n / 3);
+      const a = await scorer.measureSlice(config, 0, cut);
+      const b = await scorer.measureSlice(config, cut, n);
+      const sum = (xs: number[]) => xs.reduce((p, q) => p + q, 0);
+      expect(sum([...a.correct!, ...b.correct!]) / n).toBe(m.accuracy);
+      expect(sum([...a.exact!, ...b.exact!]) / n).toBe(m.exact);
+      expect(-sum([...a.logLikelihood!, ...b.logLikelihood!]) / sum([...a.tokens!, ...b.tokens!])).toBe(m.loss);
+      expect(a.cost.params).toBe(m.params);
+    }
+    await expect(scorer.measureSlice(scorer.space.maxConfig(), 2, 2)).rejects.toThrow(/slice/);
+    scorer.dispose();
+
+    const run = (workers: number, out: string) =>
+      runSearch({
+        supernet,
+        // Random without replacement: all 16 subnets, cheap ones not always last.
+        strategy: 'random',
+        budget: 16,
+        workers,
+        batchSize: 2,
+        // Every subnet of the toy task has 50% accuracy on its 6 validation examples; the answer loss differs.
+        objectives: ['loss', 'params'],
+        constraints: [],
+        // A low confidence so that the short validation split stops some subnets.
+        fidelities: parseFidelities('0.25,0.5,1'),
+        racingConfidence: 0.6,
+        seed: 1,
+        out: path.join(root, out),
+        progress: new Progress({ quiet: true }),
+      });
+    const result = await run(1, 'search-racing');
+    const trials = result.study.trials;
+    expect(trials).toHaveLength(16);
+    const stopped = trials.filter((t) => t.fidelity! < 1);
+    expect(stopped.length).toBeGreaterThan(0);
+    for (const t of trials) {
+      const examples = t.attrs?.['examples'] as number;
+      if (t.fidelity === 1) {
+        expect(t.values).toEqual([full.get(t.key)!.loss, full.get(t.key)!.params]);
+        expect(examples).toBe(n);
+      } else {
+        expect(examples).toBeLessThan(n);
+        expect(t.fidelity).toBeLessThan(1);
+      }
+    }
+    for (const t of result.pareto.front) expect(trials.find((x) => x.number === t.number)!.fidelity).toBe(1);
+    // Decisions use earlier rounds only: two workers race exactly as one.
+    await run(2, 'search-racing-w2');
+    expect(await trialsOf(path.join(root, 'search-racing-w2'))).toEqual(await trialsOf(path.join(root, 'search-racing')));
+    expect(() => parseFidelities('0.5,0.25,1')).toThrow(/--fidelities/);
+    await expect(
+      runSearch({ supernet, strategy: 'random', budget: 2, objectives: ['params'], constraints: [], fidelities: [0.5, 1], seed: 1, out: path.join(root, 'racing-cost-only'), progress: new Progress({ quiet: true }) }),
+    ).rejects.toThrow(/--fidelities needs/);
+  });
 });

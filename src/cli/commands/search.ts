@@ -1,6 +1,6 @@
 /** `nls search`: search a trained supernet for the best subnets. */
 import type { CommandModule } from 'yargs';
-import { parseConstraint, parseObjectives, runSearch } from '../../pipeline/search.js';
+import { parseConstraint, parseFidelities, parseObjectives, runSearch } from '../../pipeline/search.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 
@@ -16,6 +16,8 @@ interface SearchArgs extends GlobalOptions {
   workers: number;
   space?: string;
   'latency-predictor'?: string;
+  fidelities?: string;
+  'racing-confidence': number;
   out: string;
   resume: boolean;
 }
@@ -47,6 +49,8 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
       .option('space', { type: 'string', describe: "search only this sub-space of the supernet's space: a search-space file with the same adapters and r_max, and rank choices the supernet trained (a single choice fixes a group)" })
       .option('latency-predictor', { type: 'string', describe: 'latency predictor file for the latency metric (latency-predictor.json from nls profile, fitted on the supernet\'s space)' })
+      .option('fidelities', { type: 'string', describe: 'multi-fidelity racing: increasing shares of the validation split ending with 1, e.g. 0.25,0.5,1; a subnet goes on to the next share only while it can still reach the front (trials record their fidelity)' })
+      .option('racing-confidence', { type: 'number', default: 0.95, describe: 'one-sided confidence of the bounds racing stops subnets by (higher stops fewer)' })
       .option('workers', { type: 'number', default: 1, describe: 'evaluation worker threads, each with its own backend and supernet copy (2 uses both cores with wasm; use with --batch-size >= workers)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
@@ -66,6 +70,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       ...(argv.space !== undefined ? { space: argv.space } : {}),
       ...(argv['latency-predictor'] !== undefined ? { latencyPredictor: argv['latency-predictor'] } : {}),
       ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
+      ...(argv.fidelities !== undefined ? { fidelities: parseFidelities(argv.fidelities), racingConfidence: argv['racing-confidence'] } : {}),
       backend: argv.backend,
       progress: progressFor(argv),
     });
