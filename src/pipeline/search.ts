@@ -190,9 +190,18 @@ async function recordLatencyPredictor(out: string, file: string): Promise<void> 
 /** Plain evaluation on the full split, or racing through `options.fidelities`. */
 function searchEvaluator(scorer: ConfigScorer, options: SearchRunOptions, needs: readonly SearchMetric[]): Evaluator {
   const concurrency = scorer.concurrency;
-  if (options.fidelities === undefined) return functionEvaluator(metricObjective(scorer.measure, options.objectives, options.constraints), { concurrency });
+  const usesModel = needs.some((m) => MODEL_METRICS.includes(m));
+  if (options.fidelities === undefined) {
+    const objective = metricObjective(scorer.measure, options.objectives, options.constraints);
+    // Every trial says how many validation examples scored it, as racing trials do.
+    const examples = usesModel ? { examples: scorer.validationExamples, validationExamples: scorer.validationExamples } : {};
+    return functionEvaluator(async (config) => {
+      const r = await objective(config);
+      return { ...r, attrs: { ...r.attrs, ...examples } };
+    }, { concurrency });
+  }
   checkFidelities(options.fidelities, '--fidelities');
-  if (!needs.some((m) => MODEL_METRICS.includes(m))) {
+  if (!usesModel) {
     throw new NlsError(`--fidelities needs a metric measured on the validation split (${MODEL_METRICS.join(', ')}); the others are exact at any fidelity`, { field: '--fidelities' });
   }
   const staged = stagedMetricObjective(scorer, options.objectives, options.constraints, options.racingConfidence ?? 0.95);
