@@ -57,6 +57,9 @@ export { pretrainDemoModel, type PretrainDemoOptions, type PretrainDemoResult } 
 // Data
 export * from './data/index.js';
 
+// Sub-adapter extraction and export (PEFT adapter folders, merged model folders)
+export * from './export/index.js';
+
 // Training
 export { AdamW, clipByGlobalNorm, type AdamWOptions, type AdamWSlotState } from './train/adamw.js';
 export { cosineWithWarmup, type CosineScheduleOptions } from './train/schedule.js';

@@ -17,6 +17,8 @@ import { trainCommand } from './commands/train.js';
 import { searchCommand } from './commands/search.js';
 import { strategiesCommand } from './commands/strategies.js';
 import { spaceCommand } from './commands/space.js';
+import { mergeCommand } from './commands/merge.js';
+import { exportCommand } from './commands/export.js';
 import { withGlobalOptions } from './common.js';
 
 /** Run the CLI with `argv` (without the node and script paths). Resolves to the exit code. */
@@ -34,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
       .command(strategiesCommand)
       .command(pretrainCommand)
       .command(profileCommand)
+      .command(mergeCommand)
+      .command(exportCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))

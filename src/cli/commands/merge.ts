@@ -1,0 +1,68 @@
+/** `nls merge`: merge a chosen sub-adapter of a supernet into its base model. */
+import type { Argv, CommandModule } from 'yargs';
+import { runMerge } from '../../export/run.js';
+import { subnetSelectionFromOptions } from '../../export/subnet.js';
+import type { FloatDtype } from '../../model/safetensors.js';
+import { formatTable } from '../../util/table.js';
+import { emit, type GlobalOptions, progressFor } from '../common.js';
+
+/** The options that choose a sub-adapter, shared by `nls merge` and `nls export`. */
+export interface SubnetChoiceArgs {
+  supernet: string;
+  subnet?: string;
+  pareto?: string;
+  trial?: number;
+  space?: string;
+  config?: string;
+  out: string;
+  dtype: FloatDtype;
+}
+
+/** Add the supernet and sub-adapter choice options to a command. */
+export function withSubnetSelectionOptions<T>(y: Argv<T>): Argv<T & SubnetChoiceArgs> {
+  return y
+    .option('supernet', { type: 'string', demandOption: true, describe: 'supernet folder written by nls train' })
+    .option('subnet', { type: 'string', describe: 'the sub-adapter: max, median, min (heuristics) or a configuration key, e.g. 000.101' })
+    .option('pareto', { type: 'string', describe: 'take the sub-adapter from this pareto.json (nls search): --trial N, or by default its most accurate front member' })
+    .option('trial', { type: 'number', describe: 'with --pareto: trial number of the front member' })
+    .option('space', { type: 'string', describe: 'with --pareto: the sub-space file the study searched (nls search --space), if any' })
+    .option('config', { type: 'string', describe: 'take the sub-adapter from a JSON file: {"config": [...]}, {"key": "..."} or {"ranks": {"layers.0.q_proj": 8, ...}}' })
+    .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
+    .option('dtype', { choices: ['F32', 'F16', 'BF16'] as const, default: 'F32' as FloatDtype, describe: 'dtype of the written weights' }) as unknown as Argv<T & SubnetChoiceArgs>;
+}
+
+interface MergeArgs extends GlobalOptions, SubnetChoiceArgs {
+  sparse: boolean;
+  'compare-rows': number;
+}
+
+export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
+  command: 'merge',
+  describe: 'merge a sub-adapter of a supernet into the base weights and write the merged HF model folder',
+  builder: (y) =>
+    withSubnetSelectionOptions(y)
+      .option('sparse', { type: 'boolean', default: false, describe: "sparsity-aware merge: keep the base's zeros, W + s*(BA) ⊙ (W != 0) (SparsePEFT)" })
+      .option('compare-rows', { type: 'number', default: 4, describe: 'validation rows on which merged and adapter logits are compared in merge-report.json' }) as unknown as Argv<MergeArgs>,
+  handler: async (argv) => {
+    const result = await runMerge({
+      supernet: argv.supernet,
+      choice: subnetSelectionFromOptions(argv),
+      sparse: argv.sparse,
+      out: argv.out,
+      backend: argv.backend,
+      compareRows: argv['compare-rows'],
+      dtype: argv.dtype,
+      seed: argv.seed,
+      progress: progressFor(argv),
+    });
+    const r = result.report;
+    emit(argv, r, () =>
+      [
+        `merged subnet ${r.key} (${r.source})${r.sparsityAware ? ', sparsity-aware' : ''} into ${argv.out}`,
+        `max |logit diff| vs the adapter model: ${r.logits.maxAbsDiff.toExponential(2)} (${r.logits.rows})`,
+        '',
+        formatTable(['module', 'rank', 'scale', 'non-zeros before', 'after'], r.modules.map((m) => [m.key, m.rank, m.scale, m.nonZerosBefore, m.nonZerosAfter])),
+      ].join('\n'),
+    );
+  },
+};
