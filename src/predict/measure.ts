@@ -1,7 +1,12 @@
 /**
- * Wall-clock timing of a repeated piece of work, robust to the occasional slow run (a garbage
+ * Timing of a repeated piece of work, robust to the occasional slow run (a garbage
  * collection, another process taking the core): the median of the runs after dropping those
  * farther than 3 MAD (median absolute deviation) from the median.
+ *
+ * Two clocks ({@link MeasureClock}): `wall` (`performance.now()`, what a user waits for) and
+ * `cpu` (CPU time of the whole process, user + system, from `process.cpuUsage()`), which does
+ * not count the time the process spends descheduled while other jobs use the cores. CPU time
+ * approximates latency only for work computed on one thread; see {@link checkClockForBackend}.
  *
  * For tfjs work the timed function must wait for the result (`await t.data()`): tfjs ops only
  * enqueue work on asynchronous backends, so timing the call alone measures almost nothing.
@@ -10,13 +15,91 @@
  */
 import { NlsError } from '../errors.js';
 
+/**
+ * What a measurement counts:
+ *
+ * - `wall`: elapsed real time (`performance.now()`). The latency a user sees, but on a shared
+ *   machine it also counts the time other processes hold the core.
+ * - `cpu`: CPU time of this process, user + system (`process.cpuUsage()`), in milliseconds. Time
+ *   spent descheduled is not counted, so on a loaded machine it approximates the latency on an idle
+ *   one, as long as the work runs on one thread. With several compute threads it is the sum over
+ *   the threads, not a latency. It also counts the process's helper threads (garbage collector,
+ *   background compilation), which is small once the process has settled.
+ */
+export type MeasureClock = 'wall' | 'cpu';
+
+/** Every {@link MeasureClock}, for option parsing and messages. */
+export const MEASURE_CLOCKS: readonly MeasureClock[] = ['wall', 'cpu'];
+
+/** CPU time of this process so far (user + system, all threads), in milliseconds. */
+export function cpuTimeMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** The millisecond clock function of `clock`. */
+export function clockFunction(clock: MeasureClock): () => number {
+  return clock === 'cpu' ? cpuTimeMs : () => performance.now();
+}
+
+/**
+ * Check a clock name read from an option or a file.
+ *
+ * @param field The option or JSON field it came from, named in the error.
+ * @param file The file it came from, if any.
+ * @throws NlsError naming `field` when `value` is not one of {@link MEASURE_CLOCKS}.
+ */
+export function parseClock(value: unknown, field = 'clock', file?: string): MeasureClock {
+  if (value === 'wall' || value === 'cpu') return value;
+  throw new NlsError(`expected one of ${MEASURE_CLOCKS.join(', ')}, got ${JSON.stringify(value) ?? String(value)}; fix: use wall (elapsed time) or cpu (process CPU time)`, {
+    field,
+    ...(file !== undefined ? { file } : {}),
+  });
+}
+
+/** What {@link checkClockForBackend} decided: the clock can be used, possibly with a caveat. */
+export interface ClockCheck {
+  /** A caveat to show to the user (e.g. the thread count is unknown); absent when there is none. */
+  readonly warning?: string;
+}
+
+/**
+ * Decide whether `clock` measures latency on `backend`. The `wall` clock always does. The `cpu`
+ * clock sums the CPU time of all threads, so it is refused for a backend that reports more than
+ * one compute thread (2 threads busy for 10 ms would read 20 ms), accepted with a warning when
+ * the backend does not report its threads (e.g. libtensorflow's own thread pool), and accepted
+ * for single-threaded backends (wasm in Node, cpu).
+ *
+ * @throws NlsError (field `clock`) for `cpu` with `backend.threads > 1`.
+ */
+export function checkClockForBackend(clock: MeasureClock, backend: { readonly name: string; readonly threads?: number | undefined }): ClockCheck {
+  if (clock === 'wall') return {};
+  if (backend.threads === undefined) {
+    return {
+      warning:
+        `backend ${backend.name} does not report how many threads it computes with; the cpu clock sums the CPU time of all threads, ` +
+        'so if it uses several, the measurements are not latencies (use --clock wall on an idle machine)',
+    };
+  }
+  if (backend.threads > 1) {
+    throw new NlsError(
+      `the cpu clock sums the CPU time of all threads, but backend ${backend.name} computes with ${backend.threads} threads, so it would not measure latency; ` +
+        'fix: use --clock wall (on an idle machine), or a single-threaded backend',
+      { field: 'clock' },
+    );
+  }
+  return {};
+}
+
 /** Options of {@link measureMedian}. */
 export interface MeasureOptions {
   /** Untimed runs before the timed ones (JIT, caches, lazily built kernels). Default 2. */
   readonly warmup?: number;
   /** Timed runs. Default 7. */
   readonly repeats?: number;
-  /** Clock in milliseconds (default `performance.now`); replace it to test with a synthetic clock. */
+  /** Which clock times the runs (default `wall`); ignored when `now` is given. */
+  readonly clock?: MeasureClock;
+  /** Clock in milliseconds, overriding `clock`; replace it to test with a synthetic clock. */
   readonly now?: () => number;
 }
 
@@ -81,7 +164,7 @@ function checkCount(value: number, min: number, field: string): number {
 export async function measureMedian(fn: () => Promise<void> | void, options: MeasureOptions = {}): Promise<Measurement> {
   const warmup = checkCount(options.warmup ?? 2, 0, 'warmup');
   const repeats = checkCount(options.repeats ?? 7, 1, 'repeats');
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? clockFunction(options.clock ?? 'wall');
   for (let i = 0; i < warmup; i++) await fn();
   const samplesMs: number[] = [];
   for (let i = 0; i < repeats; i++) {
@@ -121,7 +204,7 @@ export async function measurePairedDifference(
 ): Promise<PairedMeasurement> {
   const warmup = checkCount(options.warmup ?? 2, 0, 'warmup');
   const repeats = checkCount(options.repeats ?? 7, 1, 'repeats');
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? clockFunction(options.clock ?? 'wall');
   for (let i = 0; i < warmup; i++) {
     await a();
     await b();

@@ -4,7 +4,8 @@
  *
  * {@link profileLatency} measures the forward latency of the base model (adapters off), of the
  * all-min configuration, of every single-gene change of it (the per-(gene, choice) terms of a
- * Once-for-All lookup table) and of random configurations for validation.
+ * Once-for-All lookup table) and of random configurations for validation
+ * ({@link measureProfile} is the measurement plan, independent of tfjs).
  * {@link lookupTableFromProfile} turns the terms into a {@link LookupTablePredictor};
  * {@link validateProfile} measures how well it, and a ridge regression fitted on the measured
  * configurations, predict them.
@@ -19,13 +20,27 @@ import type { Config, SearchSpace } from '../space/index.js';
 import { createRng } from '../util/rng.js';
 import type { Progress } from '../util/progress.js';
 import { LookupTablePredictor } from './lookup-table.js';
-import { measureMedian, measurePairedDifference, robustMedian } from './measure.js';
+import { checkClockForBackend, clockFunction, type MeasureClock, measureMedian, measurePairedDifference, parseClock, robustMedian } from './measure.js';
 import type { Predictor, PredictorSample } from './predictor.js';
 import { evaluatePredictor, type PredictorQuality, splitSamples } from './quality.js';
 import { DEFAULT_RIDGE_LAMBDA, RidgePredictor } from './ridge.js';
 
 /** Format tag of latency profiles. */
 export const LATENCY_PROFILE_FORMAT = 'nls-latency-profile/1';
+
+/**
+ * How the validation configurations of a profile were measured:
+ *
+ * - `paired`: each in interleaved ABBA pairs with the all-min configuration
+ *   ({@link measurePairedDifference}), `ms = allMin + median paired difference`, like the
+ *   per-gene terms; cancels drift of the machine between configurations.
+ * - `independent`: each on its own ({@link measureMedian}), `ms` = robust median of its runs (the
+ *   only method before the field existed).
+ */
+export type ValidationMethod = 'paired' | 'independent';
+
+/** Every {@link ValidationMethod}. */
+export const VALIDATION_METHODS: readonly ValidationMethod[] = ['paired', 'independent'];
 
 /** Where a measured configuration of a profile came from. */
 export type MeasuredSource = 'max' | 'min' | 'median' | 'random';
@@ -36,8 +51,16 @@ export interface MeasuredLatency {
   readonly key: string;
   /** Choice index per gene. */
   readonly config: number[];
-  /** Median forward latency, milliseconds per batch. */
+  /**
+   * Forward latency, milliseconds per batch: `allMin` + the median paired difference to the
+   * all-min configuration (method `paired`), or the robust median of its own runs (`independent`).
+   */
   readonly ms: number;
+  /**
+   * Robust median of this configuration's own timed runs (for `paired`: its runs within the
+   * pairs), not corrected for drift. Equal to `ms` for `independent`; absent in older profiles.
+   */
+  readonly rawMs?: number;
   /** Why it was measured: the supernet (`max`), `min`, `median`, or a `random` draw. */
   readonly source: MeasuredSource;
 }
@@ -64,6 +87,13 @@ export interface LatencyProfile {
   readonly batch: number;
   /** Tokens per sequence. */
   readonly seqLen: number;
+  /**
+   * Clock of every measurement (`wall` or `cpu`, see {@link MeasureClock}). Profiles written
+   * before the field existed were measured with `wall`; {@link parseLatencyProfile} fills that in.
+   */
+  readonly clock: MeasureClock;
+  /** How the validation configurations were measured; `independent` in older profiles. */
+  readonly validationMethod: ValidationMethod;
   /** Untimed runs before each measurement. */
   readonly warmup: number;
   /** Timed runs (or run pairs, for the terms) per measurement. */
@@ -76,7 +106,7 @@ export interface LatencyProfile {
   readonly samples: number;
   /** Latency with every adapter off (rank 0 everywhere), ms per batch. */
   readonly base: number;
-  /** Latency of the all-min configuration (every gene at its smallest rank), ms per batch: robust median of its runs in all the pairs. */
+  /** Latency of the all-min configuration (every gene at its smallest rank), ms per batch: robust median of its runs in all the pairs (terms, and validation when paired). */
   readonly allMin: number;
   /**
    * `terms[g][c]`: latency of the all-min configuration with gene `g` at choice `c`, minus
@@ -92,6 +122,25 @@ export interface LatencyProfile {
   readonly seconds: number;
 }
 
+/** Defaults of {@link profileLatency} and `nls profile` (chosen from measurements, see docs/profiling.md). */
+export const PROFILE_DEFAULTS = {
+  batch: 1,
+  seqLen: 64,
+  samples: 40,
+  warmup: 1,
+  repeats: 15,
+  clock: 'cpu',
+  validationMethod: 'paired',
+} as const satisfies {
+  batch: number;
+  seqLen: number;
+  samples: number;
+  warmup: number;
+  repeats: number;
+  clock: MeasureClock;
+  validationMethod: ValidationMethod;
+};
+
 /** Options of {@link profileLatency}. */
 export interface ProfileLatencyOptions {
   /** HF model folder (config.json + model.safetensors). */
@@ -100,18 +149,25 @@ export interface ProfileLatencyOptions {
   readonly spaceFile: string;
   /** tfjs backend (default `wasm`). */
   readonly backend?: BackendRequest;
-  /** Sequences per forward pass (default 1). */
+  /** Sequences per forward pass (default {@link PROFILE_DEFAULTS}). */
   readonly batch?: number;
-  /** Tokens per sequence (default 64). */
+  /** Tokens per sequence (default {@link PROFILE_DEFAULTS}). */
   readonly seqLen?: number;
-  /** Random configurations to measure besides max, min and median (default 40). */
+  /** Random configurations to measure besides max, min and median (default {@link PROFILE_DEFAULTS}). */
   readonly samples?: number;
   /** Seed of the random configurations and token ids (default 0). */
   readonly seed?: number;
-  /** Untimed runs before each measurement (default 2). */
+  /** Untimed runs before each measurement (default {@link PROFILE_DEFAULTS}). */
   readonly warmup?: number;
-  /** Timed runs per measurement (default 5). */
+  /** Timed runs per measurement (default {@link PROFILE_DEFAULTS}). */
   readonly repeats?: number;
+  /**
+   * Clock of the measurements (default {@link PROFILE_DEFAULTS}); `cpu` is refused for a
+   * backend computing with several threads ({@link checkClockForBackend}).
+   */
+  readonly clock?: MeasureClock;
+  /** How the validation configurations are measured (default {@link PROFILE_DEFAULTS}). */
+  readonly validationMethod?: ValidationMethod;
   /**
    * Milliseconds of untimed forward passes before the first measurement, so that JIT and
    * allocator warm-up do not bias it (default 2000, or 0 when `warmup` is 0).
@@ -149,32 +205,157 @@ export function profileConfigs(space: SearchSpace, samples: number, seed: number
   });
 }
 
+/** Runs one forward pass with the given active ranks (adapter key to rank; 0 = adapter off). */
+export type ProfileRunner = (ranks: ReadonlyMap<string, number>) => Promise<void> | void;
+
+/** Options of {@link measureProfile}. */
+export interface ProfileMeasurementOptions {
+  /** Random configurations to measure besides max, min and median. */
+  readonly samples: number;
+  /** Seed of the random configurations. */
+  readonly seed: number;
+  /** Untimed runs (or run pairs) before each measurement. */
+  readonly warmup: number;
+  /** Timed runs (or run pairs) per measurement. */
+  readonly repeats: number;
+  /** Clock of the measurements (default `wall`); ignored when `now` is given. */
+  readonly clock?: MeasureClock;
+  /** Millisecond clock overriding `clock`, to test the plan with a synthetic clock. */
+  readonly now?: () => number;
+  /** How the validation configurations are measured (default `paired`). */
+  readonly validationMethod?: ValidationMethod;
+  /** Where to report progress; none by default. */
+  readonly progress?: Progress;
+}
+
+/** The measured part of a {@link LatencyProfile}. */
+export interface ProfileMeasurements {
+  /** See {@link LatencyProfile.base}. */
+  readonly base: number;
+  /** See {@link LatencyProfile.allMin}. */
+  readonly allMin: number;
+  /** See {@link LatencyProfile.terms}. */
+  readonly terms: number[][];
+  /** See {@link LatencyProfile.measured}. */
+  readonly measured: MeasuredLatency[];
+  /** See {@link LatencyProfile.rejected}. */
+  readonly rejected: number;
+}
+
 /**
- * Measure the forward latency of a model with the adapters of a search space (inference, full
- * model, logits downloaded: ms per batch of `[batch, seqLen]` random token ids):
+ * The measurement plan of a latency profile, given a function that runs one forward pass with
+ * some active ranks (no tfjs here, so the plan can be tested with a synthetic clock):
  *
- * 0. untimed forward passes for `settleMs` (JIT and allocator warm-up);
  * 1. the base model (every adapter at rank 0), on its own ({@link measureMedian});
  * 2. for each gene and each choice but the smallest, the all-min configuration (every gene at
  *    its smallest rank) with that gene changed, each as a difference to the all-min
  *    configuration measured in interleaved pairs ({@link measurePairedDifference}):
- *    `terms[g][c]` is that difference (it can come out negative when it is below the noise),
- *    and `allMin` is the outlier-robust median of all the all-min runs of the pairs;
- * 3. the configurations of {@link profileConfigs} (max, min, median and `samples` random ones),
- *    each on its own ({@link measureMedian}).
+ *    `terms[g][c]` is that difference (it can come out negative when it is below the noise);
+ * 3. the configurations of {@link profileConfigs} (max, min, median and `samples` random ones):
+ *    with method `paired`, each as a paired difference `d` to the all-min configuration like the
+ *    terms, `ms = allMin + d`; with `independent`, each on its own.
+ *
+ * `allMin` is the outlier-robust median of all the all-min runs of the pairs (steps 2 and 3), so
+ * it is measured many times, spread over the whole profile.
+ */
+export async function measureProfile(space: SearchSpace, run: ProfileRunner, options: ProfileMeasurementOptions): Promise<ProfileMeasurements> {
+  const { samples, seed, warmup, repeats, progress } = options;
+  const method = options.validationMethod ?? 'paired';
+  const timing = { warmup, repeats, ...(options.now ? { now: options.now } : { clock: options.clock ?? 'wall' }) };
+  const configs = profileConfigs(space, samples, seed);
+  const termCount = space.choiceCounts.reduce((s, n) => s + n - 1, 0);
+  const total = 1 + termCount + configs.length;
+  let step = 0;
+  let rejected = 0;
+  progress?.log(
+    `profiling ${space.name} (${space.size} genes, ${termCount} per-gene terms, ${configs.length} configurations, ${method}) ` +
+      `with the ${options.now ? 'given' : (options.clock ?? 'wall')} clock, warmup ${warmup}, repeats ${repeats}`,
+  );
+  const minConfig = space.minConfig();
+  const minRanks = space.activeRanks(minConfig);
+  const off = new Map(space.adapterPlan().map((e) => [e.key, 0]));
+
+  progress?.start('profile', total);
+  const allMinRuns: number[] = [];
+  /** Paired measurement of `ranks` against the all-min configuration. */
+  const paired = async (ranks: ReadonlyMap<string, number>): Promise<{ diff: number; rawMs: number }> => {
+    const m = await measurePairedDifference(
+      () => run(minRanks),
+      () => run(ranks),
+      timing,
+    );
+    rejected += m.rejected;
+    allMinRuns.push(...m.aMs);
+    return { diff: m.medianDiffMs, rawMs: robustMedian(m.bMs).median };
+  };
+
+  const baseRun = await measureMedian(() => run(off), timing);
+  rejected += baseRun.rejected;
+  const base = baseRun.medianMs;
+  progress?.step(++step, { config: 'base (adapters off)', ms: base });
+  const terms: number[][] = [];
+  for (let g = 0; g < space.size; g++) {
+    const n = space.choiceCounts[g] ?? 0;
+    const row = new Array<number>(n).fill(0);
+    for (let c = 0; c < n - 1; c++) {
+      const config = [...minConfig];
+      config[g] = c;
+      const { diff } = await paired(space.activeRanks(config));
+      row[c] = diff;
+      progress?.step(++step, { gene: `${space.label(g)}=${space.instances[g]?.ranks[c]}`, 'Δms': diff });
+    }
+    terms.push(row);
+  }
+
+  // Validation: with `paired`, only the differences are kept until the end, so that `allMin`
+  // (added back to every one of them) includes the all-min runs of the validation pairs too.
+  const rows: { key: string; config: number[]; source: MeasuredSource; diff: number; rawMs: number }[] = [];
+  for (const { config, source } of configs) {
+    const key = space.key(config);
+    const ranks = space.activeRanks(config);
+    if (method === 'paired') {
+      const m = await paired(ranks);
+      rows.push({ key, config: [...config], source, ...m });
+      progress?.step(++step, { config: `${source} ${key}`, 'Δms': m.diff });
+    } else {
+      const m = await measureMedian(() => run(ranks), timing);
+      rejected += m.rejected;
+      rows.push({ key, config: [...config], source, diff: Number.NaN, rawMs: m.medianMs });
+      progress?.step(++step, { config: `${source} ${key}`, ms: m.medianMs });
+    }
+  }
+  const allMin = robustMedian(allMinRuns).median;
+  const measured: MeasuredLatency[] = rows.map((r) => ({
+    key: r.key,
+    config: r.config,
+    ms: method === 'paired' ? allMin + r.diff : r.rawMs,
+    rawMs: r.rawMs,
+    source: r.source,
+  }));
+  progress?.log(`base ${base.toFixed(3)} ms, all-min ${allMin.toFixed(3)} ms, ${measured.length} configurations measured, ${rejected} outlier runs dropped`);
+  return { base, allMin, terms, measured, rejected };
+}
+
+/**
+ * Measure the forward latency of a model with the adapters of a search space (inference, full
+ * model, logits downloaded: ms per batch of `[batch, seqLen]` random token ids): untimed forward
+ * passes for `settleMs` (JIT and allocator warm-up), then the plan of {@link measureProfile}.
  *
  * Initialises the backend, loads the model and disposes everything it created, also on error
  * (the number of tensors is the same before and after). Writes nothing.
  *
- * @throws NlsError for a bad model folder, search space, or option.
+ * @throws NlsError for a bad model folder, search space, or option, and for the `cpu` clock on a
+ * backend computing with several threads ({@link checkClockForBackend}).
  */
 export async function profileLatency(options: ProfileLatencyOptions): Promise<LatencyProfile> {
   const started = performance.now();
-  const batch = positiveInt(options.batch ?? 1, 'batch');
-  const seqLen = positiveInt(options.seqLen ?? 64, 'seq');
-  const samples = positiveInt(options.samples ?? 40, 'samples', 0);
-  const warmup = positiveInt(options.warmup ?? 2, 'warmup', 0);
-  const repeats = positiveInt(options.repeats ?? 5, 'repeats');
+  const batch = positiveInt(options.batch ?? PROFILE_DEFAULTS.batch, 'batch');
+  const seqLen = positiveInt(options.seqLen ?? PROFILE_DEFAULTS.seqLen, 'seq');
+  const samples = positiveInt(options.samples ?? PROFILE_DEFAULTS.samples, 'samples', 0);
+  const warmup = positiveInt(options.warmup ?? PROFILE_DEFAULTS.warmup, 'warmup', 0);
+  const repeats = positiveInt(options.repeats ?? PROFILE_DEFAULTS.repeats, 'repeats');
+  const clock = parseClock(options.clock ?? PROFILE_DEFAULTS.clock, 'clock');
+  const validationMethod = parseValidationMethod(options.validationMethod ?? PROFILE_DEFAULTS.validationMethod, 'validation-method');
   const seed = options.seed ?? 0;
   const settleMs = positiveInt(options.settleMs ?? (warmup > 0 ? 2000 : 0), 'settle-ms', 0);
   if (!Number.isSafeInteger(seed)) throw new NlsError(`must be an integer, got ${String(seed)}`, { field: 'seed' });
@@ -190,6 +371,9 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
   ]);
   const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
   progress?.log(`backend: ${backend.name}${backend.device ? ` (${backend.device})` : ''}`);
+  // Before loading anything: the cpu clock is not a latency on a multi-threaded backend.
+  const clockCheck = checkClockForBackend(clock, backend);
+  if (clockCheck.warning) progress?.log(`warning: ${clockCheck.warning}`);
 
   const folder = await loadModelFolder(options.modelDir);
   const { model, config: modelConfig } = folder;
@@ -207,6 +391,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     const idData = Int32Array.from({ length: batch * seqLen }, () => idRng.int(modelConfig.vocabSize));
     ids = tf.tensor2d(idData, [batch, seqLen], 'int32');
     const input = ids;
+    const set = adapters;
     const forward = async (): Promise<void> => {
       const logits = model.forward(input);
       try {
@@ -215,81 +400,26 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
         logits.dispose();
       }
     };
-
-    const configs = profileConfigs(space, samples, seed);
-    const termCount = space.choiceCounts.reduce((s, n) => s + n - 1, 0);
-    const total = 1 + termCount + configs.length;
-    let step = 0;
-    let rejected = 0;
-    progress?.log(
-      `profiling ${space.name} (${space.size} genes, ${termCount} per-gene terms, ${configs.length} configurations) on [${batch}, ${seqLen}] tokens, ` +
-        `warmup ${warmup}, repeats ${repeats}`,
-    );
-    const set = adapters;
-    const ranksOf = (config: Config): Map<string, number> => space.activeRanks(config);
-    const minConfig = space.minConfig();
-    const minRanks = ranksOf(minConfig);
-    const off = new Map(space.adapterPlan().map((e) => [e.key, 0]));
+    progress?.log(`[${batch}, ${seqLen}] tokens per forward pass`);
 
     // Let the process settle (JIT, allocator, wasm memory growth) before anything is timed: the
     // first seconds of a run are markedly slower and would bias whatever is measured first.
     if (settleMs > 0) {
       progress?.log(`settling for ${settleMs} ms`);
-      set.setActiveRanks(ranksOf(space.maxConfig()));
+      set.setActiveRanks(space.activeRanks(space.maxConfig()));
       const until = performance.now() + settleMs;
       while (performance.now() < until) await forward();
     }
 
-    progress?.start('profile', total);
-    const allMinRuns: number[] = [];
-    /** Latency of `ranks` minus the all-min latency, measured in interleaved pairs. */
-    const difference = async (what: string, ranks: ReadonlyMap<string, number>): Promise<number> => {
-      const m = await measurePairedDifference(
-        async () => {
-          set.setActiveRanks(minRanks);
-          await forward();
-        },
-        async () => {
-          set.setActiveRanks(ranks);
-          await forward();
-        },
-        { warmup, repeats },
-      );
-      rejected += m.rejected;
-      allMinRuns.push(...m.aMs);
-      progress?.step(++step, { gene: what, 'Δms': m.medianDiffMs });
-      return m.medianDiffMs;
-    };
-
-    set.setActiveRanks(off);
-    const baseRun = await measureMedian(forward, { warmup, repeats });
-    rejected += baseRun.rejected;
-    const base = baseRun.medianMs;
-    progress?.step(++step, { config: 'base (adapters off)', ms: base });
-    const terms: number[][] = [];
-    for (let g = 0; g < space.size; g++) {
-      const n = space.choiceCounts[g] ?? 0;
-      const row = new Array<number>(n).fill(0);
-      for (let c = 0; c < n - 1; c++) {
-        const config = [...minConfig];
-        config[g] = c;
-        row[c] = await difference(`${space.label(g)}=${space.instances[g]?.ranks[c]}`, ranksOf(config));
-      }
-      terms.push(row);
-    }
-    const minStats = robustMedian(allMinRuns);
-    const allMin = minStats.median;
-
-    const measured: MeasuredLatency[] = [];
-    for (const { config, source } of configs) {
-      const key = space.key(config);
-      set.setActiveRanks(ranksOf(config));
-      const m = await measureMedian(forward, { warmup, repeats });
-      rejected += m.rejected;
-      progress?.step(++step, { config: `${source} ${key}`, ms: m.medianMs });
-      measured.push({ key, config: [...config], ms: m.medianMs, source });
-    }
-    progress?.log(`base ${base.toFixed(3)} ms, all-min ${allMin.toFixed(3)} ms, ${measured.length} configurations measured, ${rejected} outlier runs dropped`);
+    // Setting ranks copies no weights (a number per adapter), so it can be part of every run.
+    const m = await measureProfile(
+      space,
+      async (ranks) => {
+        set.setActiveRanks(ranks);
+        await forward();
+      },
+      { samples, seed, warmup, repeats, clock, validationMethod, ...(progress ? { progress } : {}) },
+    );
 
     return {
       format: LATENCY_PROFILE_FORMAT,
@@ -304,16 +434,18 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       },
       batch,
       seqLen,
+      clock,
+      validationMethod,
       warmup,
       repeats,
       settleMs,
       seed,
       samples,
-      base,
-      allMin,
-      terms,
-      measured,
-      rejected,
+      base: m.base,
+      allMin: m.allMin,
+      terms: m.terms,
+      measured: m.measured,
+      rejected: m.rejected,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -321,6 +453,63 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     adapters?.dispose();
     model.dispose();
   }
+}
+
+/**
+ * Check a validation method read from an option or a file.
+ *
+ * @throws NlsError naming `field` when `value` is not one of {@link VALIDATION_METHODS}.
+ */
+export function parseValidationMethod(value: unknown, field = 'validationMethod', file?: string): ValidationMethod {
+  if (value === 'paired' || value === 'independent') return value;
+  throw new NlsError(`expected one of ${VALIDATION_METHODS.join(', ')}, got ${JSON.stringify(value) ?? String(value)}; fix: use paired (drift-robust) or independent`, {
+    field,
+    ...(file !== undefined ? { file } : {}),
+  });
+}
+
+/**
+ * A latency profile read from JSON: checks the format, the clock and the validation method, and
+ * fills in what older `nls-latency-profile/1` files lack (`clock: 'wall'`,
+ * `validationMethod: 'independent'`: how they were measured). The rest is checked against a
+ * search space by {@link checkProfile}.
+ *
+ * @param file Named in errors.
+ * @throws NlsError naming the file and the field.
+ */
+export function parseLatencyProfile(document: unknown, file = 'latency profile'): LatencyProfile {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new NlsError(`expected a JSON object, got ${Array.isArray(document) ? 'an array' : typeof document}; fix: pass a ${LATENCY_PROFILE_FORMAT} file written by nls profile`, { file });
+  }
+  const doc = document as Record<string, unknown>;
+  if (doc['format'] !== LATENCY_PROFILE_FORMAT) {
+    throw new NlsError(`unsupported format ${JSON.stringify(doc['format'])}; fix: pass a ${LATENCY_PROFILE_FORMAT} document written by nls profile`, { file, field: 'format' });
+  }
+  const clock = parseClock(doc['clock'] ?? 'wall', 'clock', file);
+  const validationMethod = parseValidationMethod(doc['validationMethod'] ?? 'independent', 'validationMethod', file);
+  return { ...(doc as unknown as LatencyProfile), clock, validationMethod };
+}
+
+/**
+ * Read a `nls-latency-profile/1` file ({@link parseLatencyProfile}).
+ *
+ * @throws NlsError for an unreadable file, invalid JSON, or a bad field.
+ */
+export async function readLatencyProfile(file: string): Promise<LatencyProfile> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new NlsError(`cannot read the latency profile (${String(cause)}); fix: pass the latency-profile.json written by nls profile`, { file, cause });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (cause) {
+    throw new NlsError(`not valid JSON (${String(cause)}); fix: profile again`, { file, cause });
+  }
+  return parseLatencyProfile(doc, file);
 }
 
 /**
@@ -340,6 +529,9 @@ export function checkProfile(space: SearchSpace, profile: LatencyProfile, file =
       { file, field: 'space.fingerprint' },
     );
   }
+  // Older profiles lack these fields (wall clock, independent validation): absent is fine, a wrong value is not.
+  parseClock((profile as { clock?: unknown }).clock ?? 'wall', 'clock', file);
+  parseValidationMethod((profile as { validationMethod?: unknown }).validationMethod ?? 'independent', 'validationMethod', file);
   for (const field of ['base', 'allMin'] as const) {
     if (!Number.isFinite(profile[field])) throw new NlsError(`is ${String(profile[field])}, not a finite number; fix: profile again`, { file, field });
   }

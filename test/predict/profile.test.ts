@@ -177,6 +177,35 @@ describe('profileLatency', () => {
     expect(profile.versions.node).toBe(process.version);
   });
 
+  it('records the clock (default cpu) and the validation method (default paired), with raw medians', () => {
+    expect(profile.clock).toBe('cpu');
+    expect(profile.validationMethod).toBe('paired');
+    for (const m of profile.measured) {
+      expect(Number.isFinite(m.rawMs)).toBe(true);
+      expect(m.rawMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('measures with the cpu clock on a single-threaded backend, records it, and leaks no tensors', async () => {
+    const before = tf.memory().numTensors;
+    const p = await profileLatency({ modelDir, spaceFile, backend: TEST_BACKEND, seqLen: 8, samples: 1, warmup: 0, repeats: 1, clock: 'cpu', validationMethod: 'independent' });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(p.clock).toBe('cpu');
+    expect(p.validationMethod).toBe('independent');
+    expect(p.backend.threads).toBe(1);
+    for (const m of p.measured) expect(m.rawMs).toBe(m.ms);
+    expect(Number.isFinite(p.allMin) && p.allMin > 0).toBe(true);
+  });
+
+  it('rejects a bad clock or validation method naming the option, without leaking', async () => {
+    const before = tf.memory().numTensors;
+    const bad = { clock: 'cycles' } as unknown as { clock: 'wall' };
+    await expect(profileLatency({ modelDir, spaceFile, backend: TEST_BACKEND, samples: 0, warmup: 0, repeats: 1, ...bad })).rejects.toThrow(/^clock: expected one of wall, cpu/);
+    const badMethod = { validationMethod: 'abba' } as unknown as { validationMethod: 'paired' };
+    await expect(profileLatency({ modelDir, spaceFile, backend: TEST_BACKEND, samples: 0, warmup: 0, repeats: 1, ...badMethod })).rejects.toThrow(/^validation-method: /);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('measures max, min, median and the seeded random configurations, without duplicates', () => {
     // Independent reconstruction of the documented draw: max, min, median, then space.sample x4.
     const rng = createRng(5);
@@ -195,10 +224,13 @@ describe('profileLatency', () => {
   });
 
   it('reports finite, positive times', () => {
-    for (const v of [profile.base, profile.allMin, profile.seconds, ...profile.measured.map((m) => m.ms)]) {
+    for (const v of [profile.base, profile.allMin, profile.seconds, ...profile.measured.map((m) => m.rawMs!)]) {
       expect(Number.isFinite(v)).toBe(true);
       expect(v).toBeGreaterThan(0);
     }
+    // Paired values are allMin + a median difference: finite, but with one noisy pair (repeats 1,
+    // a loaded machine) not necessarily positive.
+    for (const m of profile.measured) expect(Number.isFinite(m.ms)).toBe(true);
     expect(Number.isInteger(profile.rejected) && profile.rejected >= 0).toBe(true);
   });
 
@@ -252,7 +284,7 @@ describe('nls profile', () => {
     const out = path.join(root, 'out');
     const { stdout } = await run(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'profile', '--model', modelDir, '--space', spaceFile, '--out', out, '--seq', '8', '--samples', '4', '--warmup', '0', '--repeats', '1', '--validate', '--json', '--quiet', '--backend', TEST_BACKEND],
+      ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'profile', '--model', modelDir, '--space', spaceFile, '--out', out, '--seq', '8', '--samples', '4', '--warmup', '0', '--repeats', '1', '--clock', 'cpu', '--validate', '--json', '--quiet', '--backend', TEST_BACKEND],
       { cwd: ROOT, timeout: 120_000 },
     );
     const result = JSON.parse(stdout) as { files: Record<string, string>; measured: number; validation: { results: unknown[] } };
@@ -260,6 +292,8 @@ describe('nls profile', () => {
     for (const f of ['latency-profile.json', 'latency-predictor.json', 'predictor-quality.json']) expect(existsSync(path.join(out, f)), f).toBe(true);
     const written = JSON.parse(await fsp.readFile(path.join(out, 'latency-profile.json'), 'utf8')) as LatencyProfile;
     expect(written.format).toBe(LATENCY_PROFILE_FORMAT);
+    expect(written.clock).toBe('cpu');
+    expect(written.validationMethod).toBe('paired');
     expect(written.measured).toHaveLength(result.measured);
     const predictor = await loadPredictor(path.join(out, 'latency-predictor.json'), space);
     expect(predictor.kind).toBe('lookup-table');

@@ -2,7 +2,17 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { savePredictor } from '../../predict/predictor.js';
-import { type LatencyProfile, lookupTableFromProfile, type ProfileValidation, profileLatency, validateProfile } from '../../predict/profile.js';
+import { MEASURE_CLOCKS, type MeasureClock } from '../../predict/measure.js';
+import {
+  type LatencyProfile,
+  lookupTableFromProfile,
+  PROFILE_DEFAULTS,
+  type ProfileValidation,
+  profileLatency,
+  VALIDATION_METHODS,
+  type ValidationMethod,
+  validateProfile,
+} from '../../predict/profile.js';
 import { loadAndResolveSearchSpace } from '../../space/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { formatTable } from '../../util/table.js';
@@ -17,6 +27,8 @@ interface ProfileArgs extends GlobalOptions {
   samples: number;
   warmup: number;
   repeats: number;
+  clock: MeasureClock;
+  'validation-method': ValidationMethod;
   'settle-ms'?: number;
   validate: boolean;
 }
@@ -55,7 +67,8 @@ export function formatQualityTable(validation: ProfileValidation): string {
 function summary(profile: LatencyProfile): string {
   const ms = profile.measured.map((m) => m.ms);
   return [
-    `backend ${profile.backend.name}${profile.backend.device ? ` (${profile.backend.device})` : ''}, [${profile.batch}, ${profile.seqLen}] tokens, warmup ${profile.warmup}, repeats ${profile.repeats}, ${profile.seconds.toFixed(1)} s`,
+    `backend ${profile.backend.name}${profile.backend.device ? ` (${profile.backend.device})` : ''}, [${profile.batch}, ${profile.seqLen}] tokens, ` +
+      `${profile.clock} clock, warmup ${profile.warmup}, repeats ${profile.repeats}, validation ${profile.validationMethod}, ${profile.seconds.toFixed(1)} s`,
     `base (adapters off) ${profile.base.toFixed(3)} ms; all-min ${profile.allMin.toFixed(3)} ms; ${profile.measured.length} configurations measured: ` +
       `${Math.min(...ms).toFixed(3)} .. ${Math.max(...ms).toFixed(3)} ms; ${profile.rejected} outlier runs dropped`,
   ].join('\n');
@@ -70,11 +83,21 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors)' })
       .option('space', { type: 'string', demandOption: true, describe: 'search-space file whose adapters are profiled' })
       .option('out', { type: 'string', demandOption: true, describe: `output folder: ${PROFILE_FILES.profile}, ${PROFILE_FILES.predictor} [, ${PROFILE_FILES.quality}]` })
-      .option('batch', { type: 'number', default: 1, describe: 'sequences per forward pass' })
-      .option('seq', { type: 'number', default: 64, describe: 'tokens per sequence' })
-      .option('samples', { type: 'number', default: 40, describe: 'random configurations measured besides max, min and median (for validation)' })
-      .option('warmup', { type: 'number', default: 2, describe: 'untimed runs before each measurement' })
-      .option('repeats', { type: 'number', default: 5, describe: 'timed runs per measurement (median after outlier rejection)' })
+      .option('batch', { type: 'number', default: PROFILE_DEFAULTS.batch, describe: 'sequences per forward pass' })
+      .option('seq', { type: 'number', default: PROFILE_DEFAULTS.seqLen, describe: 'tokens per sequence' })
+      .option('samples', { type: 'number', default: PROFILE_DEFAULTS.samples, describe: 'random configurations measured besides max, min and median (for validation)' })
+      .option('warmup', { type: 'number', default: PROFILE_DEFAULTS.warmup, describe: 'untimed runs before each measurement' })
+      .option('repeats', { type: 'number', default: PROFILE_DEFAULTS.repeats, describe: 'timed runs per measurement (median after outlier rejection)' })
+      .option('clock', {
+        choices: MEASURE_CLOCKS,
+        default: PROFILE_DEFAULTS.clock as MeasureClock,
+        describe: 'wall: elapsed time (the latency a user sees; needs an idle machine); cpu: process CPU time (for single-threaded backends on a loaded machine; refused with several threads)',
+      })
+      .option('validation-method', {
+        choices: VALIDATION_METHODS,
+        default: PROFILE_DEFAULTS.validationMethod as ValidationMethod,
+        describe: 'paired: each validation configuration as a difference to all-min in ABBA pairs (drift-robust); independent: each on its own',
+      })
       .option('settle-ms', { type: 'number', describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
       .option('validate', { type: 'boolean', default: false, describe: `print predictor quality (lookup table and ridge) and write ${PROFILE_FILES.quality}` }),
   handler: async (argv) => {
@@ -89,6 +112,8 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       seed: argv.seed,
       warmup: argv.warmup,
       repeats: argv.repeats,
+      clock: argv.clock,
+      validationMethod: argv['validation-method'],
       ...(argv['settle-ms'] !== undefined ? { settleMs: argv['settle-ms'] } : {}),
       progress,
     });
@@ -117,6 +142,8 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       {
         files,
         backend: profile.backend,
+        clock: profile.clock,
+        validationMethod: profile.validationMethod,
         base: profile.base,
         allMin: profile.allMin,
         measured: profile.measured.length,

@@ -1,0 +1,207 @@
+/**
+ * The measurement clock (wall / cpu) and the paired validation of latency profiles, without
+ * tfjs: the clock decisions in isolation, old profile files, and the measurement plan
+ * (`measureProfile`) driven by a synthetic clock.
+ */
+import { describe, expect, it } from 'vitest';
+import { NlsError } from '../../src/errors.js';
+import { checkClockForBackend, clockFunction, cpuTimeMs, measureMedian, parseClock } from '../../src/predict/measure.js';
+import {
+  checkProfile,
+  LATENCY_PROFILE_FORMAT,
+  type LatencyProfile,
+  measureProfile,
+  parseLatencyProfile,
+  parseValidationMethod,
+  profileConfigs,
+  type ValidationMethod,
+} from '../../src/predict/profile.js';
+import type { SearchSpace } from '../../src/space/index.js';
+import { smallSpace } from './helpers.js';
+
+/** The NlsError thrown by `f` (fails the test when it throws something else or nothing). */
+function nlsErrorOf(f: () => unknown): NlsError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(NlsError);
+    return e as NlsError;
+  }
+  throw new Error('expected an NlsError');
+}
+
+describe('clocks', () => {
+  it('parseClock accepts wall and cpu, and names the field of a bad value', () => {
+    expect(parseClock('wall')).toBe('wall');
+    expect(parseClock('cpu')).toBe('cpu');
+    for (const bad of ['Wall', 'gpu', '', 1, null, undefined]) {
+      const e = nlsErrorOf(() => parseClock(bad, 'clock', 'p.json'));
+      expect(e.field).toBe('clock');
+      expect(e.file).toBe('p.json');
+      expect(e.message).toMatch(/wall, cpu/);
+    }
+  });
+
+  it('the cpu clock counts CPU time, which does not advance while the process sleeps', async () => {
+    const cpu = clockFunction('cpu');
+    const c0 = cpu();
+    const w0 = performance.now();
+    await new Promise((r) => setTimeout(r, 60));
+    const sleptWall = performance.now() - w0;
+    const sleptCpu = cpu() - c0;
+    expect(sleptWall).toBeGreaterThanOrEqual(55);
+    // Waiting on a timer costs almost no CPU (generous bound: other threads of the process run too).
+    expect(sleptCpu).toBeLessThan(sleptWall / 2);
+    // Busy work does advance it, in milliseconds (bounded in wall time: on a loaded machine the
+    // process gets only a share of a core, which is the point of this clock).
+    const b0 = cpuTimeMs();
+    const giveUp = performance.now() + 10_000;
+    let x = 0;
+    while (cpuTimeMs() - b0 < 20 && performance.now() < giveUp) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    expect(cpuTimeMs() - b0).toBeGreaterThanOrEqual(20);
+    expect(cpuTimeMs() - b0).toBeLessThan(200);
+  });
+
+  it('measureMedian times with the chosen clock', async () => {
+    const m = await measureMedian(() => new Promise<void>((r) => setTimeout(r, 20)), { warmup: 0, repeats: 3, clock: 'cpu' });
+    const w = await measureMedian(() => new Promise<void>((r) => setTimeout(r, 20)), { warmup: 0, repeats: 3, clock: 'wall' });
+    expect(w.medianMs).toBeGreaterThanOrEqual(15);
+    expect(m.medianMs).toBeLessThan(w.medianMs / 2);
+  });
+
+  it('checkClockForBackend: wall always; cpu refused with several threads, warned when unknown, fine with one', () => {
+    expect(checkClockForBackend('wall', { name: 'tensorflow', threads: 8 })).toEqual({});
+    expect(checkClockForBackend('wall', { name: 'tensorflow' })).toEqual({});
+    expect(checkClockForBackend('cpu', { name: 'wasm', threads: 1 })).toEqual({});
+    expect(checkClockForBackend('cpu', { name: 'cpu', threads: 1 })).toEqual({});
+    const e = nlsErrorOf(() => checkClockForBackend('cpu', { name: 'wasm', threads: 4 }));
+    expect(e.field).toBe('clock');
+    expect(e.message).toMatch(/4 threads/);
+    expect(e.message).toMatch(/--clock wall/);
+    const unknown = checkClockForBackend('cpu', { name: 'tensorflow' });
+    expect(unknown.warning).toMatch(/does not report/);
+  });
+});
+
+/** A profile document as an older nls wrote it: no clock, no validationMethod, no rawMs. */
+function oldProfile(space: SearchSpace): Record<string, unknown> {
+  return {
+    format: LATENCY_PROFILE_FORMAT,
+    createdAt: '2026-11-25T10:04:00.000Z',
+    backend: { name: 'wasm', tfjsBackend: 'wasm', versions: {}, threads: 1, reason: 'requested' },
+    versions: { tfjs: '4.22.0', node: 'v20.20.2' },
+    modelDir: 'models/demo',
+    space: { name: space.name, fingerprint: space.fingerprint, genes: space.instances.map((g) => ({ label: space.label(g.index), ranks: [...g.ranks] })) },
+    batch: 1,
+    seqLen: 64,
+    warmup: 2,
+    repeats: 5,
+    settleMs: 2000,
+    seed: 0,
+    samples: 0,
+    base: 20,
+    allMin: 21,
+    terms: space.choiceCounts.map((n) => Array.from({ length: n }, (_, c) => (n - 1 - c) * 0.1)),
+    measured: [{ key: space.key(space.maxConfig()), config: space.maxConfig(), ms: 22, source: 'max' }],
+    rejected: 0,
+    seconds: 1,
+  };
+}
+
+describe('profile files', () => {
+  const space = smallSpace();
+
+  it('an old profile without clock / validationMethod loads as wall / independent', () => {
+    const p = parseLatencyProfile(JSON.parse(JSON.stringify(oldProfile(space))) as unknown, 'old.json');
+    expect(p.clock).toBe('wall');
+    expect(p.validationMethod).toBe('independent');
+    expect(() => checkProfile(space, p)).not.toThrow();
+    // checkProfile alone also accepts the old object as it is.
+    expect(() => checkProfile(space, oldProfile(space) as unknown as LatencyProfile)).not.toThrow();
+  });
+
+  it('keeps a recorded clock, and names the field of a bad one', () => {
+    expect(parseLatencyProfile({ ...oldProfile(space), clock: 'cpu', validationMethod: 'paired' }).clock).toBe('cpu');
+    const e = nlsErrorOf(() => parseLatencyProfile({ ...oldProfile(space), clock: 'cycles' }, 'p.json'));
+    expect(e.field).toBe('clock');
+    expect(e.message).toMatch(/^p\.json: clock: /);
+    expect(nlsErrorOf(() => checkProfile(space, { ...oldProfile(space), clock: 'cycles' } as unknown as LatencyProfile)).field).toBe('clock');
+    expect(nlsErrorOf(() => parseLatencyProfile({ ...oldProfile(space), validationMethod: 'abba' })).field).toBe('validationMethod');
+    expect(nlsErrorOf(() => parseLatencyProfile({ ...oldProfile(space), format: 'x' })).field).toBe('format');
+    expect(() => parseLatencyProfile([])).toThrow(NlsError);
+    expect(parseValidationMethod('paired')).toBe('paired');
+  });
+});
+
+describe('measureProfile with a synthetic clock', () => {
+  const space = smallSpace();
+  /**
+   * Synthetic latency: 20 ms plus 1/64 ms per unit of active rank (weighted per adapter). Binary
+   * fractions keep the clock arithmetic exact, so equal differences compare equal.
+   */
+  const cost = (ranks: ReadonlyMap<string, number>): number => {
+    let s = 20;
+    for (const [key, r] of ranks) s += (r * (1 + (key.length % 3))) / 64;
+    return s;
+  };
+  const trueMs = (config: readonly number[]): number => cost(space.activeRanks(config));
+
+  /** A runner and a clock: each run advances the clock by its cost, plus `burst(run index)`. */
+  function machine(burst: (run: number) => number): { run: (ranks: ReadonlyMap<string, number>) => void; now: () => number; runs: () => number } {
+    let t = 0;
+    let runs = 0;
+    return {
+      run: (ranks) => {
+        t += cost(ranks) + burst(runs++);
+      },
+      now: () => t,
+      runs: () => runs,
+    };
+  }
+
+  const measure = (method: ValidationMethod, m: ReturnType<typeof machine>) =>
+    measureProfile(space, m.run, { samples: 12, seed: 3, warmup: 1, repeats: 5, now: m.now, validationMethod: method });
+
+  it('paired: every validation configuration is allMin + its paired difference, exactly on a quiet machine', async () => {
+    const m = machine(() => 0);
+    const p = await measure('paired', m);
+    const min = space.minConfig();
+    expect(p.allMin).toBeCloseTo(trueMs(min), 9);
+    expect(p.base).toBeCloseTo(cost(new Map(space.adapterPlan().map((e) => [e.key, 0]))), 9);
+    const configs = profileConfigs(space, 12, 3);
+    expect(p.measured.map((x) => x.key)).toEqual(configs.map((c) => space.key(c.config)));
+    for (const x of p.measured) {
+      expect(x.ms).toBeCloseTo(trueMs(x.config), 9);
+      expect(x.rawMs).toBeCloseTo(trueMs(x.config), 9);
+      // ms is exactly allMin + (that configuration's runs - the all-min runs of its pairs).
+      expect(x.ms - p.allMin).toBeCloseTo(trueMs(x.config) - trueMs(min), 9);
+    }
+    // Terms are the single-gene differences; the smallest choice is 0.
+    p.terms.forEach((row, g) =>
+      row.forEach((v, c) => {
+        const config = [...min];
+        config[g] = c;
+        expect(v).toBeCloseTo(trueMs(config) - trueMs(min), 9);
+      }),
+    );
+    expect(p.rejected).toBe(0);
+    // Base: warmup + repeats; every term and validation configuration: (warmup + repeats) pairs.
+    const termCount = space.choiceCounts.reduce((s, n) => s + n - 1, 0);
+    expect(m.runs()).toBe(6 + 2 * 6 * (termCount + configs.length));
+  });
+
+  it('paired validation survives a burst of load that biases independent measurements', async () => {
+    // Runs 150..229 are 10 ms slower each (another job takes the core for a while).
+    const burst = (run: number): number => (run >= 150 && run < 230 ? 10 : 0);
+    const paired = await measure('paired', machine(burst));
+    for (const x of paired.measured) expect(x.ms).toBeCloseTo(trueMs(x.config), 9);
+    // The raw medians of the configurations inside the burst are 10 ms too slow.
+    expect(paired.measured.some((x) => Math.abs(x.rawMs! - trueMs(x.config) - 10) < 1e-9)).toBe(true);
+
+    const independent = await measure('independent', machine(burst));
+    const errors = independent.measured.map((x) => x.ms - trueMs(x.config));
+    expect(errors.some((e) => Math.abs(e - 10) < 1e-9)).toBe(true);
+    for (const x of independent.measured) expect(x.rawMs).toBe(x.ms);
+  });
+});
