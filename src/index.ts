@@ -35,7 +35,7 @@ export { tokenCrossEntropy } from './model/loss.js';
 export * from './model/hf-config.js';
 export * from './model/safetensors.js';
 export * from './model/tokenizer.js';
-export { loadModelFolder, saveModelFolder, type ModelFolder, type SaveModelOptions } from './model/model-folder.js';
+export { loadModelFolder, saveModelFolder, type FolderQuantization, type ModelFolder, type SaveModelOptions } from './model/model-folder.js';
 export { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel, demoModelOrRandom } from './model/demo-model.js';
 
 // Adapters

@@ -13,6 +13,7 @@ import { backendsCommand } from './commands/backends.js';
 import { demoCommand } from './commands/demo.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { profileCommand } from './commands/profile.js';
+import { quantizeCommand } from './commands/quantize.js';
 import { trainCommand } from './commands/train.js';
 import { searchCommand } from './commands/search.js';
 import { strategiesCommand } from './commands/strategies.js';
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(strategiesCommand)
       .command(pretrainCommand)
       .command(profileCommand)
+      .command(quantizeCommand)
       .command(mergeCommand)
       .command(exportCommand)
       .demandCommand(1, 'name a command; see nls --help')

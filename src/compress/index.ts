@@ -11,3 +11,39 @@ export {
   type MergeResult,
   type ModuleMergeRecord,
 } from './merge.js';
+export {
+  FakeQuantizerT,
+  QUANT_BITS,
+  codeRange,
+  dequantizeMatrix,
+  fakeQuantizeT,
+  groupsPerRow,
+  packInt4,
+  quantizationError,
+  quantizedByteSize,
+  quantizeMatrix,
+  quantizeModel,
+  quantizeWithParams,
+  roundHalfEven,
+  unpackInt4,
+  validateQuantizedMatrix,
+  validateQuantSpec,
+  type LayerQuantizationReport,
+  type ModelQuantizationReport,
+  type QuantizationError,
+  type QuantizedMatrix,
+  type QuantizeModelOptions,
+  type QuantSpec,
+} from './quantize.js';
+export {
+  NLS_QUANT_FORMAT_VERSION,
+  NLS_QUANT_METHOD,
+  dequantizeCheckpoint,
+  quantizationConfigJson,
+  quantizedTensorNames,
+  quantizedTensors,
+  splitNlsQuantizationConfig,
+  type NlsQuantizationConfigJson,
+} from './quantize-format.js';
+export { saveQuantizedModelFolder } from './quantize-folder.js';
+export { QUANTIZATION_REPORT_FILE, runQuantize, type PerplexityMetrics, type QuantizeRunOptions, type QuantizeRunResult } from './quantize-run.js';

@@ -3,8 +3,10 @@
  * LlamaModel and its tokenizer.
  */
 import * as path from 'node:path';
+import { dequantizeCheckpoint, splitNlsQuantizationConfig } from '../compress/quantize-format.js';
+import type { QuantizedMatrix, QuantSpec } from '../compress/quantize.js';
 import { NlsError } from '../errors.js';
-import { type LlamaConfig, readHfConfig, validateCheckpointTensors, writeHfConfig } from './hf-config.js';
+import { type LlamaConfig, parseHfConfig, readJsonFile, validateCheckpointTensors, writeHfConfig } from './hf-config.js';
 import { type HfTensor, LlamaModel } from './llama.js';
 import { type FloatDtype, loadCheckpoint, requireFloatTensors, saveCheckpoint } from './safetensors.js';
 import { loadTokenizer, type Tokenizer } from './tokenizer.js';
@@ -16,17 +18,35 @@ export interface ModelFolder {
   readonly config: LlamaConfig;
   readonly model: LlamaModel;
   readonly tokenizer: Tokenizer;
+  /**
+   * Present when config.json has an nls-rtn `quantization_config` (see docs/formats.md): the
+   * quantized matrices (HF layout) by module key `layers.{i}.{module}`. The model's linear
+   * weights then hold their dequantized values.
+   */
+  readonly quantization?: FolderQuantization;
+}
+
+/** The quantized linears of a loaded model folder. */
+export interface FolderQuantization {
+  readonly spec: QuantSpec;
+  readonly matrices: ReadonlyMap<string, QuantizedMatrix>;
 }
 
 /**
  * Load a model folder: config.json (validated: LLaMA family only), the safetensors checkpoint
  * (single file or sharded; F32, F16 or BF16; every tensor checked against the config) and the
- * tokenizer.
+ * tokenizer. A folder quantized by nls (`quantization_config.quant_method: "nls-rtn"`) loads
+ * with its quantized linears dequantized into the float model and listed in `quantization`.
  */
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
-  const config = await readHfConfig(dir);
+  const configFile = path.join(dir, 'config.json');
+  const rawConfig = await readJsonFile(configFile, 'a model folder needs the config.json of its transformers model');
+  // Only nls's own quantization is taken out before parsing; parseHfConfig still refuses others.
+  const quantized = splitNlsQuantizationConfig(rawConfig, configFile);
+  const config = parseHfConfig(quantized ? quantized.config : rawConfig, configFile);
   const records = await loadCheckpoint(dir);
   const file = path.join(dir, 'model.safetensors');
+  const matrices = quantized ? dequantizeCheckpoint(config, quantized.spec, records, file) : undefined;
   const tensors = requireFloatTensors(records, file);
   validateCheckpointTensors(config, tensors, file);
   const tokenizer = await loadTokenizer(dir);
@@ -36,7 +56,13 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
       field: 'vocab_size',
     });
   }
-  return { dir, config, model: LlamaModel.fromHf(config, tensors, file), tokenizer };
+  return {
+    dir,
+    config,
+    model: LlamaModel.fromHf(config, tensors, file),
+    tokenizer,
+    ...(quantized && matrices ? { quantization: { spec: quantized.spec, matrices } } : {}),
+  };
 }
 
 /** Options of {@link saveModelFolder}. */
