@@ -57,6 +57,9 @@ export { pretrainDemoModel, type PretrainDemoOptions, type PretrainDemoResult } 
 // Data
 export * from './data/index.js';
 
+// Compression: sparsity (Wanda, magnitude)
+export * from './compress/index.js';
+
 // Sub-adapter extraction and export (PEFT adapter folders, merged model folders)
 export * from './export/index.js';
 

@@ -20,6 +20,7 @@ import { strategiesCommand } from './commands/strategies.js';
 import { spaceCommand } from './commands/space.js';
 import { mergeCommand } from './commands/merge.js';
 import { exportCommand } from './commands/export.js';
+import { sparsifyCommand } from './commands/sparsify.js';
 import { withGlobalOptions } from './common.js';
 
 /** Run the CLI with `argv` (without the node and script paths). Resolves to the exit code. */
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(quantizeCommand)
       .command(mergeCommand)
       .command(exportCommand)
+      .command(sparsifyCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))

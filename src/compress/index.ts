@@ -4,6 +4,43 @@
  * @module
  */
 export {
+  SPARSITY_METHODS,
+  checkPruneRule,
+  magnitudeScores,
+  modelSparsity,
+  parseNMPattern,
+  pruneMatrix,
+  resolvePruneRule,
+  sparsifyModel,
+  sparsityMaskOf,
+  sparsityOf,
+  wandaScores,
+  type ModelSparsity,
+  type ModuleSparsity,
+  type NMPattern,
+  type PruneRule,
+  type SparsifyOptions,
+  type SparsifyReport,
+  type SparsityMethod,
+} from './sparsity.js';
+export {
+  calibrationMask,
+  checkCalibrationRows,
+  collectInputNorms,
+  randomWindows,
+  readTextDocuments,
+  type CalibrationRows,
+  type CollectOptions,
+  type InputNorms,
+} from './calibration.js';
+export {
+  runSparsify,
+  SPARSITY_REPORT_FILE,
+  type EvalSummary,
+  type RunSparsifyOptions,
+  type SparsityFolderReport,
+} from './sparsity-run.js';
+export {
   countNonZeros,
   mergeAdapters,
   mergedWeightT,
