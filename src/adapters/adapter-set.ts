@@ -118,6 +118,25 @@ export class AdapterSet {
     }
   }
 
+  /**
+   * Make every adapter respect its base weight (SparsePEFT / QA-SparsePEFT, see
+   * `ElasticLoraAdapter.setBaseConstraint`): with `sparse`, each delta is masked by the non-zeros
+   * of its base weight as it is now (prune the base first); `fakeQuantize`, when given for a
+   * module key, fake-quantizes that module's merged weight.
+   */
+  constrainToBase(options: { readonly sparse: boolean; readonly fakeQuantize?: ReadonlyMap<string, (weightT: tf.Tensor2D) => tf.Tensor2D> }): void {
+    for (const [key, adapter] of this.adapters) {
+      const slot = this.slots.get(key)!;
+      const fakeQuantize = options.fakeQuantize?.get(key);
+      const mask = options.sparse ? tf.tidy(() => tf.cast(tf.notEqual(slot.weightT, 0), 'float32') as tf.Tensor2D) : undefined;
+      if (!mask && !fakeQuantize) {
+        adapter.clearBaseConstraint();
+        continue;
+      }
+      adapter.setBaseConstraint({ ...(mask ? { mask } : {}), ...(fakeQuantize ? { fakeQuantize } : {}) });
+    }
+  }
+
   /** Set every adapter to its maximum rank. */
   activateMax(): void {
     for (const a of this.adapters.values()) a.setActiveRank(a.spec.rMax);

@@ -9,6 +9,13 @@
  * Internally A and B are stored transposed (A^T [in, r_max], B^T [r_max, out]) so that
  * both products are non-transposed 2-D matMuls (src/ops/linalg.ts).
  *
+ * Sparsity-aware mode (SparsePEFT, SQFT) keeps a merged adapter from filling in a sparse base:
+ * the delta is masked by the base weight's non-zero pattern, y = W x + s ((B_r A_r) ⊙ M) x, so
+ * W + s (B_r A_r) ⊙ M has exactly W's zeros. With quantization awareness (QA-SparsePEFT) the
+ * output is x @ FQ(W + s (B_r A_r) ⊙ M): the merged weight fake-quantized with the base's own
+ * scales and a straight-through gradient, which is what merging into the quantized base gives.
+ * Both need the dense [in, out] delta, so they cost one extra in x out product per module.
+ *
  * Multi-candidate mode (inference only) runs K rank configurations in one forward pass: the
  * batch holds the same rows tiled K times, candidate-major, and each candidate's rank and scale
  * are applied through a [K, 1, R] mask on the rank dimension (R = the largest candidate rank).
@@ -30,6 +37,8 @@ export class ElasticLoraAdapter implements LinearHook {
   private rank: number;
   /** Multi-candidate state, when active (see {@link setCandidateRanks}). */
   private candidates: CandidateState | undefined;
+  /** Sparsity-aware / quantization-aware state (see {@link setBaseConstraint}). */
+  private constraint: BaseConstraint | undefined;
 
   /**
    * @param aT - A transposed, [in, rMax].
@@ -91,6 +100,58 @@ export class ElasticLoraAdapter implements LinearHook {
   }
 
   /**
+   * Make the adapter respect its base weight (SparsePEFT / QA-SparsePEFT, see the module comment):
+   * `mask` ([in, out], 1 where the base weight is non-zero) masks the delta; `fakeQuantize` maps
+   * a merged weight ([in, out]) to its fake-quantized value with a straight-through gradient.
+   * Takes ownership of `mask` (freed by {@link clearBaseConstraint} or {@link dispose}).
+   */
+  setBaseConstraint(constraint: BaseConstraint): void {
+    if (constraint.mask && (constraint.mask.shape[0] !== this.aT.shape[0] || constraint.mask.shape[1] !== this.bT.shape[1])) {
+      throw new RangeError(`${this.spec.key}: the mask must be [${this.aT.shape[0]}, ${this.bT.shape[1]}] like the base weight, got [${constraint.mask.shape}]`);
+    }
+    this.clearBaseConstraint();
+    this.constraint = { ...constraint, ...(constraint.mask ? { mask: tf.keep(constraint.mask) } : {}) };
+  }
+
+  /** Back to a plain (unconstrained) adapter; frees the mask. */
+  clearBaseConstraint(): void {
+    this.constraint?.mask?.dispose();
+    this.constraint = undefined;
+  }
+
+  /** The constraint in force, if any. */
+  get baseConstraint(): Readonly<BaseConstraint> | undefined {
+    return this.constraint;
+  }
+
+  /** The dense delta `s (B_r A_r)^T` in the model's [in, out] layout, masked when the adapter is sparsity-aware. */
+  deltaWeightT(rank = this.rank): tf.Tensor2D {
+    return tf.tidy(() => {
+      const inDim = this.aT.shape[0];
+      const outDim = this.bT.shape[1];
+      if (rank === 0) return tf.zeros([inDim, outDim]) as tf.Tensor2D;
+      const a = rank === this.spec.rMax ? this.aT : (tf.slice(this.aT, [0, 0], [inDim, rank]) as tf.Tensor2D);
+      const b = rank === this.spec.rMax ? this.bT : (tf.slice(this.bT, [0, 0], [rank, outDim]) as tf.Tensor2D);
+      const delta = tf.mul(linear(a, b), loraScale(this.spec, rank)) as tf.Tensor2D;
+      const mask = this.constraint?.mask;
+      return mask ? (tf.mul(delta, mask) as tf.Tensor2D) : delta;
+    });
+  }
+
+  /** The constrained forward pass (see {@link setBaseConstraint}). */
+  private constrainedForward(x: tf.Tensor, slot: LinearSlot, base: (x: tf.Tensor) => tf.Tensor, ctx: ForwardContext, c: BaseConstraint): tf.Tensor {
+    if (c.fakeQuantize) {
+      // The base weight is already on the quantization grid, so at rank 0 this is the base output.
+      if (this.rank === 0) return base(x);
+      return linear(x, c.fakeQuantize(tf.add(slot.weightT, this.deltaWeightT()) as tf.Tensor2D));
+    }
+    if (this.rank === 0) return base(x);
+    let input = x;
+    if (ctx.training && this.spec.dropout > 0) input = tf.dropout(x, this.spec.dropout, undefined, ctx.nextSeed());
+    return tf.add(base(x), linear(input, this.deltaWeightT()));
+  }
+
+  /**
    * Enter multi-candidate mode: the next forward passes get a batch whose leading dimension holds
    * `ranks.length` candidates' copies of the same rows, candidate-major, and candidate k is
    * computed at rank `ranks[k]` (with that rank's scale). Inference only. The single active rank
@@ -133,8 +194,10 @@ export class ElasticLoraAdapter implements LinearHook {
   }
 
   /** {@inheritDoc LinearHook.forward} */
-  forward(x: tf.Tensor, _slot: LinearSlot, base: (x: tf.Tensor) => tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  forward(x: tf.Tensor, slot: LinearSlot, base: (x: tf.Tensor) => tf.Tensor, ctx: ForwardContext): tf.Tensor {
     const c = this.candidates;
+    if (c && this.constraint) throw new Error(`${this.spec.key}: multi-candidate mode does not support sparsity- or quantization-aware adapters; evaluate candidates one by one`);
+    if (this.constraint) return this.constrainedForward(x, slot, base, ctx, this.constraint);
     if (c) {
       if (ctx.training) throw new Error(`${this.spec.key}: multi-candidate mode is for inference only; clear the candidates before training`);
       const rows = x.shape[0] ?? 0;
@@ -152,9 +215,18 @@ export class ElasticLoraAdapter implements LinearHook {
   /** Free the adapter's weights. */
   dispose(): void {
     this.clearCandidates();
+    this.clearBaseConstraint();
     this.aT.dispose();
     this.bT.dispose();
   }
+}
+
+/** How an adapter respects its base weight (SparsePEFT / QA-SparsePEFT). */
+export interface BaseConstraint {
+  /** [in, out]: 1 where the base weight is non-zero, 0 where it was pruned. */
+  readonly mask?: tf.Tensor2D;
+  /** Fake-quantize a merged [in, out] weight with the base's scales (straight-through gradient). */
+  readonly fakeQuantize?: (weightT: tf.Tensor2D) => tf.Tensor2D;
 }
 
 /** Multi-candidate state of one adapter. */
