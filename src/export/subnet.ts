@@ -72,6 +72,12 @@ export function parseSubnetSelection(text: string): SubnetSelection {
   return (HEURISTIC_SUBNETS as readonly string[]).includes(text) ? { kind: 'heuristic', name: text as HeuristicSubnet } : { kind: 'key', key: text };
 }
 
+/** An NlsError's message without the `file: field: ` prefix its constructor added. */
+function bareMessage(err: NlsError): string {
+  const where = [err.file, err.field].filter((x): x is string => Boolean(x)).join(': ');
+  return where && err.message.startsWith(`${where}: `) ? err.message.slice(where.length + 2) : err.message;
+}
+
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
@@ -95,7 +101,7 @@ export async function resolveSubnet(supernet: string | SearchSpace, choice: Subn
       try {
         return done(space.parseKey(choice.key), `key ${choice.key}`);
       } catch (err) {
-        if (err instanceof NlsError) throw new NlsError(`${err.message} (the supernet's space "${space.name}" has keys like ${space.key(space.maxConfig())})`, { field: '--subnet' });
+        if (err instanceof NlsError) throw new NlsError(`${bareMessage(err)} (the supernet's space "${space.name}" has keys like ${space.key(space.maxConfig())})`, { field: '--subnet' });
         throw err;
       }
     case 'pareto':
@@ -145,7 +151,8 @@ async function paretoChoice(
     try {
       space.assertContains(member.config, field);
     } catch (err) {
-      throw new NlsError(`${(err as Error).message}; the study did not search this supernet's space "${space.name}"`, { file, field });
+      if (!(err instanceof NlsError)) throw err;
+      throw new NlsError(`${bareMessage(err)}; the study did not search this supernet's space "${space.name}"`, { file, field: err.field ?? field });
     }
     config = member.config;
   } else {
@@ -165,7 +172,8 @@ async function paretoChoice(
     try {
       sub.assertContains(member.config, field);
     } catch (err) {
-      throw new NlsError((err as Error).message, { file, field });
+      if (!(err instanceof NlsError)) throw err;
+      throw new NlsError(bareMessage(err), { file, field: err.field ?? field });
     }
     config = space.fromActiveRanks(sub.activeRanks(member.config));
   }
@@ -193,7 +201,10 @@ async function configFileChoice(space: SearchSpace, file: string): Promise<Confi
     try {
       return f();
     } catch (err) {
-      if (err instanceof NlsError) throw new NlsError(err.message, { file, field: err.field?.startsWith(field) ? err.field : field });
+      if (err instanceof NlsError) {
+        const inner = err.field === undefined ? field : err.field.startsWith(field) ? err.field : `${field}.${err.field}`;
+        throw new NlsError(bareMessage(err), { file, field: inner });
+      }
       throw err;
     }
   };
