@@ -135,7 +135,10 @@ describe('SparsePEFT adapters', () => {
     const step = 0.125;
     // A grid of step 1/8 with a straight-through gradient, like a quantizer with one scale.
     const fakeQuantize = (wT: tf.Tensor2D): tf.Tensor2D =>
-      tf.customGrad(((w: tf.Tensor) => ({ value: tf.mul(tf.round(tf.div(w, step)), step), gradFunc: (dy: tf.Tensor) => dy })) as tf.CustomGradientFunc<tf.Tensor>)(wT) as tf.Tensor2D;
+      tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const w = args[0] as tf.Tensor;
+        return { value: tf.mul(tf.round(tf.div(w, step)), step), gradFunc: (dy: tf.Tensor) => dy };
+      })(wT) as tf.Tensor2D;
     tf.tidy(() => slot.weightT.assign(fakeQuantize(slot.weightT)));
     const set = attach(slot, 3, 2);
     set.constrainToBase({ sparse: true, fakeQuantize: new Map([[slot.key, fakeQuantize]]) });
