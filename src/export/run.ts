@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendRequest } from '../backend/index.js';
 import { type MergeResult, mergeAdapters } from '../compress/merge.js';
-import type { QuantizedMatrix, QuantSpec } from '../compress/quantize.js';
+import { FakeQuantizerT, type QuantizedMatrix, type QuantSpec } from '../compress/quantize.js';
 import { saveQuantizedModelFolder } from '../compress/quantize-folder.js';
 import { NlsError } from '../errors.js';
 import { readJsonFile } from '../model/hf-config.js';
@@ -129,7 +129,10 @@ export interface MergeReport {
   readonly ranks: Readonly<Record<string, number>>;
   /** Per merged module: rank, scale, non-zeros before and after, largest weight change. */
   readonly modules: MergeResult['modules'];
-  /** Logits of the merged model against the adapter model (base + active sub-adapter). */
+  /**
+   * Logits of the merged model against the adapter model (base + active sub-adapter, masked by
+   * the base's non-zeros for a sparse merge and fake-quantized on a quantized base's grid).
+   */
   readonly logits: { readonly rows: string; readonly positions: number; readonly maxAbsDiff: number };
 }
 
@@ -176,6 +179,20 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; spa
     const subnet = await resolveSubnet(loaded.space, o.choice);
     o.progress?.log(`subnet ${subnet.key} (${subnet.source})`, { key: subnet.key });
     loaded.adapters.setActiveRanks(subnet.ranks);
+    // The reference the merged model should equal is the adapter model constrained like the
+    // merge: masked by the base's non-zeros for a sparse merge (SparsePEFT), with its merged
+    // weight fake-quantized on the base's grid for a quantized base (QA-SparsePEFT).
+    const quantization = loaded.quantization?.matrices;
+    if (o.sparse || quantization) {
+      loaded.adapters.constrainToBase({
+        sparse: o.sparse,
+        ...(quantization ? { fakeQuantize: new Map(
+              // The adapters take ownership of their quantizers (grid tensors); build none for unadapted modules.
+              [...quantization].filter(([key]) => loaded.adapters.adapters.has(key)).map(([key, q]) => [key, new FakeQuantizerT(q)]),
+            ),
+          } : {}),
+      });
+    }
     const rows = await comparisonRows(o.supernet, loaded, o.compareRows, o.seed);
     try {
       const before = await logitsOf(loaded.model, rows.ids);
@@ -183,7 +200,7 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; spa
       loaded.adapters.dispose();
       adaptersAttached = false;
       // A quantized base (nls-rtn folder) is merged back onto its own grid.
-      const merge = await mergeAdapters(loaded.model, sub, { sparsityAware: o.sparse, ...(loaded.quantization ? { quantization: loaded.quantization.matrices } : {}) });
+      const merge = await mergeAdapters(loaded.model, sub, { sparsityAware: o.sparse, ...(quantization ? { quantization } : {}) });
       const after = await logitsOf(loaded.model, rows.ids);
       let maxAbsDiff = 0;
       for (let i = 0; i < after.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(after[i]! - before[i]!));

@@ -215,6 +215,31 @@ describe('mergeAdapters', () => {
     model.dispose();
   });
 
+  it('sparse merge of a sparse base gives the masked (SparsePEFT) adapter model\'s logits within 1e-4', async () => {
+    const cfg = tinyConfig();
+    const weights = tinyWeights(cfg, 14);
+    const rng = createRng(98);
+    for (const [name, t] of weights) {
+      if (/_proj\.weight$/.test(name)) weights.set(name, { shape: t.shape, data: t.data.map((v) => (rng.next() < 0.5 ? 0 : v)) });
+    }
+    const model = LlamaModel.fromHf(cfg, weights);
+    const sp = space('alpha/r_max');
+    const adapters = AdapterSet.attach(model, sp.adapterPlan(), 4);
+    randomizeB(adapters, 7);
+    const ranks = sp.activeRanks([0, 1, 2, 1, 0, 1]);
+    adapters.setActiveRanks(ranks);
+    adapters.constrainToBase({ sparse: true });
+    const masked = await logitsOf(model, IDS);
+    const sub = await extractSubAdapter(adapters, ranks);
+    adapters.dispose();
+    await mergeAdapters(model, sub, { sparsityAware: true });
+    const merged = await logitsOf(model, IDS);
+    let diff = 0;
+    for (let i = 0; i < merged.length; i++) diff = Math.max(diff, Math.abs(merged[i]! - masked[i]!));
+    expect(diff).toBeLessThan(1e-4);
+    model.dispose();
+  });
+
   it('re-quantizes a quantized base on its own grid (scales and zero points kept; zeros stay zeros)', async () => {
     for (const symmetric of [false, true]) {
       const rng = createRng(symmetric ? 1 : 2);

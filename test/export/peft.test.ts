@@ -290,6 +290,8 @@ describe('nls merge / nls export', () => {
 
     const sparse = await runMerge({ supernet: supernetDir, choice: { kind: 'heuristic', name: 'median' }, sparse: true, out: path.join(root, 'sparse'), backend: TEST_BACKEND });
     expect(sparse.report.sparsityAware).toBe(true);
+    // The tiny base is dense, so the masked reference is the plain adapter model.
+    expect(sparse.report.logits.maxAbsDiff).toBeLessThan(1e-4);
     for (const m of sparse.report.modules) expect(m.nonZerosAfter).toBeLessThanOrEqual(m.nonZerosBefore);
   });
 
@@ -337,6 +339,8 @@ describe('nls merge / nls export', () => {
     const { report } = await runMerge({ supernet: qSupernet, choice: { kind: 'heuristic', name: 'max' }, out, backend: TEST_BACKEND });
     expect(report.quantization).toEqual({ bits: 8, groupSize: 8, symmetric: false });
     expect(report.modules.every((m) => m.requantized)).toBe(true);
+    // Against the quantization-aware adapter model (merged weight fake-quantized), only float rounding remains... up to a code flip.
+    expect(report.logits.maxAbsDiff).toBeLessThan(0.05);
     const folder = await loadModelFolder(out);
     expect(folder.quantization?.spec).toEqual({ bits: 8, groupSize: 8, symmetric: false });
     // Every merged matrix is the float merge put on the base's grid: same scales and zero points.
