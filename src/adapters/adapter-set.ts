@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NlsError } from '../errors.js';
 import type { LinearSlot } from '../model/linear.js';
 import { createRng, uniformArray } from '../util/rng.js';
-import { ElasticLoraAdapter, type ElasticLoraSpec } from './elastic-lora.js';
+import { ElasticLoraAdapter, type ElasticLoraSpec, type FakeQuantizer } from './elastic-lora.js';
 
 /** Something that has linear slots keyed `layers.{i}.{module}` (a LlamaModel). */
 export interface HasLinearSlots {
@@ -122,9 +122,9 @@ export class AdapterSet {
    * Make every adapter respect its base weight (SparsePEFT / QA-SparsePEFT, see
    * `ElasticLoraAdapter.setBaseConstraint`): with `sparse`, each delta is masked by the non-zeros
    * of its base weight as it is now (prune the base first); `fakeQuantize`, when given for a
-   * module key, fake-quantizes that module's merged weight.
+   * module key, fake-quantizes that module's merged weight (the adapter takes ownership of it).
    */
-  constrainToBase(options: { readonly sparse: boolean; readonly fakeQuantize?: ReadonlyMap<string, (weightT: tf.Tensor2D) => tf.Tensor2D> }): void {
+  constrainToBase(options: { readonly sparse: boolean; readonly fakeQuantize?: ReadonlyMap<string, FakeQuantizer> }): void {
     for (const [key, adapter] of this.adapters) {
       const slot = this.slots.get(key)!;
       const fakeQuantize = options.fakeQuantize?.get(key);

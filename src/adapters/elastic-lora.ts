@@ -103,7 +103,8 @@ export class ElasticLoraAdapter implements LinearHook {
    * Make the adapter respect its base weight (SparsePEFT / QA-SparsePEFT, see the module comment):
    * `mask` ([in, out], 1 where the base weight is non-zero) masks the delta; `fakeQuantize` maps
    * a merged weight ([in, out]) to its fake-quantized value with a straight-through gradient.
-   * Takes ownership of `mask` (freed by {@link clearBaseConstraint} or {@link dispose}).
+   * Takes ownership of `mask` and `fakeQuantize` (freed by {@link clearBaseConstraint} or
+   * {@link dispose}).
    */
   setBaseConstraint(constraint: BaseConstraint): void {
     if (constraint.mask && (constraint.mask.shape[0] !== this.aT.shape[0] || constraint.mask.shape[1] !== this.bT.shape[1])) {
@@ -116,6 +117,7 @@ export class ElasticLoraAdapter implements LinearHook {
   /** Back to a plain (unconstrained) adapter; frees the mask. */
   clearBaseConstraint(): void {
     this.constraint?.mask?.dispose();
+    this.constraint?.fakeQuantize?.dispose?.();
     this.constraint = undefined;
   }
 
@@ -143,7 +145,7 @@ export class ElasticLoraAdapter implements LinearHook {
     if (c.fakeQuantize) {
       // The base weight is already on the quantization grid, so at rank 0 this is the base output.
       if (this.rank === 0) return base(x);
-      return linear(x, c.fakeQuantize(tf.add(slot.weightT, this.deltaWeightT()) as tf.Tensor2D));
+      return linear(x, c.fakeQuantize.apply(tf.add(slot.weightT, this.deltaWeightT()) as tf.Tensor2D));
     }
     if (this.rank === 0) return base(x);
     let input = x;
@@ -225,8 +227,15 @@ export class ElasticLoraAdapter implements LinearHook {
 export interface BaseConstraint {
   /** [in, out]: 1 where the base weight is non-zero, 0 where it was pruned. */
   readonly mask?: tf.Tensor2D;
-  /** Fake-quantize a merged [in, out] weight with the base's scales (straight-through gradient). */
-  readonly fakeQuantize?: (weightT: tf.Tensor2D) => tf.Tensor2D;
+  /** Fake-quantizes a merged [in, out] weight with the base's scales (straight-through gradient). */
+  readonly fakeQuantize?: FakeQuantizer;
+}
+
+/** Fake quantization of a weight in the model's [in, out] layout (e.g. `FakeQuantizerT` of src/compress). */
+export interface FakeQuantizer {
+  apply(weightT: tf.Tensor2D): tf.Tensor2D;
+  /** Free what it holds; called when the adapter lets go of it. */
+  dispose?(): void;
 }
 
 /** Multi-candidate state of one adapter. */

@@ -21,6 +21,7 @@ import type { Tokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
 import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace, type SearchSpaceSpec } from '../space/index.js';
 import { modelWeightsSha256, saveSupernet, type SupernetManifest } from '../supernet/artifact.js';
+import { type AdapterMode, applyAdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import type { SamplingRuleName } from '../supernet/sampling.js';
 import { type SupernetTrainResult, trainSupernet } from '../supernet/trainer.js';
 import type { TokenBatch } from '../train/batch.js';
@@ -191,12 +192,22 @@ export async function openSupernetRun(o: {
   readonly taskOptions: TaskDataOptions;
   readonly space: string;
   readonly seed: number;
+  /** Sparsity- / quantization-aware adapters (default plain LoRA). */
+  readonly adapterMode?: AdapterMode;
 }): Promise<OpenedSupernetRun> {
   const task = await loadTaskData(o.data, o.taskOptions);
-  const { model, tokenizer, config } = await loadModelFolder(o.model);
+  const folder = await loadModelFolder(o.model);
+  const { model, tokenizer, config } = folder;
   const spec = await loadSearchSpace(o.space);
   const space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: o.space });
   const adapters = AdapterSet.attach(model, space.adapterPlan(), o.seed);
+  try {
+    applyAdapterMode(adapters, folder, o.adapterMode ?? PLAIN_ADAPTERS);
+  } catch (err) {
+    adapters.dispose();
+    model.dispose();
+    throw err;
+  }
   return {
     task,
     model,
@@ -235,6 +246,8 @@ export interface SupernetRunOptions {
   readonly resume?: boolean;
   readonly checkpointEvery?: number;
   readonly taskOptions?: Omit<TaskDataOptions, 'seed'>;
+  /** SparsePEFT (`sparse`) and QA-SparsePEFT (`quantAware`) adapters; default plain LoRA. */
+  readonly adapterMode?: AdapterMode;
   readonly progress?: Progress;
 }
 
@@ -256,8 +269,10 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
     taskOptions: { seed: options.seed, ...(options.taskOptions ?? {}) },
     space: options.space,
     seed: options.seed,
+    ...(options.adapterMode ? { adapterMode: options.adapterMode } : {}),
   });
   const { task, model, tokenizer, spec, space, adapters } = run;
+  const adapterMode = options.adapterMode ?? PLAIN_ADAPTERS;
   try {
     const trainRows = encodeRows(task.train, tokenizer, options.maxLength);
     const validation = prepareValidation(task, tokenizer, options.maxLength);
@@ -278,7 +293,7 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
       checkpointEvery: options.checkpointEvery ?? 50,
       resume: options.resume ?? false,
       progress,
-      fingerprint: { data: options.data, batchSize: options.batchSize, maxLength: options.maxLength, task: task.description },
+      fingerprint: { data: options.data, batchSize: options.batchSize, maxLength: options.maxLength, task: task.description, adapterMode },
     });
     progress.log('evaluating the max, median and min subnets on the validation split');
     const validationMetrics = await evaluateSubnets(model, adapters, space, validation, [
@@ -302,6 +317,7 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
         maxLength: options.maxLength,
         weightDecay: options.weightDecay,
         seed: options.seed,
+        adapterMode,
         backend: backend.name,
         seconds: training.seconds,
       },

@@ -13,6 +13,7 @@ import { createReadStream, existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../adapters/adapter-set.js';
+import { adapterModeOf, applyAdapterMode } from './adapter-mode.js';
 import { NlsError } from '../errors.js';
 import { readHfConfig } from '../model/hf-config.js';
 import { loadModelFolder, type ModelFolder } from '../model/model-folder.js';
@@ -121,6 +122,8 @@ export async function loadSupernet(dir: string, options: { baseModel?: string } 
   const folder = await loadModelFolder(base);
   const space = resolveManifestSpace(dir, manifest, folder.config.numHiddenLayers);
   const adapters = AdapterSet.attach(folder.model, space.adapterPlan(), 0);
+  // Score exactly what training optimised: sparsity- / quantization-aware adapters stay so.
+  applyAdapterMode(adapters, folder, adapterModeOf(manifest.training));
   const { tensors } = await readSafetensors(path.join(dir, 'adapters.safetensors'));
   for (const [key, a] of adapters.adapters) {
     const A = tensors.get(`${key}.lora_A`);

@@ -141,7 +141,7 @@ describe('SparsePEFT adapters', () => {
       })(wT) as tf.Tensor2D;
     tf.tidy(() => slot.weightT.assign(fakeQuantize(slot.weightT)));
     const set = attach(slot, 3, 2);
-    set.constrainToBase({ sparse: true, fakeQuantize: new Map([[slot.key, fakeQuantize]]) });
+    set.constrainToBase({ sparse: true, fakeQuantize: new Map([[slot.key, { apply: fakeQuantize }]]) });
     const adapter = set.adapters.get(slot.key)!;
     const x = tf.tensor2d(normalArray(createRng(6), 2 * inDim, 1), [2, inDim]);
     const expected = tf.tidy(() => tf.matMul(x, fakeQuantize(tf.add(slot.weightT, adapter.deltaWeightT()) as tf.Tensor2D)));

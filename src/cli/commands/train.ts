@@ -20,6 +20,8 @@ interface TrainArgs extends GlobalOptions {
   'max-length': number;
   'weight-decay': number;
   'validation-size'?: number;
+  'sparse-adapter': boolean;
+  'quant-aware': boolean;
   resume: boolean;
 }
 
@@ -49,6 +51,8 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       .option('max-length', { type: 'number', default: 128, describe: 'maximum tokens per example; longer prompts are cut from the left' })
       .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
       .option('validation-size', { type: 'number', describe: 'held-out examples (default: 10% of a file, 200 for the built-in task)' })
+      .option('sparse-adapter', { type: 'boolean', default: false, describe: 'SparsePEFT: mask each adapter update by its base weight\'s non-zeros, so merging keeps a sparse base sparse (sparsify the base first: nls sparsify)' })
+      .option('quant-aware', { type: 'boolean', default: false, describe: 'QA-SparsePEFT: also fake-quantize the merged weight with the base\'s own scales (straight-through gradient); needs a base quantized by nls quantize; implies --sparse-adapter' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run' }),
   handler: async (argv) => {
     const result = await runSupernetTraining({
@@ -67,6 +71,7 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       seed: argv.seed,
       backend: argv.backend,
       resume: argv.resume,
+      adapterMode: { sparse: argv['sparse-adapter'] || argv['quant-aware'], quantAware: argv['quant-aware'] },
       ...(argv['validation-size'] !== undefined ? { taskOptions: { validationSize: argv['validation-size'] } } : {}),
       progress: progressFor(argv),
     });

@@ -1,0 +1,55 @@
+/**
+ * How a supernet's adapters treat the base model: plain LoRA, sparsity-aware (SparsePEFT: the
+ * delta is masked by the base's non-zeros, so the merge keeps its sparsity), or quantization-
+ * aware as well (QA-SparsePEFT: the merged weight is fake-quantized with the quantized base's own
+ * scales). Chosen at training time (`nls train --sparse-adapter`, `--quant-aware`), recorded in
+ * supernet.json, and applied again whenever the supernet is loaded, so search scores exactly the
+ * model the merge will produce.
+ */
+import type { AdapterSet } from '../adapters/adapter-set.js';
+import type { FakeQuantizer } from '../adapters/elastic-lora.js';
+import { FakeQuantizerT } from '../compress/quantize.js';
+import { NlsError } from '../errors.js';
+import type { ModelFolder } from '../model/model-folder.js';
+
+/** The adapter mode of a supernet (`supernet.json` → `training.adapterMode`). */
+export interface AdapterMode {
+  /** Mask each delta by its base weight's non-zeros (SparsePEFT). */
+  readonly sparse: boolean;
+  /** Fake-quantize the merged weight with the base's scales (QA-SparsePEFT; needs a quantized base and implies `sparse`). */
+  readonly quantAware: boolean;
+}
+
+/** Plain LoRA. */
+export const PLAIN_ADAPTERS: AdapterMode = { sparse: false, quantAware: false };
+
+/** The mode recorded in a supernet manifest's training section (plain when absent: older supernets). */
+export function adapterModeOf(training: Readonly<Record<string, unknown>>): AdapterMode {
+  const m = training['adapterMode'] as Partial<AdapterMode> | undefined;
+  return { sparse: m?.sparse === true || m?.quantAware === true, quantAware: m?.quantAware === true };
+}
+
+/**
+ * Apply `mode` to `adapters`, attached to the model of `folder`. A quantization-aware mode needs
+ * a folder quantized by nls (`nls quantize`); its fake quantizers are handed to the adapters,
+ * which free them.
+ */
+export function applyAdapterMode(adapters: AdapterSet, folder: Pick<ModelFolder, 'dir' | 'quantization'>, mode: AdapterMode): void {
+  if (!mode.sparse && !mode.quantAware) return;
+  let fakeQuantize: Map<string, FakeQuantizer> | undefined;
+  if (mode.quantAware) {
+    if (!folder.quantization) {
+      throw new NlsError('quantization-aware adapters need a quantized base model; fix: quantize it first (nls quantize --model DIR --bits 4 --out QDIR) and train on QDIR', {
+        file: folder.dir,
+        field: '--quant-aware',
+      });
+    }
+    fakeQuantize = new Map();
+    for (const key of adapters.adapters.keys()) {
+      const matrix = folder.quantization.matrices.get(key);
+      if (!matrix) throw new NlsError(`module ${key} has an adapter but is not quantized in the base model; quantization-aware training needs every adapted module quantized`, { file: folder.dir, field: key });
+      fakeQuantize.set(key, new FakeQuantizerT(matrix));
+    }
+  }
+  adapters.constrainToBase({ sparse: true, ...(fakeQuantize ? { fakeQuantize } : {}) });
+}
