@@ -40,7 +40,10 @@ export interface RunSparsifyOptions {
   readonly eval?: string;
   /** Evaluation target tokens, from the start of the evaluation stream (default 8192). */
   readonly evalTokens?: number;
-  /** dtype of the saved weights (default F32). */
+  /**
+   * dtype of the saved weights (default: the input's `torch_dtype`, which is lossless: every
+   * kept weight was read exactly from that dtype and pruned ones are 0).
+   */
   readonly dtype?: FloatDtype;
   /** Seed of the calibration window offsets. */
   readonly seed?: number;
@@ -180,11 +183,18 @@ export async function runSparsify(options: RunSparsifyOptions): Promise<Sparsity
       overall: pruned.overall,
       modules: pruned.modules,
     };
-    await saveSparseFolder(dir, options.out, folder.model, options.dtype ?? 'F32', report);
+    await saveSparseFolder(dir, options.out, folder.model, options.dtype ?? (await sourceDtype(dir)), report);
     return report;
   } finally {
     model.dispose();
   }
+}
+
+/** The dtype a model folder's weights were saved in, from config.json's `torch_dtype`. */
+async function sourceDtype(dir: string): Promise<FloatDtype> {
+  const raw: unknown = JSON.parse(await fsp.readFile(path.join(dir, 'config.json'), 'utf8'));
+  const t = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).torch_dtype : undefined;
+  return t === 'float16' ? 'F16' : t === 'bfloat16' ? 'BF16' : 'F32';
 }
 
 /** Save the pruned model with the input folder's tokenizer setup, then the report. */

@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CalibrationRows, collectInputNorms } from '../../src/compress/calibration.js';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type CalibrationRows, collectInputNorms, randomWindows, readTextDocuments } from '../../src/compress/calibration.js';
 import {
   modelSparsity,
   parseNMPattern,
@@ -487,5 +490,35 @@ describe('sparsifyModel', () => {
     expectSameWeights(await a.toHf(), await b.toHf(), linearNames(cfg));
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('calibration text', () => {
+  it('randomWindows: seeded, every window is a contiguous slice of the stream, all positions counted', () => {
+    const stream = Array.from({ length: 50 }, (_, i) => i);
+    const a = randomWindows(stream, 6, 7, 3);
+    expect(randomWindows(stream, 6, 7, 3)).toEqual(a);
+    expect(randomWindows(stream, 6, 7, 4).inputIds).not.toEqual(a.inputIds);
+    for (let r = 0; r < 6; r++) {
+      const w = [...a.inputIds.subarray(r * 7, r * 7 + 7)];
+      expect(w).toEqual(w.map((_, t) => w[0]! + t));
+    }
+    expect([...a.tokenMask!].every((m) => m === 1)).toBe(true);
+    expect(() => randomWindows(stream.slice(0, 5), 2, 7, 0, 'calib.txt')).toThrow(/seqlen: calib\.txt has 5 tokens, fewer than one window of 7\. Fix: lower --seqlen/);
+  });
+
+  it('readTextDocuments: .txt is one document, .jsonl one per line; bad lines are named path:line', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-calib-'));
+    try {
+      await fsp.writeFile(path.join(dir, 'a.txt'), 'one\ntwo\n');
+      await fsp.writeFile(path.join(dir, 'b.jsonl'), '{"text": "x"}\n\n{"text": "y"}\n');
+      await fsp.writeFile(path.join(dir, 'c.jsonl'), '{"text": "x"}\n{"txt": "y"}\n');
+      expect(await readTextDocuments(path.join(dir, 'a.txt'))).toEqual(['one\ntwo\n']);
+      expect(await readTextDocuments(path.join(dir, 'b.jsonl'))).toEqual(['x', 'y']);
+      await expect(readTextDocuments(path.join(dir, 'c.jsonl'))).rejects.toThrow(/c\.jsonl:2: text: has no string field "text"/);
+      await expect(readTextDocuments(path.join(dir, 'none.txt'), 'eval')).rejects.toThrow(/none\.txt: file not found\. Fix: .*--eval/);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });

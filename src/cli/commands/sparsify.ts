@@ -16,7 +16,7 @@ interface SparsifyArgs extends GlobalOptions {
   seqlen: number;
   eval?: string;
   'eval-tokens': number;
-  dtype: FloatDtype;
+  dtype?: FloatDtype;
   out: string;
 }
 
@@ -37,7 +37,7 @@ export const sparsifyCommand: CommandModule<GlobalOptions, SparsifyArgs> = {
       .option('seqlen', { type: 'number', default: 128, describe: 'tokens per calibration window (also the evaluation window)' })
       .option('eval', { type: 'string', describe: 'held-out text for perplexity before/after, .txt or .jsonl (default: the Brown validation documents)' })
       .option('eval-tokens', { type: 'number', default: 8192, describe: 'evaluation tokens, from the start of the evaluation text' })
-      .option('dtype', { choices: ['F32', 'F16', 'BF16'] as const, default: 'F32' as FloatDtype, describe: 'dtype of the saved weights' })
+      .option('dtype', { choices: ['F32', 'F16', 'BF16'] as const, describe: "dtype of the saved weights (default: the input's torch_dtype, which loses nothing)" })
       .option('out', { type: 'string', demandOption: true, describe: 'output model folder (HF format + sparsity-report.json)' }),
   handler: async (argv) => {
     const pattern: NMPattern | undefined = argv.pattern !== undefined ? parseNMPattern(argv.pattern, 'pattern') : undefined;
@@ -52,7 +52,7 @@ export const sparsifyCommand: CommandModule<GlobalOptions, SparsifyArgs> = {
       seqlen: argv.seqlen,
       ...(argv.eval !== undefined ? { eval: argv.eval } : {}),
       evalTokens: argv['eval-tokens'],
-      dtype: argv.dtype,
+      ...(argv.dtype !== undefined ? { dtype: argv.dtype } : {}),
       seed: argv.seed,
       backend: argv.backend,
       progress: progressFor(argv),
