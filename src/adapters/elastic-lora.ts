@@ -148,9 +148,13 @@ export class ElasticLoraAdapter implements LinearHook {
       return linear(x, c.fakeQuantize.apply(tf.add(slot.weightT, this.deltaWeightT()) as tf.Tensor2D));
     }
     if (this.rank === 0) return base(x);
-    let input = x;
-    if (ctx.training && this.spec.dropout > 0) input = tf.dropout(x, this.spec.dropout, undefined, ctx.nextSeed());
-    return tf.add(base(x), linear(input, this.deltaWeightT()));
+    if (ctx.training && this.spec.dropout > 0) {
+      // Dropout applies to the adapter's input only: two products.
+      return tf.add(base(x), linear(tf.dropout(x, this.spec.dropout, undefined, ctx.nextSeed()), this.deltaWeightT()));
+    }
+    // One product with the merged weight instead of two: the delta needs the weight gradient
+    // x^T dy of this product anyway, so this costs what one trainable linear layer costs.
+    return linear(x, tf.add(slot.weightT, this.deltaWeightT()) as tf.Tensor2D);
   }
 
   /**
