@@ -10,6 +10,12 @@
  * Then it searches the trained supernet with four strategies (heuristic, random, NSGA-II,
  * hill-climbing) for accuracy against adapter parameters, under a parameter budget, with two
  * evaluation workers and one measurement per configuration shared by all strategies.
+ *
+ * With `sparsity` > 0 (the default, 50%) it is the Shears / SQFT pipeline: the demo model is
+ * first Wanda-sparsified, both the supernet (SparsePEFT adapters, masked by the base's
+ * non-zeros) and the LoRA baseline train on the sparse base, and after the search the best
+ * feasible subnet is merged into the sparse base (checked: not one new non-zero) and exported as
+ * an HF PEFT adapter folder.
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +23,12 @@ import * as path from 'node:path';
 import { type BackendInfo, type BackendRequest, initBackend } from '../backend/index.js';
 import { DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../model/demo-model.js';
 import { NlsError } from '../errors.js';
+import type { QuantSpec } from '../compress/quantize.js';
+import { type QuantizeRunResult, runQuantize } from '../compress/quantize-run.js';
+import { runSparsify, type SparsityFolderReport } from '../compress/sparsity-run.js';
+import { type MergeReport, runExport, runMerge } from '../export/run.js';
 import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../space/index.js';
+import { type AdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { Progress } from '../util/progress.js';
 import { type CompareStrategiesResult, type ComparedStrategy, compareStrategies } from './compare-strategies.js';
 import { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult } from './train-eval-job.js';
@@ -38,6 +49,16 @@ export interface DemoOptions {
   readonly parallel?: boolean;
   /** Evaluations of each of the random, NSGA-II and hill-climbing searches (default {@link DEMO_SEARCH_BUDGET}; 0 skips the search). */
   readonly searchBudget?: number;
+  /**
+   * Wanda sparsity of the base model before adapters are trained (default {@link DEMO_SPARSITY});
+   * 0 trains plain adapters on the dense demo model and skips merge and export.
+   */
+  readonly sparsity?: number;
+  /**
+   * Quantize the (sparse) base too, and train quantization-aware adapters (QA-SparsePEFT, SQFT);
+   * the merge then re-quantizes on the base's grid. Default: a float base.
+   */
+  readonly quantization?: QuantSpec;
   /** Keep the supernet and the search journals here (default: a temporary folder, removed at the end). */
   readonly out?: string;
   readonly progress?: Progress;
@@ -60,6 +81,12 @@ export interface DemoResult {
   readonly rows: readonly DemoRow[];
   /** The search stage (absent when `searchBudget` is 0). */
   readonly search?: DemoSearch;
+  /** The sparsification of the base (absent when `sparsity` is 0). */
+  readonly sparsify?: Pick<SparsityFolderReport, 'method' | 'sparsity' | 'samples' | 'seqlen' | 'perplexity' | 'overall' | 'evaluation' | 'seconds'>;
+  /** The quantization of the base (only with `quantization`). */
+  readonly quantize?: Pick<QuantizeRunResult, 'spec' | 'meanRelativeError' | 'evaluation'>;
+  /** The chosen subnet merged into the sparse base and exported (sparse runs with a search). */
+  readonly merge?: DemoMerge;
   /** Where the supernet and journals were kept (only with `out`). */
   readonly out?: string;
   readonly seconds: number;
@@ -71,6 +98,27 @@ export interface DemoSearch extends CompareStrategiesResult {
   readonly paramsBound: number;
   readonly seconds: number;
 }
+
+/** The demo's last stage: the chosen subnet merged into the sparse base, and exported for PEFT. */
+export interface DemoMerge {
+  /** The configuration merged: the most accurate feasible subnet of the combined front. */
+  readonly key: string;
+  readonly accuracy: number;
+  readonly params: number;
+  /** Non-zeros of the adapted modules before and after the merge (equal: the merge kept the sparsity). */
+  readonly nonZerosBefore: number;
+  readonly nonZerosAfter: number;
+  /** Largest |logit difference| between the merged model and base + adapter, on validation rows. */
+  readonly maxLogitDiff: number;
+  /** The merged HF model folder and the PEFT adapter folder (under `out`; removed with a temporary one). */
+  readonly mergedDir: string;
+  readonly adapterDir: string;
+}
+
+/** Default Wanda sparsity of the demo's base model (Shears' 50%). */
+export const DEMO_SPARSITY = 0.5;
+/** Learning rate of the demo's supernet on a sparse base (the dense runs use 2e-3). */
+export const DEMO_SPARSE_LR = 4e-3;
 
 /**
  * Characters of each email kept (mostly its subject line), so that prompt + label fit in 64 byte
@@ -105,42 +153,75 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const validationSize = options.validationSize ?? 100;
   progress.log(`backend ${backend.name}; model ${options.modelDir ?? 'models/demo'}; space ${space.name} (${space.cardinality().toLocaleString('en-US')} subnets); task ${BUILTIN_SPAM_TASK} (${trainSize} train / ${validationSize} validation)`);
 
-  const common: Omit<TrainEvalJob, 'rule' | 'evaluate' | 'showProgress'> = {
-    backend: backendRequest,
-    modelDir,
-    data: BUILTIN_SPAM_TASK,
-    taskOptions: { seed, trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
-    spaceFile,
-    steps,
-    lr: 2e-3,
-    warmupSteps: Math.max(1, Math.round(steps / 10)),
-    batchSize: 8,
-    maxLength: DEMO_MAX_LENGTH,
-    seed,
-    ...(options.json ? { json: true } : {}),
-  };
-  const baselineJob: TrainEvalJob = {
-    ...common,
-    rule: 'max',
-    showProgress: false,
-    evaluate: [
-      { name: 'base', subnet: 'off' },
-      { name: 'lora', subnet: 'max' },
-    ],
-  };
   const out = options.out ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-demo-')));
   const supernetDir = path.join(out, 'supernet');
   try {
+    const sparsity = options.sparsity ?? DEMO_SPARSITY;
+    let sparsify: DemoResult['sparsify'];
+    let baseDir = modelDir;
+    if (sparsity > 0) {
+      progress.log(`pruning the base model: Wanda, ${(sparsity * 100).toFixed(0)}% of every decoder linear's weights per output row`);
+      // A small calibration set is enough for a 4-layer model and keeps the stage to seconds.
+      const report = await runSparsify({
+        model: modelDir,
+        out: path.join(out, 'sparse-model'),
+        method: 'wanda',
+        sparsity,
+        samples: 32,
+        seqlen: 64,
+        evalTokens: 4096,
+        seed,
+        backend: backendRequest,
+        progress,
+      });
+      sparsify = { method: report.method, sparsity: report.sparsity, samples: report.samples, seqlen: report.seqlen, perplexity: report.perplexity, overall: report.overall, evaluation: report.evaluation, seconds: report.seconds };
+      baseDir = path.join(out, 'sparse-model');
+    }
+    let quantize: DemoResult['quantize'];
+    if (options.quantization) {
+      const q = options.quantization;
+      progress.log(`quantizing the base model: int${q.bits}, groups of ${q.groupSize}, ${q.symmetric ? 'symmetric' : 'asymmetric'} (zeros stay zeros)`);
+      const report = await runQuantize({ model: baseDir, out: path.join(out, 'quantized-model'), spec: q, evalTokens: 4096, backend: backendRequest, progress });
+      quantize = { spec: report.spec, meanRelativeError: report.meanRelativeError, evaluation: report.evaluation };
+      baseDir = path.join(out, 'quantized-model');
+    }
+    const adapterMode: AdapterMode = options.quantization ? { sparse: true, quantAware: true } : sparsity > 0 ? { sparse: true, quantAware: false } : PLAIN_ADAPTERS;
+
+    const common: Omit<TrainEvalJob, 'rule' | 'evaluate' | 'showProgress'> = {
+      backend: backendRequest,
+      modelDir: baseDir,
+      data: BUILTIN_SPAM_TASK,
+      taskOptions: { seed, trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
+      spaceFile,
+      steps,
+      lr: 2e-3,
+      warmupSteps: Math.max(1, Math.round(steps / 10)),
+      batchSize: 8,
+      maxLength: DEMO_MAX_LENGTH,
+      seed,
+      ...(options.json ? { json: true } : {}),
+    };
+    const baselineJob: TrainEvalJob = {
+      ...common,
+      rule: 'max',
+      showProgress: false,
+      evaluate: [
+        { name: 'base', subnet: 'off' },
+        { name: 'lora', subnet: 'max' },
+      ],
+    };
     progress.log(`training a fixed-rank LoRA baseline (r = r_max, ${steps} steps) ${options.parallel === false ? 'first' : 'in a worker thread'} and the NLS supernet (${steps} steps, uniform sampling)`);
     const trainSupernetHere = () =>
       runSupernetTraining({
-        model: modelDir,
+        model: baseDir,
         data: BUILTIN_SPAM_TASK,
         space: spaceFile,
         out: supernetDir,
         rule: 'uniform',
         steps,
-        lr: common.lr,
+        // SparsePEFT masks half of every update on a 50%-sparse base; at the LoRA baseline's 2e-3
+        // the sparse supernet stayed at chance in 150 steps, at 4e-3 it learns (docs/benchmarks.md).
+        lr: sparsity > 0 ? DEMO_SPARSE_LR : common.lr,
         warmupSteps: common.warmupSteps,
         batchSize: common.batchSize,
         gradAccum: 1,
@@ -150,6 +231,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         backend: backendRequest,
         checkpointEvery: steps,
         taskOptions: { trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
+        adapterMode,
         progress,
       });
     let baseline: TrainEvalResult;
@@ -160,12 +242,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     } else {
       [baseline, supernet] = await Promise.all([runTrainEvalJobInWorker(baselineJob), trainSupernetHere()]);
     }
+    const sparse = sparsity > 0 ? `${(sparsity * 100).toFixed(0)}%-sparse ` : '';
+    const nls = options.quantization ? 'NLS supernet (QA-SparsePEFT)' : sparsity > 0 ? 'NLS supernet (SparsePEFT)' : 'NLS supernet';
     const describe: Record<string, string> = {
-      base: 'base model, no adapters',
+      base: `${sparse}base model, no adapters`,
       lora: `LoRA, fixed rank r_max, ${steps} steps`,
-      max: 'NLS supernet: max subnet',
-      median: 'NLS supernet: median (heuristic) subnet',
-      min: 'NLS supernet: min subnet',
+      max: `${nls}: max subnet`,
+      median: `${nls}: median (heuristic) subnet`,
+      min: `${nls}: min subnet`,
     };
     const rows = [...baseline.metrics, ...supernet.validation].map((m) => ({ ...m, description: describe[m.name] ?? m.name }));
 
@@ -189,6 +273,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       });
       search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000 };
     }
+    const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, backendRequest, seed, progress) : undefined;
     return {
       backend,
       model: options.modelDir ?? 'models/demo',
@@ -198,12 +283,44 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       steps,
       rows,
       ...(search ? { search } : {}),
+      ...(sparsify ? { sparsify } : {}),
+      ...(quantize ? { quantize } : {}),
+      ...(merge ? { merge } : {}),
       ...(options.out !== undefined ? { out } : {}),
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
     if (options.out === undefined) await fsp.rm(out, { recursive: true, force: true });
   }
+}
+
+/**
+ * Merge the most accurate feasible subnet of the combined front into the sparse base, check that
+ * the merge added no non-zero, and export it as a PEFT adapter folder.
+ */
+async function mergeAndExport(supernetDir: string, out: string, search: DemoSearch, backend: BackendRequest, seed: number, progress: Progress): Promise<DemoMerge> {
+  const best = [...search.front].sort((a, b) => (b.metrics.accuracy ?? 0) - (a.metrics.accuracy ?? 0) || (a.metrics.params ?? 0) - (b.metrics.params ?? 0))[0];
+  if (!best) throw new NlsError('the search found no feasible subnet to merge', { field: 'search' });
+  const choice = { kind: 'key', key: best.key } as const;
+  const mergedDir = path.join(out, 'merged');
+  const adapterDir = path.join(out, 'adapter');
+  progress.log(`merging subnet ${best.key} into the sparse base (SparsePEFT merge) and exporting it as a PEFT adapter`);
+  const { report } = await runMerge({ supernet: supernetDir, choice, sparse: true, out: mergedDir, backend, seed, progress });
+  const nonZeros = (r: MergeReport, field: 'nonZerosBefore' | 'nonZerosAfter'): number => r.modules.reduce((a, m) => a + m[field], 0);
+  const before = nonZeros(report, 'nonZerosBefore');
+  const after = nonZeros(report, 'nonZerosAfter');
+  if (after !== before) throw new NlsError(`the merge changed the base's sparsity: ${before} non-zeros before, ${after} after`, { file: mergedDir });
+  await runExport({ supernet: supernetDir, choice, out: adapterDir, backend, seed, progress });
+  return {
+    key: best.key,
+    accuracy: best.metrics.accuracy ?? Number.NaN,
+    params: best.metrics.params ?? Number.NaN,
+    nonZerosBefore: before,
+    nonZerosAfter: after,
+    maxLogitDiff: report.logits.maxAbsDiff,
+    mergedDir,
+    adapterDir,
+  };
 }
 
 /**

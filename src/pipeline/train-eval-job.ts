@@ -9,6 +9,7 @@ import { trainSupernet } from '../supernet/trainer.js';
 import { Progress } from '../util/progress.js';
 import { startWorker } from '../util/worker.js';
 import { encodeRows, evaluateSubnets, openSupernetRun, prepareValidation, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
+import type { AdapterMode } from '../supernet/adapter-mode.js';
 
 /** Which configuration a named subnet is: a heuristic of the space, or `off` (no adapters). */
 export type SubnetChoice = 'max' | 'median' | 'min' | 'off';
@@ -29,6 +30,8 @@ export interface TrainEvalJob {
   readonly seed: number;
   /** Subnets evaluated after training, in order, by display name. */
   readonly evaluate: readonly { readonly name: string; readonly subnet: SubnetChoice }[];
+  /** Sparsity- / quantization-aware adapters (default plain LoRA). */
+  readonly adapterMode?: AdapterMode;
   /** Show training progress on stderr. */
   readonly showProgress: boolean;
   readonly json?: boolean;
@@ -44,7 +47,14 @@ export interface TrainEvalResult {
 /** Run a job in this thread. */
 export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResult> {
   await initBackend(job.backend, { quiet: true });
-  const run = await openSupernetRun({ model: job.modelDir, data: job.data, taskOptions: job.taskOptions, space: job.spaceFile, seed: job.seed });
+  const run = await openSupernetRun({
+    model: job.modelDir,
+    data: job.data,
+    taskOptions: job.taskOptions,
+    space: job.spaceFile,
+    seed: job.seed,
+    ...(job.adapterMode ? { adapterMode: job.adapterMode } : {}),
+  });
   const { task, model, tokenizer, space, adapters } = run;
   try {
     const rows = encodeRows(task.train, tokenizer, job.maxLength);

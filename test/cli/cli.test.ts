@@ -31,8 +31,10 @@ describe('nls CLI', () => {
       search: {
         paramsBound: number;
         strategies: { label: string; evaluations: number; best?: { metrics: { params: number; accuracy: number } } }[];
-        front: { metrics: { params: number; accuracy: number }; foundBy: string[] }[];
+        front: { key: string; metrics: { params: number; accuracy: number }; foundBy: string[] }[];
       };
+      sparsify: { method: string; overall: { sparsity: number }; perplexity: { before: number; after: number } };
+      merge: { key: string; nonZerosBefore: number; nonZerosAfter: number; maxLogitDiff: number };
     };
     // The search stage: four strategies within their budgets, feasible bests, a non-empty front.
     // (heuristic: at most its five named subnets; two of them may be the same configuration)
@@ -59,6 +61,14 @@ describe('nls CLI', () => {
       expect(r.accuracy).toBeLessThanOrEqual(1);
     }
     expect(result.task.majorityAccuracy).toBe(0.5);
+    // Shears / SQFT stages: a 50%-sparse base, and the chosen front member merged into it with
+    // not one new non-zero and the logits of base + adapter.
+    expect(result.sparsify.method).toBe('wanda');
+    expect(result.sparsify.overall.sparsity).toBe(0.5);
+    expect(Number.isFinite(result.sparsify.perplexity.after)).toBe(true);
+    expect(result.search.front.map((m) => m.key)).toContain(result.merge.key);
+    expect(result.merge.nonZerosAfter).toBe(result.merge.nonZerosBefore);
+    expect(result.merge.maxLogitDiff).toBeLessThan(1e-3);
     for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
   });
 

@@ -28,12 +28,24 @@ describe('the demo on the shipped model', () => {
     model.dispose();
   });
 
-  it('trains adapters that clearly beat the majority class, on every reported subnet', async () => {
-    const result = await runDemo({ searchBudget: 0, progress: new Progress({ quiet: true }) });
+  it('trains adapters that clearly beat the majority class, on every reported subnet (dense base)', async () => {
+    const result = await runDemo({ sparsity: 0, searchBudget: 0, progress: new Progress({ quiet: true }) });
     const accuracy = Object.fromEntries(result.rows.map((r) => [r.name, r.accuracy ?? 0]));
     expect(result.task.majorityAccuracy).toBe(0.5);
     expect(accuracy['base']).toBeCloseTo(0.5, 5);
     // Measured on wasm: LoRA 74 %, supernet max 71 %, median 69 %, min 64 %.
     for (const name of ['lora', 'max', 'median', 'min']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.6);
   }, 600_000);
+
+  it('on the 50%-sparse base (the default): LoRA and the SparsePEFT supernet\'s max and median subnets learn, and the chosen subnet merges without a new non-zero', async () => {
+    const result = await runDemo({ searchBudget: 3, progress: new Progress({ quiet: true }) });
+    const accuracy = Object.fromEntries(result.rows.map((r) => [r.name, r.accuracy ?? 0]));
+    expect(result.sparsify?.overall.sparsity).toBe(0.5);
+    expect(accuracy['base']).toBeCloseTo(0.5, 5);
+    // Measured on wasm (seed 0): LoRA 74 %, max 71 %, median 68 %; the rank-4 min subnet stays at
+    // chance in 150 steps on the sparse base (docs/benchmarks.md), so it is not asserted here.
+    for (const name of ['lora', 'max', 'median']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.6);
+    expect(result.merge?.nonZerosAfter).toBe(result.merge?.nonZerosBefore);
+    expect(result.merge?.maxLogitDiff).toBeLessThan(1e-3);
+  }, 900_000);
 });

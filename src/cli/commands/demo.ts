@@ -1,6 +1,6 @@
 /** `nls demo`: the whole pipeline on the built-in model and data. */
 import type { CommandModule } from 'yargs';
-import { DEMO_SEARCH_BUDGET, DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
+import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
@@ -12,6 +12,7 @@ interface DemoArgs extends GlobalOptions {
   'validation-size': number;
   parallel: boolean;
   'search-budget': number;
+  sparsity: number;
   out?: string;
 }
 
@@ -26,6 +27,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       .option('validation-size', { type: 'number', default: 100, describe: 'validation examples of the spam task' })
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
       .option('search-budget', { type: 'number', default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
+      .option('sparsity', { type: 'number', default: DEMO_SPARSITY, describe: 'Wanda sparsity of the base model; adapters are then sparsity-aware (SparsePEFT) and the chosen subnet is merged and exported (0: dense base, plain adapters)' })
       .option('out', { type: 'string', describe: 'keep the trained supernet and the search journals in this folder (default: a temporary folder, removed)' }),
   handler: async (argv) => {
     const result = await runDemo({
@@ -37,15 +39,22 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       validationSize: argv['validation-size'],
       parallel: argv.parallel,
       searchBudget: argv['search-budget'],
+      sparsity: argv.sparsity,
       ...(argv.out !== undefined ? { out: argv.out } : {}),
       progress: progressFor(argv),
       json: argv.json,
     });
     emit(argv, result, () => {
       const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+      const sp = result.sparsify;
       const lines = [
         `Spam classification (SpamAssassin), ${result.task.validation} validation emails; majority class: ${pct(result.task.majorityAccuracy)}`,
         `Search space ${result.space.name}: ${BigInt(result.space.cardinality).toLocaleString('en-US')} subnets; backend ${result.backend.name}; ${formatDuration(result.seconds)}`,
+        ...(sp
+          ? [
+              `Base model pruned by ${sp.method} to ${pct(sp.overall.sparsity)} sparsity (${sp.samples} x ${sp.seqlen} calibration tokens): perplexity ${sp.perplexity.before.toFixed(3)} -> ${sp.perplexity.after.toFixed(3)} on ${sp.evaluation.tokens} held-out Brown tokens`,
+            ]
+          : []),
         '',
         formatTable(
           ['model', 'config key', 'adapter params', 'val loss', 'accuracy'],
@@ -68,6 +77,14 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
             ['accuracy', 'adapter params', 'config key', 'found by'],
             s.front.map((m) => [pct(m.metrics.accuracy), m.metrics.params ?? '-', m.key, m.foundBy.join(', ')]),
           ),
+        );
+      }
+      const m = result.merge;
+      if (m) {
+        lines.push(
+          '',
+          `Merged subnet ${m.key} (accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
+          ...(result.out ? [`merged model: ${m.mergedDir}; PEFT adapter: ${m.adapterDir}`] : []),
         );
       }
       if (result.out) lines.push('', `supernet and search journals: ${result.out}`);
