@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import type { Progress } from '../util/progress.js';
 import { saveQuantizedModelFolder } from './quantize-folder.js';
 import { NLS_QUANT_METHOD, quantizationConfigJson, type NlsQuantizationConfigJson } from './quantize-format.js';
-import { type LayerQuantizationReport, quantizeModel, type QuantSpec, validateQuantSpec } from './quantize.js';
+import { type ModelQuantizationReport, quantizeModel, type QuantSpec, validateQuantSpec } from './quantize.js';
 
 /** File name of the report written next to the quantized weights. */
 export const QUANTIZATION_REPORT_FILE = 'quantization-report.json';
@@ -53,22 +53,13 @@ export interface PerplexityMetrics {
 }
 
 /** The content of `quantization-report.json`, and the result of {@link runQuantize}. */
-export interface QuantizeRunResult {
+export interface QuantizeRunResult extends ModelQuantizationReport {
   /** The source folder. */
   readonly model: string;
   /** The quantized folder written. */
   readonly out: string;
-  readonly spec: QuantSpec;
   /** The `quantization_config` written to config.json. */
   readonly quantizationConfig: NlsQuantizationConfigJson;
-  /** Per-layer errors, in model order. */
-  readonly layers: readonly LayerQuantizationReport[];
-  readonly meanRelativeError: number;
-  readonly maxRelativeError: number;
-  /** Quantized weights, their float32 bytes and their bytes on disk. */
-  readonly parameters: number;
-  readonly floatBytes: number;
-  readonly quantizedBytes: number;
   readonly evaluation: {
     /** `brown-validation` or the file evaluated. */
     readonly source: string;
