@@ -7,6 +7,7 @@
  * numbers are those `npm run demo -- --sparsity S` prints.
  *
  *   npx tsx benchmarks/compression.ts [--sparsities 0,0.3,0.5,0.7] [--quant none,int4] [--steps 150] [--search-budget 12] [--seed 0]
+ *   npx tsx benchmarks/compression.ts --cells int4:0.5,none:0.7   # chosen cells, in this order
  *
  * Prints a table and one JSON line. About 4-6 minutes per cell on two idle cores.
  */
@@ -25,6 +26,15 @@ function arg(name: string, fallback: string): string {
 
 const sparsities = arg('sparsities', '0,0.3,0.5,0.7').split(',').map(Number);
 const quants = arg('quant', 'none,int4').split(',');
+// --cells int4:0.5,none:0.7,... runs exactly these cells in this order (default: every quant x sparsity).
+const cellList = arg('cells', '')
+  ? arg('cells', '')
+      .split(',')
+      .map((c) => {
+        const [quant, sparsity] = c.split(':');
+        return { quant: quant!, sparsity: Number(sparsity) };
+      })
+  : quants.flatMap((quant) => sparsities.map((sparsity) => ({ quant, sparsity })));
 const steps = Number(arg('steps', String(DEMO_STEPS)));
 const searchBudget = Number(arg('search-budget', String(DEMO_SEARCH_BUDGET)));
 const seed = Number(arg('seed', '0'));
@@ -50,8 +60,8 @@ interface Cell {
 const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-bench-compression-'));
 const cells: Cell[] = [];
 const started = performance.now();
-for (const quant of quants) {
-  for (const sparsity of sparsities) {
+for (const { quant, sparsity } of cellList) {
+  {
     const t0 = performance.now();
     process.stderr.write(`sparsity ${sparsity}, ${quant}: running the demo pipeline\n`);
     const r = await runDemo({
@@ -81,6 +91,8 @@ for (const quant of quants) {
       mergeKeptSparsity: r.merge ? r.merge.nonZerosAfter === r.merge.nonZerosBefore : null,
       seconds: (performance.now() - t0) / 1000,
     });
+    // Each cell as soon as it is measured, so a long run that is stopped still reports.
+    process.stderr.write(`cell ${JSON.stringify(cells[cells.length - 1])}\n`);
     await fsp.rm(path.join(tmp, `${quant}-${sparsity}`), { recursive: true, force: true });
   }
 }
