@@ -37,15 +37,14 @@ describe('the demo on the shipped model', () => {
     for (const name of ['lora', 'max', 'median', 'min']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.6);
   }, 600_000);
 
-  it('on the 50%-sparse base (the default): LoRA and the SparsePEFT supernet\'s max and median subnets learn, and the chosen subnet merges without a new non-zero', async () => {
-    const result = await runDemo({ searchBudget: 3, progress: new Progress({ quiet: true }) });
+  it('on the 50%-sparse base (the default): LoRA and the SparsePEFT supernet\'s max and median subnets learn', async () => {
+    // No search: the merge and its invariants are checked by the short CLI demo (test/cli).
+    const result = await runDemo({ searchBudget: 0, progress: new Progress({ quiet: true }) });
     const accuracy = Object.fromEntries(result.rows.map((r) => [r.name, r.accuracy ?? 0]));
     expect(result.sparsify?.overall.sparsity).toBe(0.5);
     expect(accuracy['base']).toBeCloseTo(0.5, 5);
     // Measured on wasm (seed 0): LoRA 74 %, max 71 %, median 68 %; the rank-4 min subnet stays at
     // chance in 150 steps on the sparse base (docs/benchmarks.md), so it is not asserted here.
     for (const name of ['lora', 'max', 'median']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.6);
-    expect(result.merge?.nonZerosAfter).toBe(result.merge?.nonZerosBefore);
-    expect(result.merge?.maxLogitDiff).toBeLessThan(1e-3);
   }, 900_000);
 });
