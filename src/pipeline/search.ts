@@ -268,13 +268,19 @@ export function stagedMetricObjective(
         return {
           values: objectives.map((m) => get(m).value),
           optimistic: objectives.map((m) => (SEARCH_METRICS[m] === 'maximize' ? get(m).upper : get(m).lower)),
-          constraints: constraints.map((c) => (c.op === '<=' ? get(c.metric).value - c.bound : c.bound - get(c.metric).value)),
-          optimisticConstraints: constraints.map((c) => (c.op === '<=' ? get(c.metric).lower - c.bound : c.bound - get(c.metric).upper)),
+          constraints: constraints.map((c) => constraintValue(c, get(c.metric).value)),
+          // The smallest plausible violation: the metric at whichever bound favours the constraint.
+          optimisticConstraints: constraints.map((c) => constraintValue(c, c.op === '<=' ? get(c.metric).lower : get(c.metric).upper)),
           attrs,
         };
       },
     };
   };
+}
+
+/** A constraint's value for a metric value: `<= 0` when satisfied, the violation otherwise. */
+export function constraintValue(c: MetricConstraint, value: number): number {
+  return c.op === '<=' ? value - c.bound : c.bound - value;
 }
 
 /** The journal name of a constraint, e.g. `params<=150000`. */
@@ -295,7 +301,7 @@ export function metricObjective(
     const m = await measure(config);
     return {
       values: objectives.map((o) => m[o]),
-      constraints: constraints.map((c) => (c.op === '<=' ? m[c.metric] - c.bound : c.bound - m[c.metric])),
+      constraints: constraints.map((c) => constraintValue(c, m[c.metric])),
       attrs: { ...m },
     };
   };
