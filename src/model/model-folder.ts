@@ -32,6 +32,23 @@ export interface FolderQuantization {
   readonly matrices: ReadonlyMap<string, QuantizedMatrix>;
 }
 
+/** config.json of a model folder, parsed, and nls's own quantization settings when it has them. */
+async function readConfigOf(dir: string): Promise<{ config: LlamaConfig; quantized: ReturnType<typeof splitNlsQuantizationConfig> }> {
+  const configFile = path.join(dir, 'config.json');
+  const rawConfig = await readJsonFile(configFile, 'a model folder needs the config.json of its transformers model');
+  // Only nls's own quantization is taken out before parsing; parseHfConfig still refuses others.
+  const quantized = splitNlsQuantizationConfig(rawConfig, configFile);
+  return { config: parseHfConfig(quantized ? quantized.config : rawConfig, configFile), quantized };
+}
+
+/**
+ * The architecture of a model folder from its config.json alone (no weights read), for float
+ * folders and folders quantized by nls (`nls quantize`) alike.
+ */
+export async function readModelConfig(dir: string): Promise<LlamaConfig> {
+  return (await readConfigOf(dir)).config;
+}
+
 /**
  * Load a model folder: config.json (validated: LLaMA family only), the safetensors checkpoint
  * (single file or sharded; F32, F16 or BF16; every tensor checked against the config) and the
@@ -39,11 +56,7 @@ export interface FolderQuantization {
  * with its quantized linears dequantized into the float model and listed in `quantization`.
  */
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
-  const configFile = path.join(dir, 'config.json');
-  const rawConfig = await readJsonFile(configFile, 'a model folder needs the config.json of its transformers model');
-  // Only nls's own quantization is taken out before parsing; parseHfConfig still refuses others.
-  const quantized = splitNlsQuantizationConfig(rawConfig, configFile);
-  const config = parseHfConfig(quantized ? quantized.config : rawConfig, configFile);
+  const { config, quantized } = await readConfigOf(dir);
   const records = await loadCheckpoint(dir);
   const file = path.join(dir, 'model.safetensors');
   const matrices = quantized ? dequantizeCheckpoint(config, quantized.spec, records, file) : undefined;

@@ -15,8 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../adapters/adapter-set.js';
 import { adapterModeOf, applyAdapterMode } from './adapter-mode.js';
 import { NlsError } from '../errors.js';
-import { readHfConfig } from '../model/hf-config.js';
-import { loadModelFolder, type ModelFolder } from '../model/model-folder.js';
+import { loadModelFolder, type ModelFolder, readModelConfig } from '../model/model-folder.js';
 import { readSafetensors, serializeSafetensors } from '../model/safetensors.js';
 import { resolveSearchSpace, type SearchSpace, type SearchSpaceSpec, validateSearchSpaceSpec } from '../space/index.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -107,7 +106,7 @@ function resolveManifestSpace(dir: string, manifest: SupernetManifest, numLayers
 /** A supernet's search space alone, without loading the base model's weights. */
 export async function loadSupernetSpace(dir: string, options: { baseModel?: string } = {}): Promise<SearchSpace> {
   const { manifest, base } = await readSupernetManifest(dir, options.baseModel);
-  return resolveManifestSpace(dir, manifest, (await readHfConfig(base)).numHiddenLayers);
+  return resolveManifestSpace(dir, manifest, (await readModelConfig(base)).numHiddenLayers);
 }
 
 /** Load a supernet folder, its base model, and attach its adapters. */

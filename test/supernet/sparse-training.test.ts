@@ -15,7 +15,8 @@ import { sparsifyModel } from '../../src/compress/sparsity.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { saveModelFolder } from '../../src/model/model-folder.js';
 import { runSupernetTraining, type SupernetRunOptions } from '../../src/pipeline/train-supernet.js';
-import { loadSupernet } from '../../src/supernet/artifact.js';
+import { runSearch } from '../../src/pipeline/search.js';
+import { loadSupernet, loadSupernetSpace } from '../../src/supernet/artifact.js';
 import { Progress } from '../../src/util/progress.js';
 import { useTestBackend } from '../helpers/backend.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -111,5 +112,21 @@ describe('sparsity- and quantization-aware supernet training', () => {
     // The fake quantizers' grid tensors are freed with the adapters.
     expect(tf.memory().numTensors).toBeLessThan(before);
     await expect(runSupernetTraining(options('sparse', 'qa-float', { sparse: true, quantAware: true }))).rejects.toThrow(/nls quantize/);
+    // A supernet on a quantized base is searched like any other, also by a worker pool, which
+    // reads only the space (the base's config.json carries nls's quantization_config).
+    expect((await loadSupernetSpace(path.join(root, 'qa-net'))).size).toBe(4);
+    const search = await runSearch({
+      supernet: path.join(root, 'qa-net'),
+      strategy: 'random',
+      budget: 2,
+      batchSize: 2,
+      workers: 2,
+      objectives: ['accuracy', 'params'],
+      constraints: [],
+      seed: 0,
+      out: path.join(root, 'qa-search'),
+      progress: new Progress({ quiet: true }),
+    });
+    expect(search.study.evaluations).toBe(2);
   });
 });

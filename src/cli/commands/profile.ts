@@ -164,6 +164,6 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
 
 /** Number of decoder layers of a model folder (its config.json), to resolve the search space. */
 async function numLayersOf(dir: string): Promise<number> {
-  const { readHfConfig } = await import('../../model/hf-config.js');
-  return (await readHfConfig(dir)).numHiddenLayers;
+  const { readModelConfig } = await import('../../model/model-folder.js');
+  return (await readModelConfig(dir)).numHiddenLayers;
 }
