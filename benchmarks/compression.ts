@@ -88,7 +88,7 @@ for (const { quant, sparsity } of cellList) {
       searchedKey: best?.key ?? '',
       searchedParams: best?.metrics.params ?? Number.NaN,
       maxParams: r.rows.find((x) => x.name === 'max')?.adapterParameters ?? Number.NaN,
-      mergeKeptSparsity: r.merge ? r.merge.nonZerosAfter === r.merge.nonZerosBefore : null,
+      mergeKeptSparsity: r.merge ? r.merge.newNonZeros === 0 : null,
       seconds: (performance.now() - t0) / 1000,
     });
     // Each cell as soon as it is measured, so a long run that is stopped still reports.

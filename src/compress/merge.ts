@@ -50,6 +50,12 @@ export interface ModuleMergeRecord {
   readonly nonZerosBefore: number;
   /** Non-zero weights after it (never more than before under a sparsity-aware merge). */
   readonly nonZerosAfter: number;
+  /**
+   * Weights that were zero before the merge and are not after it: 0 under a sparsity-aware merge.
+   * (On a quantized base, re-quantization may also turn small weights into zeros, so
+   * `nonZerosAfter` can be below `nonZerosBefore`; this count is the invariant that matters.)
+   */
+  readonly newNonZeros: number;
   /** Largest |W' - W| over the module's weights (after re-quantization, for a quantized base). */
   readonly maxAbsChange: number;
   /** Whether the merged weight was re-quantized on the base's grid. */
@@ -159,9 +165,13 @@ export async function mergeAdapters(model: HasLinearSlots, adapters: SubAdapter 
         merged.dispose();
         merged = tf.tidy(() => tf.transpose(tf.tensor2d(dequantizeMatrix(q), [q.rows, q.cols])) as tf.Tensor2D);
       }
-      const change = tf.tidy(() => tf.max(tf.abs(tf.sub(merged, slot.weightT))));
-      const maxAbsChange = (await change.data())[0] ?? 0;
-      change.dispose();
+      const [change, created] = tf.tidy(() => [
+        tf.max(tf.abs(tf.sub(merged, slot.weightT))),
+        tf.sum(tf.cast(tf.logicalAnd(tf.equal(slot.weightT, 0), tf.notEqual(merged, 0)), 'int32')),
+      ]);
+      const maxAbsChange = (await change!.data())[0] ?? 0;
+      const newNonZeros = (await created!.data())[0] ?? 0;
+      tf.dispose([change!, created!]);
       slot.weightT.assign(merged);
       records.push({
         requantized: like !== undefined,
@@ -172,6 +182,7 @@ export async function mergeAdapters(model: HasLinearSlots, adapters: SubAdapter 
         elements: slot.weightT.size,
         nonZerosBefore,
         nonZerosAfter: await countNonZeros(slot.weightT),
+        newNonZeros,
         maxAbsChange,
       });
     } finally {

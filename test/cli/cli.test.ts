@@ -34,7 +34,7 @@ describe('nls CLI', () => {
         front: { key: string; metrics: { params: number; accuracy: number }; foundBy: string[] }[];
       };
       sparsify: { method: string; overall: { sparsity: number }; perplexity: { before: number; after: number } };
-      merge: { key: string; nonZerosBefore: number; nonZerosAfter: number; maxLogitDiff: number };
+      merge: { key: string; nonZerosBefore: number; nonZerosAfter: number; newNonZeros: number; maxLogitDiff: number };
     };
     // The search stage: four strategies within their budgets, feasible bests, a non-empty front.
     // (heuristic: at most its five named subnets; two of them may be the same configuration)
@@ -68,6 +68,7 @@ describe('nls CLI', () => {
     expect(Number.isFinite(result.sparsify.perplexity.after)).toBe(true);
     expect(result.search.front.map((m) => m.key)).toContain(result.merge.key);
     expect(result.merge.nonZerosAfter).toBe(result.merge.nonZerosBefore);
+    expect(result.merge.newNonZeros).toBe(0);
     expect(result.merge.maxLogitDiff).toBeLessThan(1e-3);
     for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
   });

@@ -117,7 +117,10 @@ describe('mergeAdapters', () => {
             const rec = result.modules[0]!;
             expect(rec.nonZerosBefore).toBe(w.length - zerosBefore);
             expect(rec.nonZerosAfter).toBe(after.filter((v) => v !== 0).length);
+            // newNonZeros counts exactly the zeros the merge filled in (all of them get filled, unmasked).
+            expect(rec.newNonZeros).toBe(w.filter((v, i) => v === 0 && after[i] !== 0).length);
             if (sparse) {
+              expect(rec.newNonZeros).toBe(0);
               // Exactly zero wherever the base was zero: no new non-zeros.
               for (let i = 0; i < w.length; i++) if (w[i] === 0) expect(Object.is(after[i], 0) || after[i] === 0).toBe(true);
               expect(rec.nonZerosAfter).toBeLessThanOrEqual(rec.nonZerosBefore);
@@ -264,6 +267,8 @@ describe('mergeAdapters', () => {
       expect(Array.from(after)).toEqual(Array.from(dequantizeMatrix(q)));
       for (let i = 0; i < deq.length; i++) if (deq[i] === 0) expect(after[i]).toBe(0);
       expect(await countNonZeros(slot.weightT)).toBeLessThanOrEqual(deq.filter((v) => v !== 0).length);
+      // Re-quantizing may round weights to zero, never a zero to a non-zero.
+      expect(result.modules[0]!.newNonZeros).toBe(0);
       slot.weightT.dispose();
     }
   });

@@ -83,7 +83,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       if (m) {
         lines.push(
           '',
-          `Merged subnet ${m.key} (accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
+          `Merged subnet ${m.key} (accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after, ${m.newNonZeros} pruned weights filled in (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
           ...(result.out ? [`merged model: ${m.mergedDir}; PEFT adapter: ${m.adapterDir}`] : []),
         );
       }
