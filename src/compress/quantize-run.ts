@@ -14,7 +14,7 @@ import { NlsError } from '../errors.js';
 import { evaluateLoss, type LossMetrics } from '../evaluate/loss.js';
 import { DEMO_MODEL_DIR } from '../model/demo-model.js';
 import { readJsonFile } from '../model/hf-config.js';
-import { loadModelFolder } from '../model/model-folder.js';
+import { copyTokenizerFiles, loadModelFolder } from '../model/model-folder.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Progress } from '../util/progress.js';
 import { saveQuantizedModelFolder } from './quantize-folder.js';
@@ -25,7 +25,6 @@ import { type ModelQuantizationReport, quantizeModel, type QuantSpec, validateQu
 export const QUANTIZATION_REPORT_FILE = 'quantization-report.json';
 
 /** Tokenizer files copied from the source folder unchanged. */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
 
 /** Options of {@link runQuantize}. */
 export interface QuantizeRunOptions {
@@ -133,10 +132,7 @@ export async function runQuantize(options: QuantizeRunOptions): Promise<Quantize
     // Tensors that stay float keep the source's dtype (they were read exactly from it).
     const dtype = raw.torch_dtype === 'float16' ? 'F16' : raw.torch_dtype === 'bfloat16' ? 'BF16' : 'F32';
     await saveQuantizedModelFolder(options.out, model, matrices, { byteTokenizer, dtype });
-    for (const f of TOKENIZER_FILES) {
-      const from = path.join(dir, f);
-      if (existsSync(from)) await writeFileAtomic(path.join(options.out, f), await fsp.readFile(from));
-    }
+    await copyTokenizerFiles(dir, options.out);
     const result: QuantizeRunResult = {
       model: options.model,
       out: options.out,

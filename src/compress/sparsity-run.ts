@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { type BackendRequest, initBackend } from '../backend/index.js';
 import { brownCorpus } from '../data/brown.js';
@@ -13,7 +13,7 @@ import { NlsError } from '../errors.js';
 import { evaluateLoss, type LossMetrics } from '../evaluate/loss.js';
 import { DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../model/demo-model.js';
 import type { LlamaModel } from '../model/llama.js';
-import { loadModelFolder, saveModelFolder } from '../model/model-folder.js';
+import { copyTokenizerFiles, loadModelFolder, saveModelFolder } from '../model/model-folder.js';
 import type { FloatDtype } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Progress } from '../util/progress.js';
@@ -81,7 +81,6 @@ export interface SparsityFolderReport {
   readonly modules: ModuleSparsity[];
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
 const BROWN_TRAIN = 'Brown corpus (training documents)';
 const BROWN_VALIDATION = 'Brown corpus (validation documents)';
 
@@ -205,14 +204,7 @@ async function saveSparseFolder(
   dtype: FloatDtype,
   report: SparsityFolderReport,
 ): Promise<void> {
-  const copied: string[] = [];
-  for (const name of TOKENIZER_FILES) {
-    const from = path.join(inputDir, name);
-    if (existsSync(from)) {
-      await writeFileAtomic(path.join(out, name), await fsp.readFile(from));
-      copied.push(name);
-    }
-  }
+  const copied = await copyTokenizerFiles(inputDir, out);
   // Without tokenizer.json the input uses the built-in byte tokenizer (loadTokenizer accepts
   // nothing else), so the output records it the same way.
   const byteTokenizer = !copied.includes('tokenizer.json');

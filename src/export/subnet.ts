@@ -5,7 +5,6 @@
  * A choice is a heuristic name (`max`, `median`, `min`), a canonical configuration key, a member
  * of a `pareto.json` front, or a configuration file (docs/formats.md, "Choosing a sub-adapter").
  */
-import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { AdapterSet } from '../adapters/adapter-set.js';
 import { NlsError } from '../errors.js';
@@ -22,7 +21,6 @@ import {
   type SearchSpace,
 } from '../space/index.js';
 import { loadSupernetSpace } from '../supernet/artifact.js';
-import { writeFileAtomic } from '../util/fs.js';
 
 /** The heuristic sub-adapters every space has (see {@link SearchSpace.maxConfig} and friends). */
 export const HEURISTIC_SUBNETS = ['max', 'median', 'min'] as const;
@@ -316,23 +314,7 @@ export async function extractSubAdapter(adapters: AdapterSet, ranks: ReadonlyMap
   return { modules, ranks: new Map(ranks) };
 }
 
-/** Files of a folder that belong to its tokenizer (copied next to a merged model). */
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'generation_config.json'] as const;
-
-/**
- * Copy the tokenizer files of model folder `from` into `to` (those that exist), atomically each.
- * Returns the names copied.
- */
-export async function copyTokenizerFiles(from: string, to: string): Promise<string[]> {
-  const copied: string[] = [];
-  for (const name of TOKENIZER_FILES) {
-    const src = path.join(from, name);
-    if (!existsSync(src)) continue;
-    await writeFileAtomic(path.join(to, name), await fsp.readFile(src));
-    copied.push(name);
-  }
-  return copied;
-}
+export { copyTokenizerFiles, TOKENIZER_FILES } from '../model/model-folder.js';
 
 /** The command-line ways of choosing a sub-adapter (`--subnet`, `--pareto [--trial] [--space]`, `--config`). */
 export interface SubnetSelectionOptions {

@@ -1,3 +1,5 @@
+import { existsSync, promises as fsp } from 'node:fs';
+import { writeFileAtomic } from '../util/fs.js';
 /**
  * An HF model folder (config.json + model.safetensors or shards [+ tokenizer.json]) as a
  * LlamaModel and its tokenizer.
@@ -105,4 +107,22 @@ export async function saveModelFolder(dir: string, model: LlamaModel, options: S
     torchDtype: TORCH_DTYPE[dtype],
     ...(options.byteTokenizer ? { extra: { nls_tokenizer: 'bytes' } } : {}),
   });
+}
+
+/** Files of a model folder that belong to its tokenizer (copied next to a derived model). */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'generation_config.json'] as const;
+
+/**
+ * Copy the tokenizer files of model folder `from` into `to` (those that exist), atomically each.
+ * Returns the names copied.
+ */
+export async function copyTokenizerFiles(from: string, to: string): Promise<string[]> {
+  const copied: string[] = [];
+  for (const name of TOKENIZER_FILES) {
+    const src = path.join(from, name);
+    if (!existsSync(src)) continue;
+    await writeFileAtomic(path.join(to, name), await fsp.readFile(src));
+    copied.push(name);
+  }
+  return copied;
 }
