@@ -22,26 +22,75 @@ import { mergeCommand } from './commands/merge.js';
 import { exportCommand } from './commands/export.js';
 import { sparsifyCommand } from './commands/sparsify.js';
 import { withGlobalOptions } from './common.js';
+import { CommandExit } from './exit.js';
+import { recorded, setInvocation } from './recorded.js';
+import { reproduceCommand } from './commands/reproduce.js';
+import { reportCommand } from './commands/report.js';
+import type { InputOption } from '../run/inputs.js';
+
+/** The options of each run-folder command that name its inputs (hashed into manifest.json). */
+const RUN_INPUTS = {
+  demo: [
+    { option: 'model', kind: 'model', default: 'demo' },
+    { option: 'data', kind: 'data', default: 'spam' },
+    { option: 'space', kind: 'space', default: 'demo' },
+    { option: 'corpus', kind: 'text', default: 'brown' },
+  ],
+  train: [
+    { option: 'model', kind: 'model' },
+    { option: 'data', kind: 'data' },
+    { option: 'space', kind: 'space' },
+  ],
+  search: [
+    { option: 'supernet', kind: 'path' },
+    { option: 'space', kind: 'space' },
+    { option: 'latency-predictor', kind: 'path' },
+    { option: 'strategy', kind: 'strategy' },
+  ],
+  pretrain: [{ option: 'corpus', kind: 'text', default: 'brown' }],
+  profile: [
+    { option: 'model', kind: 'model' },
+    { option: 'space', kind: 'space' },
+  ],
+  sparsify: [
+    { option: 'model', kind: 'model' },
+    { option: 'calib', kind: 'text', default: 'brown' },
+    { option: 'eval', kind: 'text', default: 'brown' },
+  ],
+  quantize: [
+    { option: 'model', kind: 'model' },
+    { option: 'eval', kind: 'text', default: 'brown' },
+  ],
+  subnet: [
+    { option: 'supernet', kind: 'path' },
+    { option: 'pareto', kind: 'path' },
+    { option: 'space', kind: 'space' },
+    { option: 'config', kind: 'path' },
+  ],
+} satisfies Record<string, InputOption[]>;
 
 /** Run the CLI with `argv` (without the node and script paths). Resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let failed: unknown;
+  setInvocation(argv);
   try {
     await withGlobalOptions(yargs(argv))
       .scriptName('nls')
       .version(NLS_VERSION)
-      .command(demoCommand)
+      .command(recorded(demoCommand, RUN_INPUTS.demo))
       .command(backendsCommand)
       .command(spaceCommand)
-      .command(trainCommand)
-      .command(searchCommand)
+      .command(recorded(trainCommand, RUN_INPUTS.train))
+      .command(recorded(searchCommand, RUN_INPUTS.search))
       .command(strategiesCommand)
-      .command(pretrainCommand)
-      .command(profileCommand)
-      .command(quantizeCommand)
-      .command(mergeCommand)
-      .command(exportCommand)
-      .command(sparsifyCommand)
+      .command(recorded(pretrainCommand, RUN_INPUTS.pretrain))
+      .command(recorded(profileCommand, RUN_INPUTS.profile))
+      .command(recorded(quantizeCommand, RUN_INPUTS.quantize))
+      .command(recorded(mergeCommand, RUN_INPUTS.subnet))
+      .command(recorded(exportCommand, RUN_INPUTS.subnet))
+      .command(recorded(sparsifyCommand, RUN_INPUTS.sparsify))
+      .command(reproduceCommand)
+      .command(reportCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))
@@ -53,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     failed = err;
   }
   if (failed === undefined) return 0;
+  if (failed instanceof CommandExit) return failed.code;
   if (failed instanceof UsageError) {
     process.stderr.write(`nls: ${failed.message}\n(see nls --help)\n`);
     return 2;
@@ -66,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
 
 // Run when this file is the entry point (tsx src/cli/main.ts); bin/nls.js imports main() instead.
 const entry = process.argv[1];

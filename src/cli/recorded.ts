@@ -1,0 +1,44 @@
+/**
+ * Commands that write a run folder record it: after the command finishes, `manifest.json` goes
+ * into its `--out` folder (see src/run/manifest.ts). The command line itself is kept here by
+ * `main` so the manifest can quote it.
+ */
+import type { ArgumentsCamelCase, CommandModule } from 'yargs';
+import { initBackend } from '../backend/index.js';
+import type { InputOption } from '../run/inputs.js';
+import { recordRun } from '../run/record.js';
+import type { GlobalOptions } from './common.js';
+
+let invocation: readonly string[] = [];
+
+/** Remember the command line being run (called by `main`). */
+export function setInvocation(argv: readonly string[]): void {
+  invocation = [...argv];
+}
+
+/** True when the command line being run gives `--name` explicitly (not by its default). */
+export function givenExplicitly(name: string): boolean {
+  return invocation.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+}
+
+/**
+ * `command`, recording a run manifest into `--out` when it succeeds.
+ *
+ * @param inputs - the options that name the command's inputs, hashed into the manifest.
+ */
+export function recorded<A extends GlobalOptions & { out?: string }>(command: CommandModule<GlobalOptions, A>, inputs: readonly InputOption[]): CommandModule<GlobalOptions, A> {
+  const name = String(command.command).split(' ')[0]!;
+  const handler = command.handler;
+  return {
+    ...command,
+    handler: async (argv: ArgumentsCamelCase<A>) => {
+      const started = new Date();
+      await handler(argv);
+      if (typeof argv.out !== 'string') return;
+      const finished = new Date();
+      // The command initialised this backend already; asking again returns what it uses.
+      const backend = await initBackend(argv.backend, { quiet: true });
+      await recordRun({ command: name, argv: invocation, options: argv, inputs, runDir: argv.out, started, finished, backend });
+    },
+  };
+}

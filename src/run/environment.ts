@@ -1,0 +1,76 @@
+/**
+ * Where a run ran: nls's version and git commit, Node, the platform, and the tfjs backend with
+ * its package versions. Recorded in run manifests so that a reproduction can say whether it ran
+ * on the same software, and explain differences when it did not.
+ */
+import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
+import type { BackendInfo } from '../backend/index.js';
+import { NLS_VERSION, PACKAGE_ROOT } from '../package-info.js';
+
+/** The git commit of the nls checkout, when nls runs from one. */
+export interface GitState {
+  readonly commit: string;
+  /** True when tracked files differ from the commit (the code that ran is not exactly `commit`). */
+  readonly dirty: boolean;
+}
+
+/** Software and machine a run ran on. */
+export interface RunEnvironment {
+  readonly nls: { readonly version: string; readonly git: GitState | null };
+  readonly node: string;
+  readonly platform: string;
+  readonly arch: string;
+  readonly cpus: { readonly count: number; readonly model: string };
+  /** The backend the run computed with (absent when the command loaded none). */
+  readonly backend?: { readonly name: string; readonly tfjsBackend: string; readonly versions: Readonly<Record<string, string>>; readonly device?: string; readonly threads?: number };
+}
+
+let gitCache: GitState | null | undefined;
+
+/**
+ * The commit of the nls checkout and whether it has uncommitted changes to tracked files; null
+ * when nls is not a git checkout (an npm install) or git is not installed.
+ */
+export function gitState(root: string = PACKAGE_ROOT): GitState | null {
+  if (root === PACKAGE_ROOT && gitCache !== undefined) return gitCache;
+  const git = (args: string[]) => spawnSync('git', ['-C', root, ...args], { encoding: 'utf8', timeout: 10_000 });
+  const head = git(['rev-parse', '--show-toplevel', 'HEAD']);
+  let state: GitState | null = null;
+  const [top, commit] = head.status === 0 ? head.stdout.trim().split('\n') : [];
+  // Only nls's own repository counts: an npm install inside some other git checkout does not.
+  if (top !== undefined && commit !== undefined && /^[0-9a-f]{40}$/.test(commit) && sameDir(top, root)) {
+    const status = git(['status', '--porcelain', '--untracked-files=no']);
+    state = { commit, dirty: status.status !== 0 || status.stdout.trim() !== '' };
+  }
+  if (root === PACKAGE_ROOT) gitCache = state;
+  return state;
+}
+
+function sameDir(a: string, b: string): boolean {
+  const norm = (p: string) => p.replace(/[/\\]+$/, '');
+  return norm(a) === norm(b);
+}
+
+/** The environment of this process, with `backend` when one was initialised. */
+export function runEnvironment(backend?: BackendInfo): RunEnvironment {
+  const cpus = os.cpus();
+  return {
+    nls: { version: NLS_VERSION, git: gitState() },
+    node: process.versions.node,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: { count: cpus.length, model: cpus[0]?.model.trim() ?? 'unknown' },
+    ...(backend
+      ? {
+          backend: {
+            name: backend.name,
+            tfjsBackend: backend.tfjsBackend,
+            versions: backend.versions,
+            ...(backend.device !== undefined ? { device: backend.device } : {}),
+            ...(backend.threads !== undefined ? { threads: backend.threads } : {}),
+          },
+        }
+      : {}),
+  };
+}

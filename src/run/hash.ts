@@ -1,0 +1,65 @@
+/**
+ * SHA-256 digests of files and folders, for run manifests: a folder is hashed as the sorted list
+ * of its files' relative paths, sizes and digests, so two folders have one digest exactly when
+ * they hold the same files with the same bytes.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+/** One file of a hashed folder (or a hashed file on its own, with `path` its base name). */
+export interface FileDigest {
+  /** Path relative to the hashed folder, with forward slashes. */
+  readonly path: string;
+  readonly bytes: number;
+  /** SHA-256, hex. */
+  readonly sha256: string;
+}
+
+/** SHA-256 (hex) of a file's bytes, streamed so that large weight files do not sit in memory. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Every regular file under `dir` (recursively, sorted by path), with its size and digest. Files
+ * for which `exclude(relativePath)` is true are left out; so are the temp files of
+ * `writeFileAtomic` (`.*.tmp`), which only exist while a write is under way.
+ */
+export async function hashTree(dir: string, exclude: (relativePath: string) => boolean = () => false): Promise<FileDigest[]> {
+  const out: FileDigest[] = [];
+  async function walk(sub: string): Promise<void> {
+    const entries = await fsp.readdir(path.join(dir, sub), { withFileTypes: true });
+    for (const entry of entries) {
+      const rel = sub === '' ? entry.name : `${sub}/${entry.name}`;
+      if (entry.isDirectory()) {
+        await walk(rel);
+      } else if (entry.isFile() && !/^\..*\.tmp$/.test(entry.name) && !exclude(rel)) {
+        const file = path.join(dir, rel);
+        out.push({ path: rel, bytes: (await fsp.stat(file)).size, sha256: await sha256File(file) });
+      }
+    }
+  }
+  await walk('');
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** One digest for a list of file digests (order-independent: the list is sorted first). */
+export function treeDigest(files: readonly FileDigest[]): string {
+  const hash = createHash('sha256');
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) hash.update(`${f.path}\0${f.bytes}\0${f.sha256}\n`);
+  return hash.digest('hex');
+}
+
+/** Digest of a file or a folder (see {@link treeDigest}), with its files. */
+export async function hashPath(p: string): Promise<{ readonly kind: 'file' | 'dir'; readonly sha256: string; readonly files: readonly FileDigest[] }> {
+  const stat = await fsp.stat(p);
+  if (stat.isDirectory()) {
+    const files = await hashTree(p);
+    return { kind: 'dir', sha256: treeDigest(files), files };
+  }
+  const sha256 = await sha256File(p);
+  return { kind: 'file', sha256, files: [{ path: path.basename(p), bytes: stat.size, sha256 }] };
+}

@@ -1,0 +1,78 @@
+/**
+ * Recording a finished run: its manifest (`manifest.json`) from the command, the parsed options,
+ * the inputs the command declares and the files it wrote.
+ */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { BackendInfo } from '../backend/index.js';
+import { runEnvironment } from './environment.js';
+import { hashTree } from './hash.js';
+import { type InputOption, locateInputValue, recordInput, referencedInputs } from './inputs.js';
+import { type JsonValue, RUN_MANIFEST_FILE, type RunInput, type RunManifest, writeRunManifest } from './manifest.js';
+
+/** Files of a run folder that are not outputs of the run: the manifest and reports written later. */
+export const NOT_OUTPUTS: readonly string[] = [RUN_MANIFEST_FILE, 'report.md', 'report.html'];
+
+/** What {@link recordRun} needs to know about a finished command. */
+export interface RecordRunOptions {
+  readonly command: string;
+  readonly argv: readonly string[];
+  /** Parsed options by long name (yargs' camelCase aliases and `_`/`$0` are dropped). */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** The options that name inputs. */
+  readonly inputs: readonly InputOption[];
+  /** The run folder (the command's --out). */
+  readonly runDir: string;
+  readonly started: Date;
+  readonly finished: Date;
+  readonly backend?: BackendInfo;
+  readonly cwd?: string;
+}
+
+/** Options as recorded: long names only, JSON values only (undefined dropped). */
+export function recordableOptions(options: Readonly<Record<string, unknown>>): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const [k, v] of Object.entries(options)) {
+    if (k === '_' || k === '$0' || /[A-Z]/.test(k) || v === undefined) continue;
+    out[k] = JSON.parse(JSON.stringify(v)) as JsonValue;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The inputs of a run, each with its digest, plus the inputs they refer to. */
+export async function recordInputs(declared: readonly InputOption[], options: Readonly<Record<string, unknown>>, runDir: string, cwd: string): Promise<RunInput[]> {
+  const out: RunInput[] = [];
+  for (const d of declared) {
+    const raw = options[d.option];
+    const value = typeof raw === 'string' ? raw : d.default;
+    if (value === undefined) continue;
+    const located = locateInputValue(d.kind, value, cwd);
+    if (!located) continue;
+    const input = await recordInput(d.option, value, located, runDir);
+    out.push(input, ...(await referencedInputs(input, runDir)));
+  }
+  return out;
+}
+
+/** Write the manifest of a finished run into its folder; returns the manifest. */
+export async function recordRun(o: RecordRunOptions): Promise<RunManifest> {
+  const cwd = o.cwd ?? process.cwd();
+  const runDir = path.resolve(cwd, o.runDir);
+  const options = recordableOptions(o.options);
+  const inputs = await recordInputs(o.inputs, options, runDir, cwd);
+  const outputs = existsSync(runDir) ? await hashTree(runDir, (rel) => NOT_OUTPUTS.includes(rel)) : [];
+  const manifest: RunManifest = {
+    format: 'nls-run/1',
+    command: o.command,
+    argv: [...o.argv],
+    options,
+    cwd,
+    seeds: { seed: typeof options.seed === 'number' ? options.seed : 0 },
+    inputs,
+    outputs,
+    environment: runEnvironment(o.backend),
+    timings: { started: o.started.toISOString(), finished: o.finished.toISOString(), seconds: (o.finished.getTime() - o.started.getTime()) / 1000 },
+  };
+  await writeRunManifest(runDir, manifest);
+  return manifest;
+}
