@@ -49,7 +49,7 @@ export * from './space/index.js';
 export * from './search/index.js';
 
 // Pipelines
-export { demoStrategies, runDemo, type DemoOptions, type DemoResult, type DemoRow, type DemoSearch } from './pipeline/demo.js';
+export { DEMO_RESULT_FILE, demoStrategies, runDemo, type DemoOptions, type DemoResult, type DemoRow, type DemoSearch } from './pipeline/demo.js';
 export * from './pipeline/train-supernet.js';
 export { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult, type SubnetChoice } from './pipeline/train-eval-job.js';
 export { pretrainDemoModel, type PretrainDemoOptions, type PretrainDemoResult } from './pipeline/pretrain-demo.js';
@@ -106,5 +106,123 @@ export {
 export { greedyGenerate, type GenerateOptions, type Generation } from './evaluate/generate.js';
 export { evaluateExactMatch, extractAnswer, normalizeAnswer, type ExactMatchMetrics, type ExactMatchNormalize, type ExactMatchOptions } from './evaluate/exact-match.js';
 
+// Run folders: manifests and reproduction (sha256File is exported with the supernet artifact)
+export {
+  runEnvironment,
+  gitState,
+  hashPath,
+  hashTree,
+  treeDigest,
+  BUILTIN_DATA,
+  findInput,
+  locateInputValue,
+  recordInput,
+  referencedInputs,
+  MAX_LISTED_FILES,
+  readRunManifest,
+  RUN_MANIFEST_FILE,
+  RUN_MANIFEST_FORMAT,
+  writeRunManifest,
+  NOT_OUTPUTS,
+  recordInputs,
+  recordRun,
+  recordableOptions,
+  canonicalJsonLines,
+  compareRunOutputs,
+  DEFAULT_TOLERANCE,
+  TIMING_KEYS,
+  withoutTimings,
+  withRunFolder,
+  NOT_REPLAYED,
+  nlsProcessRunner,
+  replayArgv,
+  REPRODUCE_EXIT,
+  reproduceRun,
+} from './run/index.js';
+export type {
+  GitState,
+  RunEnvironment,
+  FileDigest,
+  FoundInput,
+  InputKind,
+  InputOption,
+  JsonValue,
+  RunInput,
+  RunManifest,
+  RecordRunOptions,
+  FileComparison,
+  FileVerdict,
+  MetricDifference,
+  RunComparison,
+  Tolerance,
+  ToleranceSpec,
+  CommandRunner,
+  ReproduceOptions,
+  ReproduceResult,
+} from './run/index.js';
+
 // Utilities for plugins and tools
 export { startWorker } from './util/worker.js';
+
+// Run reports (`nls report`): report.md and a self-contained report.html of a run folder
+/**
+ * Reports of run folders (docs/reports.md): {@link writeReport} reads a run folder (`nls demo`,
+ * `nls search` or `nls train` output) with {@link collectReport} and writes `report.md`,
+ * `report.html` (inline CSS and SVG, no scripts, no external resources) and `report/<plot>.svg`;
+ * {@link renderReport} renders the same in memory. `reportSvg` holds the deterministic SVG
+ * primitives the plots are drawn with (scales, nice ticks, axes, markers, lines, heatmaps, legends).
+ */
+export {
+  writeReport,
+  renderReport,
+  collectReport,
+  readDemoResult,
+  readTrainingLog,
+  readValidation,
+  analyseSearch,
+  buildPlots,
+  paretoPlot,
+  progressionPlot,
+  ranksPlot,
+  lossPlot,
+  buildDocument,
+  renderMarkdown,
+  renderHtml,
+  svg as reportSvg,
+  HV_REFERENCE,
+  PLOT_IDS,
+  SECTION_IDS,
+  REPORT_MARKDOWN_FILE,
+  REPORT_HTML_FILE,
+  REPORT_FIGURES_DIR,
+  type ReportOptions,
+  type WriteReportResult,
+  type RenderedReport,
+  type CollectOptions as ReportCollectOptions,
+  type ReportData,
+  type ReportLayout,
+  type ReportStudy,
+  type ReportSupernet,
+  type TrainingLogRecord,
+  type ValidationSubnet,
+  type PredictorReport,
+  type PredictorValidationRow,
+  type DemoResultData,
+  type DemoRowData,
+  type HeuristicSubnet,
+  type SearchAnalysis,
+  type AxisChoice,
+  type PlotTrial,
+  type FrontMember,
+  type ChosenSubnet,
+  type ProgressPoint,
+  type StudyProgression,
+  type StudySummary,
+  type Plot,
+  type PlotId,
+  type ReportDocument,
+  type Section as ReportSection,
+  type SectionId as ReportSectionId,
+  type Block as ReportBlock,
+  type MarkdownOptions,
+} from './report/index.js';

@@ -29,6 +29,7 @@ import { runSparsify, type SparsityFolderReport } from '../compress/sparsity-run
 import { type MergeReport, runExport, runMerge } from '../export/run.js';
 import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../space/index.js';
 import { type AdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
 import { type CompareStrategiesResult, type ComparedStrategy, compareStrategies } from './compare-strategies.js';
 import { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult } from './train-eval-job.js';
@@ -119,6 +120,9 @@ export interface DemoMerge {
   readonly mergedDir: string;
   readonly adapterDir: string;
 }
+
+/** The demo's result (a {@link DemoResult}) in its `out` folder. */
+export const DEMO_RESULT_FILE = 'demo-result.json';
 
 /** Default Wanda sparsity of the demo's base model (Shears' 50%). */
 export const DEMO_SPARSITY = 0.5;
@@ -279,7 +283,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000 };
     }
     const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, backendRequest, seed, progress) : undefined;
-    return {
+    const result: DemoResult = {
       backend,
       model: options.modelDir ?? 'models/demo',
       space: { name: space.name, genes: space.size, cardinality: space.cardinality().toString() },
@@ -294,6 +298,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       ...(options.out !== undefined ? { out } : {}),
       seconds: (performance.now() - started) / 1000,
     };
+    // The result table next to the artifacts, for `nls report` and for comparing runs.
+    if (options.out !== undefined) await writeFileAtomic(path.join(out, DEMO_RESULT_FILE), `${JSON.stringify(result, null, 2)}\n`);
+    return result;
   } finally {
     if (options.out === undefined) await fsp.rm(out, { recursive: true, force: true });
   }

@@ -4,8 +4,11 @@
  * they hold the same files with the same bytes.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { sha256File } from '../util/hash.js';
+
+export { sha256File };
 
 /** One file of a hashed folder (or a hashed file on its own, with `path` its base name). */
 export interface FileDigest {
@@ -14,13 +17,6 @@ export interface FileDigest {
   readonly bytes: number;
   /** SHA-256, hex. */
   readonly sha256: string;
-}
-
-/** SHA-256 (hex) of a file's bytes, streamed so that large weight files do not sit in memory. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /**

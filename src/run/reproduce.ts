@@ -81,12 +81,13 @@ function optionArgs(name: string, value: JsonValue): string[] {
  * Runs `nls` in a child process (so the reproduction starts from a fresh process, as the original
  * did). Its stdout goes to this process's stderr, keeping our stdout for the verdict.
  *
- * @param entry - the CLI to run: default `bin/nls.js` when the package is built, else
- *   `src/cli/main.ts` through tsx.
+ * @param entry - the CLI to run. Default: the same code as this process runs — `bin/nls.js`
+ *   (dist/) when nls runs compiled, `src/cli/main.ts` through tsx when it runs from source (a
+ *   source checkout's dist/ may be older than its src/).
  */
 export function nlsProcessRunner(entry?: { readonly script: string; readonly nodeArgs?: readonly string[] }): CommandRunner {
-  const built = path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
-  const chosen = entry ?? (existsSync(built) ? { script: path.join(PACKAGE_ROOT, 'bin', 'nls.js') } : { script: path.join(PACKAGE_ROOT, 'src', 'cli', 'main.ts'), nodeArgs: ['--import', 'tsx'] });
+  const fromSource = import.meta.url.endsWith('.ts');
+  const chosen = entry ?? (fromSource ? { script: path.join(PACKAGE_ROOT, 'src', 'cli', 'main.ts'), nodeArgs: ['--import', 'tsx'] } : { script: path.join(PACKAGE_ROOT, 'bin', 'nls.js') });
   return (argv) =>
     new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [...(chosen.nodeArgs ?? []), chosen.script, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });

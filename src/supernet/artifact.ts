@@ -9,7 +9,10 @@
  *   DIR/validation.json        metrics of the max, median and min subnets
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, promises as fsp } from 'node:fs';
+import { sha256File } from '../util/hash.js';
+
+export { sha256File };
+import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../adapters/adapter-set.js';
@@ -31,13 +34,6 @@ export interface SupernetManifest {
   readonly space: SearchSpaceSpec;
   readonly training: Readonly<Record<string, unknown>>;
   readonly data: Readonly<Record<string, unknown>>;
-}
-
-/** SHA-256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** SHA-256 over a model folder's weight files (single or sharded), in name order. */

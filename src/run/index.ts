@@ -1,0 +1,21 @@
+/** Run folders: manifests, input and output digests, reproduction and comparison. */
+export { runEnvironment, gitState, type GitState, type RunEnvironment } from './environment.js';
+export { hashPath, hashTree, sha256File, treeDigest, type FileDigest } from './hash.js';
+export { BUILTIN_DATA, findInput, locateInputValue, recordInput, referencedInputs, type FoundInput, type InputKind, type InputOption } from './inputs.js';
+export { MAX_LISTED_FILES, readRunManifest, RUN_MANIFEST_FILE, RUN_MANIFEST_FORMAT, writeRunManifest, type JsonValue, type RunInput, type RunManifest } from './manifest.js';
+export { NOT_OUTPUTS, recordInputs, recordRun, recordableOptions, type RecordRunOptions } from './record.js';
+export {
+  canonicalJsonLines,
+  compareRunOutputs,
+  DEFAULT_TOLERANCE,
+  TIMING_KEYS,
+  withoutTimings,
+  withRunFolder,
+  type FileComparison,
+  type FileVerdict,
+  type MetricDifference,
+  type RunComparison,
+  type Tolerance,
+  type ToleranceSpec,
+} from './compare.js';
+export { NOT_REPLAYED, nlsProcessRunner, replayArgv, REPRODUCE_EXIT, reproduceRun, type CommandRunner, type ReproduceOptions, type ReproduceResult } from './reproduce.js';
