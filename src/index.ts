@@ -106,60 +106,8 @@ export {
 export { greedyGenerate, type GenerateOptions, type Generation } from './evaluate/generate.js';
 export { evaluateExactMatch, extractAnswer, normalizeAnswer, type ExactMatchMetrics, type ExactMatchNormalize, type ExactMatchOptions } from './evaluate/exact-match.js';
 
-// Run folders: manifests and reproduction (sha256File is exported with the supernet artifact)
-export {
-  runEnvironment,
-  gitState,
-  hashPath,
-  hashTree,
-  treeDigest,
-  BUILTIN_DATA,
-  findInput,
-  locateInputValue,
-  recordInput,
-  referencedInputs,
-  MAX_LISTED_FILES,
-  readRunManifest,
-  RUN_MANIFEST_FILE,
-  RUN_MANIFEST_FORMAT,
-  writeRunManifest,
-  NOT_OUTPUTS,
-  recordInputs,
-  recordRun,
-  recordableOptions,
-  canonicalJsonLines,
-  compareRunOutputs,
-  DEFAULT_TOLERANCE,
-  TIMING_KEYS,
-  withoutTimings,
-  withRunFolder,
-  NOT_REPLAYED,
-  nlsProcessRunner,
-  replayArgv,
-  REPRODUCE_EXIT,
-  reproduceRun,
-} from './run/index.js';
-export type {
-  GitState,
-  RunEnvironment,
-  FileDigest,
-  FoundInput,
-  InputKind,
-  InputOption,
-  JsonValue,
-  RunInput,
-  RunManifest,
-  RecordRunOptions,
-  FileComparison,
-  FileVerdict,
-  MetricDifference,
-  RunComparison,
-  Tolerance,
-  ToleranceSpec,
-  CommandRunner,
-  ReproduceOptions,
-  ReproduceResult,
-} from './run/index.js';
+// Run folders: manifests and reproduction
+export * from './run/index.js';
 
 // Utilities for plugins and tools
 export { startWorker } from './util/worker.js';

@@ -1,6 +1,7 @@
 /** Run folders: manifests, input and output digests, reproduction and comparison. */
 export { runEnvironment, gitState, type GitState, type RunEnvironment } from './environment.js';
-export { hashPath, hashTree, sha256File, treeDigest, type FileDigest } from './hash.js';
+// sha256File is exported by the package root with the supernet artifact.
+export { hashPath, hashTree, treeDigest, type FileDigest } from './hash.js';
 export { BUILTIN_DATA, findInput, locateInputValue, recordInput, referencedInputs, type FoundInput, type InputKind, type InputOption } from './inputs.js';
 export { MAX_LISTED_FILES, readRunManifest, RUN_MANIFEST_FILE, RUN_MANIFEST_FORMAT, writeRunManifest, type JsonValue, type RunInput, type RunManifest } from './manifest.js';
 export { NOT_OUTPUTS, recordInputs, recordRun, recordableOptions, type RecordRunOptions } from './record.js';
