@@ -251,6 +251,33 @@ export function quantizationError(w: Float32Array, q: QuantizedMatrix): Quantiza
 type GradArgs = Array<tf.Tensor | tf.GradSaveFunc>;
 
 /**
+ * The per-element grid of {@link FakeQuantizerT} as plain arrays in the model's `[in, out]`
+ * layout: `scale`, `divisor` (the scale, or Infinity where it is 0: w / Inf = 0 picks code
+ * `zero`), `zero` (absent when symmetric) and the code range. Shared by the tfjs fake quantizer
+ * and the ONNX export, so both quantize on the same grid.
+ */
+export function fakeQuantGridT(like: QuantizedMatrix): { scale: Float32Array; divisor: Float32Array; zero?: Float32Array; lo: number; hi: number } {
+  validateQuantizedMatrix(like, 'like');
+  const { rows, cols } = like;
+  const gs = like.spec.groupSize;
+  const gpr = groupsPerRow(cols, gs);
+  const scale = new Float32Array(rows * cols);
+  const divisor = new Float32Array(rows * cols);
+  const zero = like.zeros ? new Float32Array(rows * cols) : undefined;
+  // Element (c, r) of the [in, out] layout is weight [r, c] of the HF layout.
+  for (let c = 0; c < cols; c++) {
+    const g = Math.floor(c / gs);
+    for (let r = 0; r < rows; r++) {
+      const s = like.scales[r * gpr + g]!;
+      scale[c * rows + r] = s;
+      divisor[c * rows + r] = s === 0 ? Infinity : s;
+      if (zero) zero[c * rows + r] = like.zeros![r * gpr + g]!;
+    }
+  }
+  return { scale, divisor, ...(zero ? { zero } : {}), ...codeRange(like.spec) };
+}
+
+/**
  * Fake quantization on the grid of one {@link QuantizedMatrix}, in the model's `[in, out]`
  * layout. The per-element grid tensors are built once, so a training hook can call
  * {@link FakeQuantizerT.apply} every step; {@link FakeQuantizerT.dispose} frees them.
@@ -267,28 +294,14 @@ export class FakeQuantizerT {
   private disposed = false;
 
   constructor(readonly like: QuantizedMatrix) {
-    validateQuantizedMatrix(like, 'like');
+    const { scale, divisor, zero, lo, hi } = fakeQuantGridT(like);
     const { rows, cols } = like;
-    const gs = like.spec.groupSize;
-    const gpr = groupsPerRow(cols, gs);
-    const scale = new Float32Array(rows * cols);
-    const divisor = new Float32Array(rows * cols);
-    const zero = like.zeros ? new Float32Array(rows * cols) : undefined;
-    // Element (c, r) of the [in, out] layout is weight [r, c] of the HF layout.
-    for (let c = 0; c < cols; c++) {
-      const g = Math.floor(c / gs);
-      for (let r = 0; r < rows; r++) {
-        const s = like.scales[r * gpr + g]!;
-        scale[c * rows + r] = s;
-        divisor[c * rows + r] = s === 0 ? Infinity : s;
-        if (zero) zero[c * rows + r] = like.zeros![r * gpr + g]!;
-      }
-    }
     this.scale = tf.tensor2d(scale, [cols, rows]);
     this.divisor = tf.tensor2d(divisor, [cols, rows]);
     // Adding a zero (even +0) also turns the -0 of round(-0.3) into +0, as in dequantizeMatrix.
     this.zero = zero ? tf.tensor2d(zero, [cols, rows]) : tf.scalar(0);
-    ({ lo: this.lo, hi: this.hi } = codeRange(like.spec));
+    this.lo = lo;
+    this.hi = hi;
   }
 
   /**

@@ -10,7 +10,7 @@ import { encodeExample, makeBatch } from '../data/encode.js';
 import type { PromptExample } from '../data/templates.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { scoreRows, scoreRowsMany } from './scoring.js';
+import { type RowScorer, scoreRows, scoreRowsMany } from './scoring.js';
 
 /** Options of {@link evaluateChoices}. */
 export interface ChoiceEvalOptions {
@@ -160,8 +160,8 @@ export function choiceMetrics(prepared: PreparedChoices, logLikelihood: ArrayLik
   };
 }
 
-/** Score prepared rows with `model`'s active configuration. Deterministic. */
-export async function evaluateChoices(model: LlamaModel, prepared: PreparedChoices, batchSize = 16): Promise<ChoiceMetrics> {
+/** Score prepared rows with `model`'s active configuration (a tfjs model, or an engine: {@link RowScorer}). Deterministic. */
+export async function evaluateChoices(model: LlamaModel | RowScorer, prepared: PreparedChoices, batchSize = 16): Promise<ChoiceMetrics> {
   return choiceMetrics(prepared, (await scoreRows(model, prepared.rows, batchSize)).logLikelihood);
 }
 

@@ -9,7 +9,7 @@ import { NlsError } from '../errors.js';
 import type { PromptExample } from '../data/templates.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { greedyGenerate } from './generate.js';
+import { greedyGenerate, type NextTokenModel } from './generate.js';
 
 /** How predictions and reference answers are normalised before comparison. */
 export type ExactMatchNormalize = 'none' | 'trim' | 'lower-trim';
@@ -96,7 +96,7 @@ export function normalizeAnswer(text: string, mode: ExactMatchNormalize): string
  * comparison with the example's `answer`. Deterministic.
  */
 export async function evaluateExactMatch(
-  model: LlamaModel,
+  model: LlamaModel | NextTokenModel,
   tokenizer: Tokenizer,
   examples: readonly PromptExample[],
   options: ExactMatchOptions,

@@ -67,6 +67,28 @@ function argmax(values: Float32Array | Int32Array | Uint8Array, start: number, l
   return best;
 }
 
+/**
+ * Something that gives next-token logits without being a tfjs {@link LlamaModel}: an evaluation
+ * engine (src/engine/) such as the ONNX Runtime one. `nextTokenLogits(rows, padId)` returns
+ * `[rows.length, vocab]` row-major: the logits at each row's last token, the rows right-padded
+ * with `padId` to the longest.
+ */
+export interface NextTokenModel {
+  readonly config: { readonly vocabSize: number; readonly maxPositionEmbeddings: number };
+  nextTokenLogits(rows: readonly (readonly number[])[], padId: number): Promise<Float32Array>;
+}
+
+/** Logits at each row's last token, from a tfjs model or a {@link NextTokenModel}. */
+async function nextLogits(model: LlamaModel | NextTokenModel, rows: readonly (readonly number[])[], padId: number): Promise<Float32Array | Int32Array | Uint8Array> {
+  if ('nextTokenLogits' in model) return model.nextTokenLogits(rows, padId);
+  const logits = lastLogits(model, rows, padId);
+  try {
+    return await logits.data();
+  } finally {
+    logits.dispose();
+  }
+}
+
 /** Next-token logits [rows, vocab] at each row's last real position (`lengths[r] - 1`). */
 function lastLogits(model: LlamaModel, rows: readonly (readonly number[])[], padId: number): tf.Tensor2D {
   return tf.tidy(() => {
@@ -94,7 +116,7 @@ function lastLogits(model: LlamaModel, rows: readonly (readonly number[])[], pad
  * freed before returning (the model's own rope/mask caches may grow on first use of a length).
  */
 export async function greedyGenerate(
-  model: LlamaModel,
+  model: LlamaModel | NextTokenModel,
   tokenizer: Tokenizer,
   prompts: readonly string[],
   options: GenerateOptions,
@@ -140,13 +162,7 @@ export async function greedyGenerate(
     }));
     let active = batch;
     while (active.length > 0) {
-      const logits = lastLogits(model, active.map((r) => r.ids), padId);
-      let values: Float32Array | Int32Array | Uint8Array;
-      try {
-        values = await logits.data();
-      } finally {
-        logits.dispose();
-      }
+      const values = await nextLogits(model, active.map((r) => r.ids), padId);
       active.forEach((row, r) => {
         const next = argmax(values, r * vocab, vocab);
         if (next === eosId) {

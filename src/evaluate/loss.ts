@@ -3,7 +3,7 @@
  */
 import type { LlamaModel } from '../model/llama.js';
 import type { TokenBatch } from '../train/batch.js';
-import { scoreRows } from './scoring.js';
+import { type RowScorer, scoreRows } from './scoring.js';
 
 /** Loss metrics over a set of rows. */
 export interface LossMetrics {
@@ -18,10 +18,10 @@ export interface LossMetrics {
 }
 
 /**
- * Token-weighted mean loss of `model` (its active configuration) over all rows of `rows`,
+ * Token-weighted mean loss of `model` (its active configuration; a tfjs model or an engine) over all rows of `rows`,
  * evaluated `batchSize` rows at a time. Deterministic: no dropout, fixed row order.
  */
-export async function evaluateLoss(model: LlamaModel, rows: TokenBatch, batchSize = 16): Promise<LossMetrics> {
+export async function evaluateLoss(model: LlamaModel | RowScorer, rows: TokenBatch, batchSize = 16): Promise<LossMetrics> {
   const scores = await scoreRows(model, rows, batchSize);
   const nll = -scores.logLikelihood.reduce((a, b) => a + b, 0);
   const tokens = scores.tokens.reduce((a, b) => a + b, 0);

@@ -40,8 +40,21 @@ function scoreBatch(model: LlamaModel, ids: tf.Tensor2D, targets: tf.Tensor2D, w
   return [tf.sum(tf.mul(picked, weights), -1) as tf.Tensor1D, tf.sum(weights, -1) as tf.Tensor1D];
 }
 
-/** Score every row of `rows`, `batchSize` rows per forward pass. Deterministic. */
-export async function scoreRows(model: LlamaModel, rows: TokenBatch, batchSize = 16): Promise<RowScores> {
+/**
+ * Something that scores rows like {@link scoreRows} without being a tfjs model: an evaluation
+ * engine (src/engine/, e.g. ONNX Runtime) holding a model and its active configuration.
+ */
+export interface RowScorer {
+  /** Per-row weighted log-likelihood and weight sums; `batchSize` is a hint (rows per pass). */
+  scoreRows(rows: TokenBatch, batchSize?: number): Promise<RowScores>;
+}
+
+/**
+ * Score every row of `rows`, `batchSize` rows per forward pass. Deterministic. `model` is a tfjs
+ * model (its active configuration) or a {@link RowScorer} (an engine), which scores them itself.
+ */
+export async function scoreRows(model: LlamaModel | RowScorer, rows: TokenBatch, batchSize = 16): Promise<RowScores> {
+  if ('scoreRows' in model) return model.scoreRows(rows, batchSize);
   const logLikelihood = new Float64Array(rows.batchSize);
   const tokens = new Float64Array(rows.batchSize);
   for (let start = 0; start < rows.batchSize; start += batchSize) {

@@ -58,8 +58,12 @@ function linearShape(config: LlamaConfig, layer: number, module: LinearModuleNam
   }
 }
 
-/** Rotary-embedding tables cos/sin of shape [positions, headDim] (HF's rotate-half layout). */
-function ropeTables(config: LlamaConfig, positions: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+/**
+ * Rotary-embedding tables cos/sin, row-major [positions, headDim], in HF's rotate-half layout
+ * (frequency i at columns i and i + headDim/2; position ids 0, 1, ...). Shared with the ONNX
+ * export so both engines rotate by the same float32 angles.
+ */
+export function ropeTableValues(config: Pick<LlamaConfig, 'headDim' | 'ropeTheta'>, positions: number): { cos: Float32Array; sin: Float32Array } {
   const d = config.headDim;
   const half = d / 2;
   const cos = new Float32Array(positions * d);
@@ -77,7 +81,13 @@ function ropeTables(config: LlamaConfig, positions: number): { cos: tf.Tensor2D;
       sin[p * d + i + half] = s;
     }
   }
-  return { cos: tf.tensor2d(cos, [positions, d]), sin: tf.tensor2d(sin, [positions, d]) };
+  return { cos, sin };
+}
+
+/** Rotary-embedding tables as tensors [positions, headDim] (see {@link ropeTableValues}). */
+function ropeTables(config: LlamaConfig, positions: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const { cos, sin } = ropeTableValues(config, positions);
+  return { cos: tf.tensor2d(cos, [positions, config.headDim]), sin: tf.tensor2d(sin, [positions, config.headDim]) };
 }
 
 /** The decoder model. Create with {@link LlamaModel.fromHf} or {@link LlamaModel.random}. */

@@ -1,0 +1,185 @@
+/**
+ * The ONNX Runtime evaluation engine: a tfjs model and its elastic adapters exported to ONNX
+ * (src/engine/onnx/llama.ts) and run by onnxruntime-node, behind the {@link EvaluationEngine}
+ * contract (docs/engines.md).
+ *
+ * - `unmerged` (default): one export, one session per output kind, for every configuration:
+ *   `setRanks` only rebuilds the adapter feeds (A^T as stored, s * B^T with rows past the rank
+ *   zeroed). Plain, SparsePEFT and QA-SparsePEFT adapters alike.
+ * - `merged`: each configuration is merged into the weights (by the tfjs adapters themselves,
+ *   so masking and fake quantization are exactly theirs) and exported; a new configuration
+ *   builds new sessions, lazily, at its first scoring call.
+ *
+ * Sessions are created lazily per output kind (`scores` for evaluators, `logits`, `next` for
+ * greedy generation) and each holds its own copy of the weights.
+ */
+import type * as Ort from 'onnxruntime-node';
+import type { AdapterSet } from '../../adapters/adapter-set.js';
+import { NlsError } from '../../errors.js';
+import type { RowScores } from '../../evaluate/scoring.js';
+import type { LlamaModel } from '../../model/llama.js';
+import { NLS_VERSION } from '../../package-info.js';
+import type { TokenBatch } from '../../train/batch.js';
+import { checkRanks } from '../ranks.js';
+import type { EngineInfo, EvaluationEngine, OnnxForm } from '../types.js';
+import { type AdapterPath, adapterInputNames, exportLlamaOnnx, type LlamaGraphOutput, type LlamaWeights } from './llama.js';
+import { createOrtSession, defaultThreads, loadOrt, type OnnxSessionOptions, type OrtSession } from './session.js';
+import { adapterFactorsOf, adapterFeed, type AdapterFactors, llamaWeightsOf, mergedWeightsOf } from './weights.js';
+
+/** Options of {@link createOnnxEngine}. */
+export interface OnnxEngineOptions extends OnnxSessionOptions {
+  /** Default `unmerged`. */
+  readonly form?: OnnxForm;
+  /** How plain adapters of the unmerged form are computed (default `merge`, docs/engines.md). */
+  readonly adapterPath?: AdapterPath;
+  /** Adapter feeds of the unmerged form: `padded` to r_max (default) or `sliced` to the rank. */
+  readonly feed?: 'padded' | 'sliced';
+  /** One product for q/k/v and one for gate/up (default false: measured no faster here). */
+  readonly fuseProjections?: boolean;
+  /**
+   * Rows per session run (default 64). Evaluators' `batchSize` hints are ignored: a run of more
+   * rows keeps the matrix products wider, which is what onnxruntime's threads need.
+   */
+  readonly rowsPerRun?: number;
+}
+
+/** Default rows per run of the onnx engine. */
+export const ONNX_ROWS_PER_RUN = 64;
+
+/**
+ * Create an ONNX Runtime engine for `model` with `adapters` attached (or none: the base model).
+ * Reads the weights once (float32; a quantized base is already dequantized by loadModelFolder);
+ * later changes to the tfjs weights are not seen. The initial configuration is the adapters'
+ * active ranks.
+ */
+export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet | undefined, options: OnnxEngineOptions = {}): Promise<EvaluationEngine> {
+  const ort = await loadOrt();
+  const form = options.form ?? 'unmerged';
+  const feedMode = options.feed ?? 'padded';
+  const rowsPerRun = options.rowsPerRun ?? ONNX_ROWS_PER_RUN;
+  if (!Number.isSafeInteger(rowsPerRun) || rowsPerRun < 1) throw new NlsError(`must be a positive integer, got ${rowsPerRun}`, { field: 'rowsPerRun' });
+  const threads = options.threads ?? defaultThreads();
+  const base = await llamaWeightsOf(model);
+  const { factors, slots } = adapters ? await adapterFactorsOf(adapters) : { factors: new Map<string, AdapterFactors>(), slots: [] };
+  const rMax = new Map(slots.map((s) => [s.key, s.rMax]));
+  const ranks = new Map(adapters?.activeRanks() ?? []);
+  const info: EngineInfo = { name: 'onnx', form, threads, version: ort.env.versions.common, providers: [...(options.providers ?? ['cpu'])] };
+  const sessionOptions: OnnxSessionOptions = { ...options, threads };
+
+  // Sessions by output kind; in the merged form they belong to one configuration and are dropped when it changes.
+  let sessions = new Map<LlamaGraphOutput, Promise<OrtSession>>();
+  let disposed = false;
+  const exportFor = async (output: LlamaGraphOutput): Promise<Uint8Array> => {
+    const common = { output, producerVersion: NLS_VERSION, ...(options.fuseProjections !== undefined ? { fuseProjections: options.fuseProjections } : {}) };
+    if (form === 'unmerged') {
+      return exportLlamaOnnx(base, { ...common, adapters: slots, rankDim: feedMode === 'sliced' ? 'dynamic' : 'fixed', ...(options.adapterPath ? { adapterPath: options.adapterPath } : {}) });
+    }
+    return exportLlamaOnnx(await mergedWeights(), common);
+  };
+  const mergedWeights = async (): Promise<LlamaWeights> => {
+    if (!adapters) return base;
+    const before = adapters.activeRanks();
+    adapters.setActiveRanks(ranks);
+    try {
+      return await mergedWeightsOf(model, adapters, base);
+    } finally {
+      adapters.setActiveRanks(before);
+    }
+  };
+  const session = (output: LlamaGraphOutput): Promise<OrtSession> => {
+    if (disposed) throw new Error('the onnx engine was disposed');
+    let s = sessions.get(output);
+    if (!s) {
+      s = exportFor(output).then((bytes) => createOrtSession(bytes, sessionOptions));
+      sessions.set(output, s);
+    }
+    return s;
+  };
+  const release = async (old: Map<LlamaGraphOutput, Promise<OrtSession>>) => {
+    for (const s of old.values()) await (await s.catch(() => undefined))?.release();
+  };
+
+  // Adapter feeds of the unmerged form, per module and rank (a handful of ranks per module).
+  const feedCache = new Map<string, Record<string, Ort.Tensor>>();
+  let adapterFeeds: Record<string, Ort.Tensor> = {};
+  const buildFeeds = () => {
+    const out: Record<string, Ort.Tensor> = {};
+    for (const [key, f] of factors) {
+      const rank = ranks.get(key) ?? f.spec.rMax;
+      const cacheKey = `${key}@${rank}`;
+      let entry = feedCache.get(cacheKey);
+      if (!entry) {
+        const feed = adapterFeed(f, rank, feedMode);
+        const names = adapterInputNames(key);
+        entry = { [names.a]: new ort.Tensor('float32', feed.a, [...feed.aDims]), [names.b]: new ort.Tensor('float32', feed.b, [...feed.bDims]) };
+        feedCache.set(cacheKey, entry);
+      }
+      Object.assign(out, entry);
+    }
+    adapterFeeds = out;
+  };
+  if (form === 'unmerged') buildFeeds();
+  const feedsWith = (extra: Record<string, Ort.Tensor>): Record<string, Ort.Tensor> => (form === 'unmerged' ? { ...adapterFeeds, ...extra } : extra);
+
+  const int32 = (values: Int32Array, dims: number[]) => new ort.Tensor('int32', values, dims);
+
+  return {
+    info,
+    config: model.config,
+    setRanks: async (next) => {
+      checkRanks(rMax, next);
+      let changed = false;
+      for (const [key, r] of next) {
+        if (ranks.get(key) !== r) changed = true;
+        ranks.set(key, r);
+      }
+      if (!changed) return;
+      if (form === 'unmerged') buildFeeds();
+      else {
+        const old = sessions;
+        sessions = new Map();
+        await release(old);
+      }
+    },
+    scoreRows: async (rows: TokenBatch): Promise<RowScores> => {
+      const s = await session('scores');
+      const logLikelihood = new Float64Array(rows.batchSize);
+      const tokens = new Float64Array(rows.batchSize);
+      const { seqLen } = rows;
+      for (let start = 0; start < rows.batchSize; start += rowsPerRun) {
+        const n = Math.min(rowsPerRun, rows.batchSize - start);
+        const span = [start * seqLen, (start + n) * seqLen] as const;
+        const out = await s.run(
+          feedsWith({
+            input_ids: int32(rows.inputIds.slice(...span), [n, seqLen]),
+            targets: int32(rows.targets.slice(...span), [n, seqLen]),
+            weights: new ort.Tensor('float32', rows.weights.slice(...span), [n, seqLen]),
+          }),
+        );
+        logLikelihood.set(out['log_likelihood']!.data as Float32Array, start);
+        tokens.set(out['tokens']!.data as Float32Array, start);
+      }
+      return { logLikelihood, tokens };
+    },
+    logits: async (ids, batch, seq) => {
+      const s = await session('logits');
+      const out = await s.run(feedsWith({ input_ids: int32(Int32Array.from(ids), [batch, seq]) }));
+      return out['logits']!.data as Float32Array;
+    },
+    nextTokenLogits: async (rows, padId) => {
+      const s = await session('next');
+      const width = Math.max(...rows.map((r) => r.length));
+      const data = new Int32Array(rows.length * width).fill(padId);
+      rows.forEach((r, i) => data.set(r, i * width));
+      const positions = Int32Array.from(rows.map((r, i) => i * width + r.length - 1));
+      const out = await s.run(feedsWith({ input_ids: int32(data, [rows.length, width]), positions: int32(positions, [rows.length]) }));
+      return out['next_logits']!.data as Float32Array;
+    },
+    dispose: async () => {
+      disposed = true;
+      const old = sessions;
+      sessions = new Map();
+      await release(old);
+    },
+  };
+}

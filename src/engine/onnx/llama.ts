@@ -1,0 +1,310 @@
+/**
+ * The LLaMA-family decoder (LlamaForCausalLM, as src/model/llama.ts computes it) as an ONNX graph:
+ * token embedding -> N x [RMSNorm -> grouped-query attention with rotary embeddings and a causal
+ * mask -> residual -> RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head (tied or untied).
+ *
+ * Two forms (docs/engines.md):
+ *
+ * - **merged**: every linear weight is an initializer, adapters already merged into it. One
+ *   configuration per model: what a user deploys.
+ * - **unmerged**: the base weights are initializers and each adapted module takes its factors as
+ *   graph inputs, `lora_a.<key>` = A^T [in, rMax] and `lora_b.<key>` = s * B^T [rMax, out] (rows
+ *   at and beyond the active rank zero), so one session scores every configuration of a supernet
+ *   (see {@link adapterFeeds}). Plain adapters compute `x W + (x A^T) (s B^T)` ("low-rank") or
+ *   `x (W + A^T (s B^T))` ("merge"); sparsity-aware (SparsePEFT) adapters always merge in the
+ *   graph and mask the delta by the base's non-zeros, and quantization-aware (QA-SparsePEFT) ones
+ *   fake-quantize the merged weight on the base's grid, exactly the computation of the tfjs
+ *   adapter (src/adapters/elastic-lora.ts), so the unmerged form scores every supernet nls trains.
+ *
+ * Graph inputs: `input_ids` int32 [batch, seq] (right-padded). Outputs by `output`:
+ * `logits` float [batch, seq, vocab]; `scores`: with inputs `targets` int32 and `weights` float
+ * [batch, seq], outputs `log_likelihood` and `tokens` float [batch] (per row: sum of weight x
+ * log p(target), and sum of weights; src/evaluate/scoring.ts); `next`: with input `positions`
+ * int32 [batch] (flat indices into batch x seq), output `next_logits` float [batch, vocab].
+ */
+import type { LlamaConfig } from '../../model/hf-config.js';
+import { LINEAR_MODULES, type LinearModuleName } from '../../model/linear.js';
+import { ropeTableValues } from '../../model/llama.js';
+import { NlsError } from '../../errors.js';
+import { GraphBuilder } from './graph.js';
+import { OnnxDataType } from './proto.js';
+
+/** The float32 weights of a decoder, linear weights input-major ([in, out]) as nls holds them. */
+export interface LlamaWeights {
+  readonly config: LlamaConfig;
+  /** `embed_tokens`, [vocab, hidden]. */
+  readonly embed: Float32Array;
+  readonly layers: readonly {
+    readonly inputNorm: Float32Array;
+    readonly postAttentionNorm: Float32Array;
+    /** Each linear module's weight, [in, out]. */
+    readonly linears: Readonly<Record<LinearModuleName, Float32Array>>;
+  }[];
+  readonly finalNorm: Float32Array;
+  /** Untied lm_head, [hidden, vocab]; undefined when tied to the embedding. */
+  readonly lmHeadT?: Float32Array;
+}
+
+/** Fake quantization of one module's merged weight, per element in the [in, out] layout (`FakeQuantizerT`). */
+export interface FakeQuantGrid {
+  readonly scale: Float32Array;
+  /** The scale, or Infinity where it is 0. */
+  readonly divisor: Float32Array;
+  /** Zero points, or undefined when symmetric. */
+  readonly zero?: Float32Array;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/** An adapted module of the unmerged form. */
+export interface AdapterSlot {
+  /** Module key `layers.{i}.{module}`. */
+  readonly key: string;
+  readonly rMax: number;
+  /** Mask the delta by the base weight's non-zeros (SparsePEFT). */
+  readonly sparse: boolean;
+  /** Fake-quantize the merged weight (QA-SparsePEFT). */
+  readonly quant?: FakeQuantGrid;
+}
+
+/** How plain adapters of the unmerged form are computed (sparse and quantization-aware ones always merge). */
+export type AdapterPath = 'low-rank' | 'merge';
+
+/** Which outputs the graph has (see the module comment). */
+export type LlamaGraphOutput = 'logits' | 'scores' | 'next';
+
+/** Options of {@link exportLlamaOnnx}. */
+export interface LlamaExportOptions {
+  readonly output: LlamaGraphOutput;
+  /** Adapted modules taking their factors as inputs (the unmerged form); none = the merged form. */
+  readonly adapters?: readonly AdapterSlot[];
+  /** Default `merge`. */
+  readonly adapterPath?: AdapterPath;
+  /** The rank dimension of adapter inputs: `fixed` = rMax (zero-padded feeds) or `dynamic` (sliced feeds accepted too). Default `fixed`. */
+  readonly rankDim?: 'fixed' | 'dynamic';
+  /** Multiply q/k/v and gate/up by one concatenated weight each (default true). */
+  readonly fuseProjections?: boolean;
+  /** Written into the model's metadata (`nls.*` keys are added). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly producerVersion?: string;
+}
+
+/** Input names of an adapted module's factors. */
+export function adapterInputNames(key: string): { a: string; b: string } {
+  return { a: `lora_a.${key}`, b: `lora_b.${key}` };
+}
+
+/** [in, out] of a linear module (as src/model/llama.ts). */
+export function linearShapeOf(config: LlamaConfig, layer: number, module: LinearModuleName): [number, number] {
+  const h = config.hiddenSize;
+  const q = config.numAttentionHeads * config.headDim;
+  const kv = config.numKeyValueHeads * config.headDim;
+  const inter = config.intermediateSizes?.[layer] ?? config.intermediateSize;
+  switch (module) {
+    case 'q_proj':
+      return [h, q];
+    case 'k_proj':
+    case 'v_proj':
+      return [h, kv];
+    case 'o_proj':
+      return [q, h];
+    case 'gate_proj':
+    case 'up_proj':
+      return [h, inter];
+    case 'down_proj':
+      return [inter, h];
+  }
+}
+
+function checkWeights(w: LlamaWeights): void {
+  const c = w.config;
+  const expect = (name: string, got: number, want: number) => {
+    if (got !== want) throw new NlsError(`has ${got} values, the config implies ${want}`, { field: name });
+  };
+  expect('embed_tokens', w.embed.length, c.vocabSize * c.hiddenSize);
+  expect('layers', w.layers.length, c.numHiddenLayers);
+  w.layers.forEach((layer, l) => {
+    expect(`layers.${l}.input_layernorm`, layer.inputNorm.length, c.hiddenSize);
+    expect(`layers.${l}.post_attention_layernorm`, layer.postAttentionNorm.length, c.hiddenSize);
+    for (const m of LINEAR_MODULES) {
+      const [i, o] = linearShapeOf(c, l, m);
+      expect(`layers.${l}.${m}`, layer.linears[m].length, i * o);
+    }
+  });
+  expect('norm', w.finalNorm.length, c.hiddenSize);
+  if (w.lmHeadT) expect('lm_head', w.lmHeadT.length, c.hiddenSize * c.vocabSize);
+  if (!w.lmHeadT && !c.tieWordEmbeddings) throw new NlsError('the config has an untied lm_head but no lm_head weight was given', { field: 'lm_head' });
+}
+
+/** Transpose a row-major [rows, cols] matrix. */
+export function transposeMatrix(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
+  return out;
+}
+
+/**
+ * Export a decoder as an ONNX model (serialized ModelProto bytes). The merged form when
+ * `options.adapters` is empty, else the unmerged form with those modules' factors as inputs.
+ */
+export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptions): Uint8Array {
+  checkWeights(weights);
+  const c = weights.config;
+  const g = new GraphBuilder('nls_llama');
+  const adapters = new Map((options.adapters ?? []).map((a) => [a.key, a]));
+  for (const key of adapters.keys()) {
+    const [, layer, module] = key.split('.');
+    if (!/^layers\.\d+\.[a-z_]+$/.test(key) || Number(layer) >= c.numHiddenLayers || !(LINEAR_MODULES as readonly string[]).includes(module!)) {
+      throw new NlsError(`not a linear module of this model (expected layers.{0..${c.numHiddenLayers - 1}}.{${LINEAR_MODULES.join('|')}})`, { field: key });
+    }
+  }
+  const adapterPath = options.adapterPath ?? 'merge';
+  const H = c.hiddenSize;
+  const d = c.headDim;
+  const heads = c.numAttentionHeads;
+  const kvHeads = c.numKeyValueHeads;
+  const groups = heads / kvHeads;
+  if (!Number.isInteger(groups)) throw new NlsError(`num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`, { field: 'num_key_value_heads' });
+  if (d % 2 !== 0) throw new NlsError(`head_dim ${d} must be even for rotary embeddings`, { field: 'head_dim' });
+
+  const ids = g.input('input_ids', OnnxDataType.INT32, ['batch', 'seq']);
+
+  // Sequence length S as a [1] int64 tensor, for slicing the rotary tables and building the mask.
+  const shape = g.op('Shape', [ids]);
+  const seqLen = g.op('Slice', [shape, g.int64s([1]), g.int64s([2])]);
+  const { cos: cosTable, sin: sinTable } = ropeTableValues(c, c.maxPositionEmbeddings);
+  const cos = g.op('Slice', [g.floats('rope_cos', [c.maxPositionEmbeddings, d], cosTable), g.int64s([0]), seqLen, g.int64s([0])]);
+  const sin = g.op('Slice', [g.floats('rope_sin', [c.maxPositionEmbeddings, d], sinTable), g.int64s([0]), seqLen, g.int64s([0])]);
+  // Causal mask [S, S]: -1e9 where key position > query position (as the tfjs model: exp
+  // underflows to exactly 0, and no inf - inf can arise).
+  const seqScalar = g.op('Squeeze', [seqLen, g.int64s([0])]);
+  const zeroI64 = g.initializer('const_i64_scalar_0', OnnxDataType.INT64, [], BigInt64Array.of(0n));
+  const oneI64 = g.initializer('const_i64_scalar_1', OnnxDataType.INT64, [], BigInt64Array.of(1n));
+  const pos = g.op('Range', [zeroI64, seqScalar, oneI64]);
+  const later = g.op('Greater', [g.op('Unsqueeze', [pos, g.int64s([0])]), g.op('Unsqueeze', [pos, g.int64s([1])])]);
+  // Tiled once per query group ([groups*S, S], row r = query position r mod S), as the tfjs model.
+  const mask = groups === 1 ? g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]) : g.op('Tile', [g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]), g.int64s([groups, 1])]);
+
+  const rmsNorm = (x: string, weight: string): string => {
+    // The pattern onnxruntime fuses into SimplifiedLayerNormalization (Pow, ReduceMean, Add, Sqrt, Div, Mul).
+    const variance = g.op('ReduceMean', [g.op('Pow', [x, g.scalar(2)])], { axes: [-1], keepdims: 1 });
+    return g.mul(g.div(x, g.op('Sqrt', [g.add(variance, g.scalar(c.rmsNormEps))])), weight);
+  };
+
+  /**
+   * The weight a module multiplies by (base, or merged in the graph with its adapter's factors),
+   * and the low-rank delta to add to its output when the adapter takes the low-rank path.
+   */
+  const weightOf = (x: string, layer: number, module: LinearModuleName, w: Float32Array): { weight: string; delta?: string } => {
+    const key = `layers.${layer}.${module}`;
+    const [inDim, outDim] = linearShapeOf(c, layer, module);
+    const base = g.floats(`${key}.weight_t`, [inDim, outDim], w);
+    const adapter = adapters.get(key);
+    if (!adapter) return { weight: base };
+    const names = adapterInputNames(key);
+    const rankDim = options.rankDim === 'dynamic' ? `rank.${key}` : adapter.rMax;
+    const a = g.input(names.a, OnnxDataType.FLOAT, [inDim, rankDim]);
+    const b = g.input(names.b, OnnxDataType.FLOAT, [rankDim, outDim]);
+    if (!adapter.sparse && !adapter.quant && adapterPath === 'low-rank') return { weight: base, delta: g.matmul(g.matmul(x, a), b) };
+    let delta = g.matmul(a, b);
+    // The mask depends on initializers only: onnxruntime folds it into a constant at load time.
+    if (adapter.sparse) delta = g.mul(delta, g.op('Cast', [g.op('Not', [g.op('Equal', [base, g.scalar(0)])])], { to: OnnxDataType.FLOAT }));
+    let merged = g.add(base, delta);
+    if (adapter.quant) merged = fakeQuantize(g, key, merged, adapter.quant, inDim, outDim);
+    return { weight: merged };
+  };
+
+  /**
+   * The outputs of several modules that read the same input (q/k/v, gate/up): with `fuse`, one
+   * product with their weights concatenated along the output axis, then split (fewer, wider
+   * products keep the threads busier; onnxruntime folds the concatenation of constant weights).
+   */
+  const linears = (x: string, layer: number, modules: readonly LinearModuleName[], w: Readonly<Record<LinearModuleName, Float32Array>>): string[] => {
+    const parts = modules.map((m) => weightOf(x, layer, m, w[m]));
+    let outs: string[];
+    if (modules.length === 1 || options.fuseProjections === false) {
+      outs = parts.map((p) => g.matmul(x, p.weight));
+    } else {
+      const widths = modules.map((m) => linearShapeOf(c, layer, m)[1]);
+      const fused = g.matmul(x, g.op('Concat', parts.map((p) => p.weight), { axis: 1 }));
+      outs = g.opN('Split', [fused, g.int64s(widths)], modules.length, { axis: -1 });
+    }
+    return outs.map((o, i) => (parts[i]!.delta ? g.add(o, parts[i]!.delta!) : o));
+  };
+  const linear = (x: string, layer: number, module: LinearModuleName, w: Readonly<Record<LinearModuleName, Float32Array>>): string => linears(x, layer, [module], w)[0]!;
+
+  const splitHeads = (x: string, n: number): string => g.transpose(g.reshape(x, [0, 0, n, d]), [0, 2, 1, 3]);
+  const rope = (x: string): string => {
+    const half = d / 2;
+    const x1 = g.op('Slice', [x, g.int64s([0]), g.int64s([half]), g.int64s([3])]);
+    const x2 = g.op('Slice', [x, g.int64s([half]), g.int64s([d]), g.int64s([3])]);
+    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: 3 });
+    return g.add(g.mul(x, cos), g.mul(rotated, sin));
+  };
+
+  let h = g.op('Gather', [g.floats('embed_tokens', [c.vocabSize, H], weights.embed), ids], { axis: 0 });
+  weights.layers.forEach((layer, l) => {
+    const norm1 = g.floats(`layers.${l}.input_layernorm`, [H], layer.inputNorm);
+    const norm2 = g.floats(`layers.${l}.post_attention_layernorm`, [H], layer.postAttentionNorm);
+    // Attention. Query head h reads kv head floor(h / groups): the groups query heads of one kv
+    // head are stacked along the sequence axis and share one product with it, as in the tfjs model.
+    const x = rmsNorm(h, norm1);
+    const [qOut, kOut, vOut] = linears(x, l, ['q_proj', 'k_proj', 'v_proj'], layer.linears);
+    const q = rope(splitHeads(qOut!, heads));
+    const k = rope(splitHeads(kOut!, kvHeads));
+    const v = splitHeads(vOut!, kvHeads);
+    const qStacked = g.reshape(q, [0, kvHeads, -1, d]); // [B, kv, groups*S, d]
+    const scores = g.mul(g.matmul(qStacked, g.transpose(k, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(d)));
+    const probs = g.op('Softmax', [g.add(scores, mask)], { axis: -1 }); // [B, kv, groups*S, S]
+    const attended = g.reshape(g.matmul(probs, v), [0, heads, -1, d]); // [B, heads, S, d]
+    const merged = g.reshape(g.transpose(attended, [0, 2, 1, 3]), [0, 0, heads * d]);
+    h = g.add(h, linear(merged, l, 'o_proj', layer.linears));
+    // SwiGLU MLP.
+    const y = rmsNorm(h, norm2);
+    const [gate, up] = linears(y, l, ['gate_proj', 'up_proj'], layer.linears);
+    h = g.add(h, linear(g.mul(g.mul(gate!, g.op('Sigmoid', [gate!])), up!), l, 'down_proj', layer.linears));
+  });
+  const hidden = rmsNorm(h, g.floats('norm', [H], weights.finalNorm));
+  const lmHead = g.floats('lm_head.weight_t', [H, c.vocabSize], weights.lmHeadT ?? transposeMatrix(weights.embed, c.vocabSize, H));
+
+  switch (options.output) {
+    case 'logits':
+      g.output(g.matmul(hidden, lmHead), 'logits', OnnxDataType.FLOAT, ['batch', 'seq', c.vocabSize]);
+      break;
+    case 'scores': {
+      const targets = g.input('targets', OnnxDataType.INT32, ['batch', 'seq']);
+      const rowWeights = g.input('weights', OnnxDataType.FLOAT, ['batch', 'seq']);
+      const logp = g.op('LogSoftmax', [g.matmul(hidden, lmHead)], { axis: -1 });
+      const picked = g.op('Squeeze', [g.op('GatherElements', [logp, g.op('Unsqueeze', [targets, g.int64s([2])])], { axis: 2 }), g.int64s([2])]);
+      g.output(g.op('ReduceSum', [g.mul(picked, rowWeights), g.int64s([1])], { keepdims: 0 }), 'log_likelihood', OnnxDataType.FLOAT, ['batch']);
+      g.output(g.op('ReduceSum', [rowWeights, g.int64s([1])], { keepdims: 0 }), 'tokens', OnnxDataType.FLOAT, ['batch']);
+      break;
+    }
+    case 'next': {
+      const positions = g.input('positions', OnnxDataType.INT32, ['batch']);
+      const picked = g.op('Gather', [g.reshape(hidden, [-1, H]), positions], { axis: 0 });
+      g.output(g.matmul(picked, lmHead), 'next_logits', OnnxDataType.FLOAT, ['batch', c.vocabSize]);
+      break;
+    }
+  }
+  const form = adapters.size > 0 ? 'unmerged' : 'merged';
+  return g.build({
+    producerVersion: options.producerVersion ?? '0',
+    metadata: {
+      ...options.metadata,
+      'nls.form': form,
+      'nls.output': options.output,
+      ...(adapters.size > 0 ? { 'nls.adapter_path': adapterPath, 'nls.adapters': [...adapters.keys()].join(',') } : {}),
+    },
+  });
+}
+
+/** `FQ(w) = (clip(round(w / divisor) + zero, lo, hi) - zero) * scale`, as `FakeQuantizerT.apply`. */
+function fakeQuantize(g: GraphBuilder, key: string, w: string, q: FakeQuantGrid, inDim: number, outDim: number): string {
+  const scale = g.floats(`${key}.quant_scale`, [inDim, outDim], q.scale);
+  const divisor = g.floats(`${key}.quant_divisor`, [inDim, outDim], q.divisor);
+  const zero = q.zero ? g.floats(`${key}.quant_zero`, [inDim, outDim], q.zero) : g.scalar(0);
+  // Round is round-half-to-even in ONNX, as tf.round; adding the zero (even +0) turns -0 into +0 as tfjs does.
+  const u = g.add(g.op('Round', [g.div(w, divisor)]), zero);
+  return g.mul(g.sub(g.op('Clip', [u, g.scalar(q.lo), g.scalar(q.hi)]), zero), scale);
+}
