@@ -8,6 +8,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackendRequest } from '../backend/index.js';
+import { resolveEngine } from '../engine/select.js';
+import type { EngineInfo, EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
 import type { ConstraintSpec, ObjectiveSpec, TrialResult } from '../search/contract.js';
 import { functionEvaluator } from '../search/evaluator.js';
@@ -45,6 +47,8 @@ export interface CompareStrategiesOptions {
   /** Search this sub-space of the supernet's space (a search-space file). */
   readonly space?: string;
   readonly backend?: BackendRequest;
+  /** Evaluation engine (default `auto`: onnx when it loads here, else tfjs); recorded in each trial's attributes. */
+  readonly engine?: EngineRequest;
   readonly progress?: Progress;
 }
 
@@ -81,6 +85,8 @@ export interface CompareStrategiesResult {
   readonly front: readonly (ComparedTrial & { readonly foundBy: readonly string[] })[];
   /** Distinct configurations measured in all. */
   readonly measured: number;
+  /** The engine that computed the model metrics. */
+  readonly engine: EngineInfo;
 }
 
 function compared(space: SearchSpace, t: TrialResult): ComparedTrial {
@@ -104,6 +110,7 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
   const spec: ScorerSpec = {
     supernet: options.supernet,
     backend: options.backend ?? 'wasm',
+    engine: await resolveEngine(options.engine ?? 'auto'),
     needs,
     ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
     ...(options.space !== undefined ? { spaceFile: options.space } : {}),
@@ -122,6 +129,13 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
       }
       return m;
     };
+    // Every trial says which engine scored it.
+    const withEngine =
+      <R extends { attrs: Record<string, number> }>(f: (config: Config) => Promise<R>) =>
+      async (config: Config) => {
+        const r = await f(config);
+        return { ...r, attrs: { ...r.attrs, engine: scorer.engine.name } };
+      };
     const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
     const constraintSpecs: ConstraintSpec[] = constraints.map((c) => ({ name: constraintName(c) }));
     const statistics = await trainingStatisticsOf(options.supernet);
@@ -137,7 +151,7 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
       const study = await Study.create({
         journal: path.join(dir, 'trials.jsonl'),
         space,
-        evaluator: functionEvaluator(metricObjective(measure, options.objectives, constraints), { concurrency: scorer.concurrency }),
+        evaluator: functionEvaluator(withEngine(metricObjective(measure, options.objectives, constraints)), { concurrency: scorer.concurrency }),
         strategy: await resolveStrategy(s.strategy),
         ...(s.options ? { strategyOptions: s.options } : {}),
         objectives,
@@ -171,7 +185,7 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
     const sign = directionSigns(objectives)[0] ?? 1;
     const front = combined.map((t) => ({ ...compared(space, t), foundBy: foundBy(t.key) })).sort((a, b) => sign * ((a.values[0] ?? 0) - (b.values[0] ?? 0)));
     await writeParetoJson(path.join(options.out, 'pareto.json'), { trials: numbered, objectives, constraints: constraintSpecs, space });
-    return { objectives, constraints: constraintSpecs, strategies: outcomes, front, measured: memo.size };
+    return { objectives, constraints: constraintSpecs, strategies: outcomes, front, measured: memo.size, engine: scorer.engine };
   } finally {
     await scorer.close();
   }

@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type BackendInfo, type BackendRequest, initBackend } from '../backend/index.js';
 import { DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../model/demo-model.js';
+import type { EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
 import type { QuantSpec } from '../compress/quantize.js';
 import { type QuantizeRunResult, runQuantize } from '../compress/quantize-run.js';
@@ -38,6 +39,8 @@ import { BUILTIN_SPAM_TASK, runSupernetTraining, type SubnetMetrics } from './tr
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   readonly backend?: BackendRequest;
+  /** Evaluation engine of the search stage (default `auto`: onnx when it loads here; docs/engines.md). Training is always tfjs. */
+  readonly engine?: EngineRequest;
   readonly seed?: number;
   /** Base model folder (default: the shipped models/demo). */
   readonly modelDir?: string;
@@ -278,6 +281,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         out: path.join(out, 'search'),
         workers: options.parallel === false ? 1 : 2,
         backend: backendRequest,
+        ...(options.engine ? { engine: options.engine } : {}),
         progress,
       });
       search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000 };

@@ -12,7 +12,7 @@ try {
       (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
     );
   });
-  port.postMessage({ ready: true, validationExamples: scorer.validationExamples });
+  port.postMessage({ ready: true, validationExamples: scorer.validationExamples, engine: scorer.engine });
 } catch (err) {
   port.postMessage({ ready: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
 }

@@ -1,10 +1,17 @@
 /**
  * Scoring configurations of a trained supernet: accuracy or answer loss on the validation split,
- * and the analytic cost model (adapter parameters, FLOPs per token). In this thread, or in a pool
- * of worker threads (each with its own tfjs backend and supernet copy) so that more cores work.
+ * and the analytic cost model (adapter parameters, FLOPs per token). Model metrics are computed by
+ * an evaluation engine (src/engine/): tfjs, or ONNX Runtime. In this thread, or in a pool of
+ * worker threads (each with its own backend, supernet copy and engine) so that more cores work;
+ * the onnx engine always scores in worker threads, so that its blocking session runs never stall
+ * this thread's event loop (progress, timers, signals).
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type BackendRequest, initBackend } from '../backend/index.js';
+import { createOnnxEngine } from '../engine/onnx/engine.js';
+import { createTfjsEngine } from '../engine/tfjs.js';
+import type { EngineInfo, EngineName, EvaluationEngine } from '../engine/types.js';
 import { NlsError } from '../errors.js';
 import { evaluateChoices, sliceChoices } from '../evaluate/choice.js';
 import { evaluateExactMatch } from '../evaluate/exact-match.js';
@@ -46,6 +53,10 @@ export interface ScorerSpec {
   readonly latencyPredictor?: string;
   /** Search a sub-space of the supernet's space given by this search-space file (checked with {@link assertSubspace}). */
   readonly spaceFile?: string;
+  /** The evaluation engine (default tfjs); resolve `--engine auto` first with `resolveEngine`. */
+  readonly engine?: EngineName;
+  /** onnx: intra-op threads of each worker's session (default: the cores divided among the workers, at least 1). */
+  readonly threads?: number;
 }
 
 /**
@@ -95,12 +106,14 @@ export interface SliceMeasurement {
 /** Scores configurations of one loaded supernet. */
 export interface SupernetScorer {
   readonly space: SearchSpace;
+  /** The engine that computes the model metrics. */
+  readonly engine: EngineInfo;
   /** Examples in the validation split the model metrics are measured on. */
   readonly validationExamples: number;
   measure(config: Config): Promise<Record<SearchMetric, number>>;
   /** Per-example results on validation examples `[start, end)` (see {@link SliceMeasurement}). */
   measureSlice(config: Config, start: number, end: number): Promise<SliceMeasurement>;
-  dispose(): void;
+  dispose(): Promise<void>;
 }
 
 /** Rows `[start, end)` of a token batch. */
@@ -113,6 +126,7 @@ function sliceRows(rows: TokenBatch, start: number, end: number): TokenBatch {
 export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetScorer> {
   await initBackend(spec.backend, { quiet: true });
   const supernet = await loadSupernet(spec.supernet);
+  let engine: EvaluationEngine | undefined;
   try {
     const { manifest, model, adapters, tokenizer, config: modelConfig } = supernet;
     const space = await scoredSpace(spec, supernet.space);
@@ -138,6 +152,8 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
       });
     }
     const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
+    engine = spec.engine === 'onnx' ? await createOnnxEngine(model, adapters, spec.threads !== undefined ? { threads: spec.threads } : {}) : createTfjsEngine(model, adapters);
+    const e = engine;
     const latency = await latencyOf(spec, supernet.space, space);
     // Exact match generates as many tokens as the longest reference answer, plus EOS.
     const exactTokens = needs.has('exact') ? Math.max(1, ...validationTask.validation.map((e) => tokenizer.encode(e.answer).length)) + 1 : 0;
@@ -159,49 +175,52 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
         }
         const out: { -readonly [K in keyof SliceMeasurement]: SliceMeasurement[K] } = { cost: costOf(config) };
         if (!needsModel) return out;
-        adapters.setActiveRanks(space.activeRanks(config));
+        await e.setRanks(space.activeRanks(config));
         if (needs.has('accuracy') || needs.has('loss')) {
           if (validation.choices) {
-            const m = await evaluateChoices(model, sliceChoices(validation.choices, start, end));
+            const m = await evaluateChoices(e, sliceChoices(validation.choices, start, end));
             out.correct = Array.from(m.perExample.correct);
             out.logLikelihood = Array.from(m.perExample.correctLogLikelihood);
             out.tokens = Array.from(m.perExample.correctTokens);
           } else {
-            const scores = await scoreRows(model, sliceRows(validation.rows!, start, end));
+            const scores = await scoreRows(e, sliceRows(validation.rows!, start, end));
             out.logLikelihood = Array.from(scores.logLikelihood);
             out.tokens = Array.from(scores.tokens);
           }
         }
         if (needs.has('exact')) {
-          const m = await evaluateExactMatch(model, tokenizer, validationTask.validation.slice(start, end), { maxNewTokens: exactTokens, maxLength });
+          const m = await evaluateExactMatch(e, tokenizer, validationTask.validation.slice(start, end), { maxNewTokens: exactTokens, maxLength });
           out.exact = m.correct.map((c) => (c ? 1 : 0));
         }
         return out;
       },
       measure: async (config) => {
         const out = costOf(config);
-        if (needsModel) adapters.setActiveRanks(space.activeRanks(config));
+        if (needsModel) await e.setRanks(space.activeRanks(config));
         if (needs.has('accuracy') || needs.has('loss')) {
           if (validation.choices) {
-            const m = await evaluateChoices(model, validation.choices);
+            const m = await evaluateChoices(e, validation.choices);
             out.accuracy = m.accuracy;
             out.loss = m.answerLoss;
           } else {
-            out.loss = (await evaluateLoss(model, validation.rows!)).loss;
+            out.loss = (await evaluateLoss(e, validation.rows!)).loss;
           }
         }
         if (needs.has('exact')) {
           // Greedy generations compared after trimming (docs/evaluators.md).
-          out.exact = (await evaluateExactMatch(model, tokenizer, validationTask.validation, { maxNewTokens: exactTokens, maxLength })).accuracy;
+          out.exact = (await evaluateExactMatch(e, tokenizer, validationTask.validation, { maxNewTokens: exactTokens, maxLength })).accuracy;
         }
         return out as Record<SearchMetric, number>;
       },
-      dispose: () => {
+      engine: e.info,
+      dispose: async () => {
+        await e.dispose();
         adapters.dispose();
         model.dispose();
       },
     };
   } catch (err) {
+    await engine?.dispose();
     supernet.adapters.dispose();
     supernet.model.dispose();
     throw err;
@@ -216,13 +235,14 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
 export async function startScorerPool(
   spec: ScorerSpec,
   n: number,
-): Promise<Pick<SupernetScorer, 'measure' | 'measureSlice' | 'validationExamples'> & { close(): Promise<void> }> {
+): Promise<Pick<SupernetScorer, 'measure' | 'measureSlice' | 'validationExamples' | 'engine'> & { close(): Promise<void> }> {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string } | { ready: true; validationExamples: number } | { ready: false; error: string };
+  type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string } | { ready: true; validationExamples: number; engine: EngineInfo } | { ready: false; error: string };
   const pending = new Map<number, { resolve: (m: unknown) => void; reject: (e: Error) => void }>();
   const idle: import('node:worker_threads').Worker[] = [];
   const queue: ScorerRequest[] = [];
   let validationExamples = 0;
+  let engine: EngineInfo = { name: spec.engine ?? 'tfjs' };
   let nextId = 0;
   const dispatch = () => {
     while (idle.length > 0 && queue.length > 0) idle.shift()!.postMessage(queue.shift());
@@ -235,6 +255,7 @@ export async function startScorerPool(
           if ('ready' in msg) {
             if (msg.ready) {
               validationExamples = msg.validationExamples;
+              engine = msg.engine;
               idle.push(worker);
               resolve(worker);
               dispatch();
@@ -261,6 +282,7 @@ export async function startScorerPool(
     });
   return {
     validationExamples,
+    engine,
     measure: (config) => request<Record<SearchMetric, number>>(config),
     measureSlice: (config, start, end) => request<SliceMeasurement>(config, [start, end]),
     close: async () => {
@@ -277,30 +299,35 @@ export interface ScorerRequest {
 }
 
 /** Scores configurations: in this thread or in a worker pool. */
-export interface ConfigScorer extends Pick<SupernetScorer, 'space' | 'validationExamples' | 'measure' | 'measureSlice'> {
+export interface ConfigScorer extends Pick<SupernetScorer, 'space' | 'validationExamples' | 'measure' | 'measureSlice' | 'engine'> {
   /** How many configurations can be scored at once (the number of workers). */
   readonly concurrency: number;
   close(): Promise<void>;
 }
 
 /**
- * A scorer with `workers` evaluation threads: one scores in this thread; more start a worker pool,
- * and this thread then reads only the search space (no model copy it would never score with).
+ * A scorer with `workers` evaluation threads. tfjs: one scores in this thread; more start a
+ * worker pool, and this thread then reads only the search space (no model copy it would never
+ * score with). onnx: always a pool of `workers` worker threads (one session each), each session
+ * with `spec.threads` intra-op threads, by default the cores divided among the workers (so the
+ * default, one worker, runs one session on every core).
  */
 export async function openSupernetScorer(spec: ScorerSpec, workers = 1): Promise<ConfigScorer> {
   if (!Number.isSafeInteger(workers) || workers < 1) throw new NlsError(`must be a positive integer, got ${workers}`, { field: 'workers' });
-  if (workers === 1) {
+  if (workers === 1 && spec.engine !== 'onnx') {
     const local = await createSupernetScorer(spec);
     return {
       space: local.space,
       validationExamples: local.validationExamples,
+      engine: local.engine,
       concurrency: 1,
       measure: local.measure,
       measureSlice: local.measureSlice,
-      close: async () => local.dispose(),
+      close: () => local.dispose(),
     };
   }
   const space = await scoredSpace(spec, await loadSupernetSpace(spec.supernet));
-  const pool = await startScorerPool(spec, workers);
+  const threads = spec.engine === 'onnx' ? (spec.threads ?? Math.max(1, Math.floor(os.availableParallelism() / workers))) : undefined;
+  const pool = await startScorerPool(threads !== undefined ? { ...spec, threads } : spec, workers);
   return { space, concurrency: workers, ...pool };
 }

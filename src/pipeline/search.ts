@@ -6,6 +6,8 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { type BackendInfo, type BackendRequest, initBackend } from '../backend/index.js';
+import { resolveEngine } from '../engine/select.js';
+import type { EngineInfo, EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
 import type { ConstraintSpec, ObjectiveSpec, StrategyFactory } from '../search/contract.js';
 import { proportionBound, ratioBound } from '../evaluate/confidence.js';
@@ -90,8 +92,17 @@ export interface SearchRunOptions {
   readonly batchSize?: number;
   /** Validation examples used to score each subnet (default: the supernet's own validation split). */
   readonly validationSize?: number;
+  /** tfjs backend: loads the supernet, and computes the model metrics when the engine is tfjs. */
   readonly backend?: BackendRequest;
-  /** Evaluation worker threads (default 1: evaluate in this thread). */
+  /**
+   * Evaluation engine for the model metrics (default `auto`: onnx when onnxruntime-node loads
+   * here, else tfjs; docs/engines.md). Every trial records it in its attributes (`engine`).
+   */
+  readonly engine?: EngineRequest;
+  /**
+   * Evaluation workers (default 1). tfjs: 1 evaluates in this thread, more start worker threads
+   * with a backend each. onnx: that many sessions, each in a worker thread, sharing the cores.
+   */
   readonly workers?: number;
   /** Search this sub-space of the supernet's space (a search-space file) instead of the whole space. */
   readonly space?: string;
@@ -111,6 +122,8 @@ export interface SearchRunOptions {
 /** What {@link runSearch} returns. */
 export interface SearchRunResult {
   readonly backend: BackendInfo;
+  /** The engine that computed the model metrics. */
+  readonly engine: EngineInfo;
   readonly study: StudyRunResult;
   readonly pareto: ParetoFile;
   readonly objectives: readonly ObjectiveSpec[];
@@ -125,6 +138,7 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
   const spec: ScorerSpec = {
     supernet: options.supernet,
     backend: backendRequest,
+    engine: await resolveEngine(options.engine ?? 'auto'),
     needs,
     ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
     ...(options.space !== undefined ? { spaceFile: options.space } : {}),
@@ -162,7 +176,7 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
     const result = await study.run();
     const pareto = await writeParetoJson(path.join(options.out, 'pareto.json'), study);
     if (spec.latencyPredictor !== undefined && needs.includes('latency')) await recordLatencyPredictor(options.out, spec.latencyPredictor);
-    return { backend, study: result, pareto, objectives };
+    return { backend, engine: scorer.engine, study: result, pareto, objectives };
   } finally {
     await scorer.close();
   }
@@ -194,7 +208,7 @@ function searchEvaluator(scorer: ConfigScorer, options: SearchRunOptions, needs:
   if (options.fidelities === undefined) {
     const objective = metricObjective(scorer.measure, options.objectives, options.constraints);
     // Every trial says how many validation examples scored it, as racing trials do.
-    const examples = usesModel ? { examples: scorer.validationExamples, validationExamples: scorer.validationExamples } : {};
+    const examples = usesModel ? { examples: scorer.validationExamples, validationExamples: scorer.validationExamples, engine: scorer.engine.name } : {};
     return functionEvaluator(async (config) => {
       const r = await objective(config);
       return { ...r, attrs: { ...r.attrs, ...examples } };
@@ -218,12 +232,13 @@ interface MetricEstimate {
 /**
  * A staged objective over a scorer's validation split, for multi-fidelity racing: stage f scores
  * the examples up to ceil(f * N) (only those not scored by an earlier stage) and estimates every
- * metric from the examples scored so far, with one-sided bounds at `confidence` for the model
+ * metric from the examples scored so far (trial attributes: the metrics, the examples scored and,
+ * when the scorer says, the engine), with one-sided bounds at `confidence` for the model
  * metrics (src/evaluate/confidence.ts). At f = 1 the values are exactly those of the full
  * evaluation (`metricObjective`).
  */
 export function stagedMetricObjective(
-  scorer: Pick<ConfigScorer, 'measureSlice' | 'validationExamples'>,
+  scorer: Pick<ConfigScorer, 'measureSlice' | 'validationExamples'> & Partial<Pick<ConfigScorer, 'engine'>>,
   objectives: readonly SearchMetric[],
   constraints: readonly MetricConstraint[],
   confidence: number,
@@ -263,7 +278,7 @@ export function stagedMetricObjective(
         const cost = parts[parts.length - 1]?.cost ?? {};
         const metrics = new Map([...new Set<SearchMetric>([...objectives, ...constraints.map((c) => c.metric)])].map((m) => [m, estimate(m, cost)]));
         const get = (m: SearchMetric): MetricEstimate => metrics.get(m)!;
-        const attrs: Record<string, number> = { ...(cost as Record<string, number>), examples: done, validationExamples: total };
+        const attrs: Record<string, number | string> = { ...(cost as Record<string, number>), examples: done, validationExamples: total, ...(scorer.engine ? { engine: scorer.engine.name } : {}) };
         for (const [m, e] of metrics) attrs[m] = e.value;
         return {
           values: objectives.map((m) => get(m).value),

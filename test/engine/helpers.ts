@@ -39,7 +39,7 @@ export function tinySupernet(options: { config?: Partial<LlamaConfig>; modules?:
       for (const m of modules) {
         const name = `model.layers.${l}.${['q_proj', 'k_proj', 'v_proj', 'o_proj'].includes(m) ? 'self_attn' : 'mlp'}.${m}.weight`;
         const t = hf.get(name)!;
-        let data = t.data.map((v) => (rng.next() < 0.5 ? 0 : v));
+        let data: Float32Array = Float32Array.from(t.data, (v) => (rng.next() < 0.5 ? 0 : v));
         if (options.quant) {
           const q = quantizeMatrix(data, t.shape[0]!, t.shape[1]!, { bits: 4, groupSize: 4, symmetric: true });
           quantized.set(`layers.${l}.${m}`, q);

@@ -1,5 +1,6 @@
 /** `nls demo`: the whole pipeline on the built-in model and data. */
 import type { CommandModule } from 'yargs';
+import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
@@ -13,6 +14,7 @@ interface DemoArgs extends GlobalOptions {
   parallel: boolean;
   'search-budget': number;
   sparsity: number;
+  engine: EngineRequest;
   out?: string;
 }
 
@@ -28,6 +30,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
       .option('search-budget', { type: 'number', default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
       .option('sparsity', { type: 'number', default: DEMO_SPARSITY, describe: 'Wanda sparsity of the base model; adapters are then sparsity-aware (SparsePEFT) and the chosen subnet is merged and exported (0: dense base, plain adapters)' })
+      .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'evaluation engine of the search stage: onnx (ONNX Runtime), tfjs, or auto (onnx when it loads here); training always runs on tfjs (--backend)' })
       .option('out', { type: 'string', describe: 'keep the trained supernet and the search journals in this folder (default: a temporary folder, removed)' }),
   handler: async (argv) => {
     const result = await runDemo({
@@ -40,6 +43,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       parallel: argv.parallel,
       searchBudget: argv['search-budget'],
       sparsity: argv.sparsity,
+      engine: argv.engine,
       ...(argv.out !== undefined ? { out: argv.out } : {}),
       progress: progressFor(argv),
       json: argv.json,
@@ -65,7 +69,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       if (s) {
         lines.push(
           '',
-          `Search: accuracy vs adapter parameters, feasible when params <= ${s.paramsBound.toLocaleString('en-US')}; ${s.measured} subnets measured in ${formatDuration(s.seconds)}`,
+          `Search: accuracy vs adapter parameters, feasible when params <= ${s.paramsBound.toLocaleString('en-US')}; ${s.measured} subnets measured in ${formatDuration(s.seconds)} (engine ${s.engine.name})`,
           '',
           formatTable(
             ['strategy', 'evaluations', 'new', 'best feasible: accuracy', 'params', 'config key'],

@@ -1,5 +1,6 @@
 /** `nls search`: search a trained supernet for the best subnets. */
 import type { CommandModule } from 'yargs';
+import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { parseConstraint, parseFidelities, parseObjectives, runSearch } from '../../pipeline/search.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
@@ -14,6 +15,7 @@ interface SearchArgs extends GlobalOptions {
   'batch-size': number;
   'validation-size'?: number;
   workers: number;
+  engine: EngineRequest;
   space?: string;
   'latency-predictor'?: string;
   fidelities?: string;
@@ -51,7 +53,8 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('latency-predictor', { type: 'string', describe: 'latency predictor file for the latency metric (latency-predictor.json from nls profile, fitted on the supernet\'s space)' })
       .option('fidelities', { type: 'string', describe: 'multi-fidelity racing: increasing shares of the validation split ending with 1, e.g. 0.25,0.5,1; a subnet goes on to the next share only while it can still reach the front (trials record their fidelity)' })
       .option('racing-confidence', { type: 'number', default: 0.95, describe: 'one-sided confidence of the bounds racing stops subnets by (higher stops fewer)' })
-      .option('workers', { type: 'number', default: 1, describe: 'evaluation worker threads, each with its own backend and supernet copy (2 uses both cores with wasm; use with --batch-size >= workers)' })
+      .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'evaluation engine: onnx (ONNX Runtime, all cores in one session), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); trials record it (attrs.engine)' })
+      .option('workers', { type: 'number', default: 1, describe: 'evaluation workers. tfjs: worker threads, each with its own backend and supernet copy (2 uses both cores with wasm). onnx: sessions, each in a worker thread with the cores divided among them (1, the default, is one session on every core). Use with --batch-size >= workers' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
   handler: async (argv) => {
@@ -67,6 +70,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       resume: argv.resume,
       batchSize: argv['batch-size'],
       workers: argv.workers,
+      engine: argv.engine,
       ...(argv.space !== undefined ? { space: argv.space } : {}),
       ...(argv['latency-predictor'] !== undefined ? { latencyPredictor: argv['latency-predictor'] } : {}),
       ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
@@ -75,9 +79,9 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       progress: progressFor(argv),
     });
     const names = result.objectives.map((o) => o.name);
-    emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, pareto: result.pareto }, () =>
+    emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, engine: result.engine, pareto: result.pareto }, () =>
       [
-        `${result.study.evaluations} evaluations (${result.study.reason}); Pareto front of ${result.pareto.front.length} feasible subnets:`,
+        `${result.study.evaluations} evaluations (${result.study.reason}, engine ${result.engine.name}); Pareto front of ${result.pareto.front.length} feasible subnets:`,
         '',
         formatTable(['trial', 'config key', ...names], result.pareto.front.map((t) => [t.number, t.key, ...t.values.map((v) => v)])),
       ].join('\n'),
