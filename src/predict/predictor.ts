@@ -172,11 +172,13 @@ export function predictorDocument(
 
 /**
  * Write `predictor` to `file` as pretty-printed `nls-predictor/1` JSON, atomically (readers
- * never see a half-written file).
+ * never see a half-written file). `measuredWith`, when given, is written as a top-level
+ * `measuredWith` field saying where the fitted values were measured (e.g. the engine and backend
+ * of a latency profile: a latency table belongs to the engine that measured it); loaders ignore it.
  */
-export async function savePredictor(file: string, predictor: Predictor): Promise<void> {
+export async function savePredictor(file: string, predictor: Predictor, measuredWith?: Readonly<Record<string, unknown>>): Promise<void> {
   const doc = predictor.toJSON();
-  await writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
+  await writeFileAtomic(file, `${JSON.stringify(measuredWith ? { ...doc, measuredWith } : doc, null, 2)}\n`);
 }
 
 /**

@@ -16,6 +16,7 @@
 import { NlsError } from '../errors.js';
 import type { AdapterSet } from '../adapters/adapter-set.js';
 import type { BackendInfo, BackendRequest } from '../backend/types.js';
+import type { EngineInfo, EngineName } from '../engine/types.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { createRng } from '../util/rng.js';
 import type { Progress } from '../util/progress.js';
@@ -71,8 +72,15 @@ export interface LatencyProfile {
   readonly format: typeof LATENCY_PROFILE_FORMAT;
   /** When the profile was measured (ISO 8601). */
   readonly createdAt: string;
-  /** The backend the latencies were measured on, as `initBackend` reported it. */
+  /** The backend the latencies were measured on, as `initBackend` reported it (with the onnx engine: the backend that loaded the model). */
   readonly backend: BackendInfo;
+  /**
+   * The engine that ran the forward passes (docs/engines.md): `tfjs` on `backend`, or `onnx`
+   * (the unmerged form with the low-rank adapter path and sliced feeds, so the work follows the
+   * ranks as a deployed unmerged adapter's does). Absent in profiles written before engines
+   * existed, which were all measured with tfjs.
+   */
+  readonly engine?: EngineInfo;
   /** Versions: `tfjs` (tfjs-core), `node`, plus those the backend reported. */
   readonly versions: Readonly<Record<string, string>>;
   /** The model folder profiled. */
@@ -147,8 +155,12 @@ export interface ProfileLatencyOptions {
   readonly modelDir: string;
   /** Search-space file (`nls-search-space/1`), resolved for the model's number of layers. */
   readonly spaceFile: string;
-  /** tfjs backend (default `wasm`). */
+  /** tfjs backend (default `wasm`): runs the forward passes with the tfjs engine, loads the model with onnx. */
   readonly backend?: BackendRequest;
+  /** Engine running the forward passes (default `tfjs`; resolve `auto` with `resolveEngine` first). */
+  readonly engine?: EngineName;
+  /** onnx: intra-op threads of the session (default: every core). With more than 1, the `cpu` clock is refused. */
+  readonly threads?: number;
   /** Sequences per forward pass (default {@link PROFILE_DEFAULTS}). */
   readonly batch?: number;
   /** Tokens per sequence (default {@link PROFILE_DEFAULTS}). */
@@ -370,15 +382,19 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     import('../space/index.js'),
   ]);
   const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
-  progress?.log(`backend: ${backend.name}${backend.device ? ` (${backend.device})` : ''}`);
-  // Before loading anything: the cpu clock is not a latency on a multi-threaded backend.
-  const clockCheck = checkClockForBackend(clock, backend);
+  const engineName = options.engine ?? 'tfjs';
+  const { defaultThreads } = await import('../engine/onnx/session.js');
+  const onnxThreads = engineName === 'onnx' ? (options.threads ?? defaultThreads()) : undefined;
+  progress?.log(engineName === 'onnx' ? `engine: onnx (${onnxThreads} threads); model loaded with backend ${backend.name}` : `backend: ${backend.name}${backend.device ? ` (${backend.device})` : ''}`);
+  // Before loading anything: the cpu clock is not a latency on a multi-threaded backend or session.
+  const clockCheck = checkClockForBackend(clock, onnxThreads !== undefined ? { name: `onnx (${onnxThreads} intra-op threads)`, threads: onnxThreads } : backend);
   if (clockCheck.warning) progress?.log(`warning: ${clockCheck.warning}`);
 
   const folder = await loadModelFolder(options.modelDir);
   const { model, config: modelConfig } = folder;
   let adapters: AdapterSet | undefined;
   let ids: import('@tensorflow/tfjs').Tensor2D | undefined;
+  let engine: import('../engine/types.js').EvaluationEngine | undefined;
   try {
     const space = await loadAndResolveSearchSpace(options.spaceFile, { numLayers: modelConfig.numHiddenLayers });
     if (seqLen > modelConfig.maxPositionEmbeddings) {
@@ -392,13 +408,29 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     ids = tf.tensor2d(idData, [batch, seqLen], 'int32');
     const input = ids;
     const set = adapters;
-    const forward = async (): Promise<void> => {
-      const logits = model.forward(input);
-      try {
-        await logits.data();
-      } finally {
-        logits.dispose();
-      }
+    if (engineName === 'onnx') {
+      const { createOnnxEngine } = await import('../engine/onnx/engine.js');
+      // What a deployed unmerged adapter computes: x W + (x A_r^T)(s B_r^T) at the active rank.
+      engine = await createOnnxEngine(model, set, { form: 'unmerged', adapterPath: 'low-rank', feed: 'sliced', threads: onnxThreads! });
+    }
+    const onnx = engine;
+    let onnxRanks: ReadonlyMap<string, number> = new Map();
+    const forward = onnx
+      ? async (): Promise<void> => {
+          await onnx.setRanks(onnxRanks);
+          await onnx.logits(idData, batch, seqLen);
+        }
+      : async (): Promise<void> => {
+          const logits = model.forward(input);
+          try {
+            await logits.data();
+          } finally {
+            logits.dispose();
+          }
+        };
+    const activate = (ranks: ReadonlyMap<string, number>) => {
+      if (onnx) onnxRanks = ranks;
+      else set.setActiveRanks(ranks);
     };
     progress?.log(`[${batch}, ${seqLen}] tokens per forward pass`);
 
@@ -406,7 +438,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     // first seconds of a run are markedly slower and would bias whatever is measured first.
     if (settleMs > 0) {
       progress?.log(`settling for ${settleMs} ms`);
-      set.setActiveRanks(space.activeRanks(space.maxConfig()));
+      activate(space.activeRanks(space.maxConfig()));
       const until = performance.now() + settleMs;
       while (performance.now() < until) await forward();
     }
@@ -415,7 +447,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     const m = await measureProfile(
       space,
       async (ranks) => {
-        set.setActiveRanks(ranks);
+        activate(ranks);
         await forward();
       },
       { samples, seed, warmup, repeats, clock, validationMethod, ...(progress ? { progress } : {}) },
@@ -425,7 +457,8 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       format: LATENCY_PROFILE_FORMAT,
       createdAt: new Date().toISOString(),
       backend,
-      versions: { ...backend.versions, tfjs: tf.version_core, node: process.version },
+      engine: engine?.info ?? { name: 'tfjs', version: backend.tfjsBackend, ...(backend.threads !== undefined ? { threads: backend.threads } : {}) },
+      versions: { ...backend.versions, tfjs: tf.version_core, node: process.version, ...(engine?.info.version ? { onnxruntime: engine.info.version } : {}) },
       modelDir: options.modelDir,
       space: {
         name: space.name,
@@ -449,6 +482,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
+    await engine?.dispose();
     ids?.dispose();
     adapters?.dispose();
     model.dispose();

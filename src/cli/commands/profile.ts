@@ -1,6 +1,8 @@
 /** `nls profile`: measure forward latency per adapter rank and write a latency lookup table. */
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { resolveEngine } from '../../engine/select.js';
+import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { savePredictor } from '../../predict/predictor.js';
 import { MEASURE_CLOCKS, type MeasureClock } from '../../predict/measure.js';
 import {
@@ -28,6 +30,8 @@ interface ProfileArgs extends GlobalOptions {
   warmup: number;
   repeats: number;
   clock: MeasureClock;
+  engine: EngineRequest;
+  threads?: number;
   'validation-method': ValidationMethod;
   'settle-ms'?: number;
   validate: boolean;
@@ -67,7 +71,7 @@ export function formatQualityTable(validation: ProfileValidation): string {
 function summary(profile: LatencyProfile): string {
   const ms = profile.measured.map((m) => m.ms);
   return [
-    `backend ${profile.backend.name}${profile.backend.device ? ` (${profile.backend.device})` : ''}, [${profile.batch}, ${profile.seqLen}] tokens, ` +
+    `${profile.engine?.name === 'onnx' ? `engine onnx (${profile.engine.threads} threads, model loaded with ${profile.backend.name})` : `backend ${profile.backend.name}${profile.backend.device ? ` (${profile.backend.device})` : ''}`}, [${profile.batch}, ${profile.seqLen}] tokens, ` +
       `${profile.clock} clock, warmup ${profile.warmup}, repeats ${profile.repeats}, validation ${profile.validationMethod}, ${profile.seconds.toFixed(1)} s`,
     `base (adapters off) ${profile.base.toFixed(3)} ms; all-min ${profile.allMin.toFixed(3)} ms; ${profile.measured.length} configurations measured: ` +
       `${Math.min(...ms).toFixed(3)} .. ${Math.max(...ms).toFixed(3)} ms; ${profile.rejected} outlier runs dropped`,
@@ -98,6 +102,12 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
         default: PROFILE_DEFAULTS.validationMethod as ValidationMethod,
         describe: 'paired: each validation configuration as a difference to all-min in ABBA pairs (drift-robust); independent: each on its own',
       })
+      .option('engine', {
+        choices: ENGINE_REQUESTS,
+        default: 'tfjs' as EngineRequest,
+        describe: 'what runs the forward passes: tfjs (on --backend), onnx (ONNX Runtime, unmerged adapters at their rank, as deployed; use --clock wall, or --threads 1 for the cpu clock), or auto (onnx when it loads here). Recorded in the profile and the predictor',
+      })
+      .option('threads', { type: 'number', describe: 'onnx: intra-op threads of the session (default: every core)' })
       .option('settle-ms', { type: 'number', describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
       .option('validate', { type: 'boolean', default: false, describe: `print predictor quality (lookup table and ridge) and write ${PROFILE_FILES.quality}` }),
   handler: async (argv) => {
@@ -106,6 +116,8 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       modelDir: argv.model,
       spaceFile: argv.space,
       backend: argv.backend,
+      engine: await resolveEngine(argv.engine),
+      ...(argv.threads !== undefined ? { threads: argv.threads } : {}),
       batch: argv.batch,
       seqLen: argv.seq,
       samples: argv.samples,
@@ -122,7 +134,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
     files.profile = path.join(argv.out, PROFILE_FILES.profile);
     await writeFileAtomic(files.profile, `${JSON.stringify(profile, null, 2)}\n`);
     files.predictor = path.join(argv.out, PROFILE_FILES.predictor);
-    await savePredictor(files.predictor, lookupTableFromProfile(space, profile));
+    await savePredictor(files.predictor, lookupTableFromProfile(space, profile), { profile: PROFILE_FILES.profile, engine: profile.engine, backend: profile.backend.name, clock: profile.clock });
     let validation: ProfileValidation | undefined;
     if (argv.validate) {
       validation = await validateProfile(space, profile, { seed: argv.seed });
@@ -132,6 +144,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
         profile: PROFILE_FILES.profile,
         space: { name: profile.space.name, fingerprint: profile.space.fingerprint },
         backend: profile.backend.name,
+        engine: profile.engine,
         targets: LATENCY_PREDICTOR_TARGETS,
         ...validation,
       };
@@ -142,6 +155,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       {
         files,
         backend: profile.backend,
+        engine: profile.engine,
         clock: profile.clock,
         validationMethod: profile.validationMethod,
         base: profile.base,
