@@ -106,6 +106,60 @@ export {
 export { greedyGenerate, type GenerateOptions, type Generation } from './evaluate/generate.js';
 export { evaluateExactMatch, extractAnswer, normalizeAnswer, type ExactMatchMetrics, type ExactMatchNormalize, type ExactMatchOptions } from './evaluate/exact-match.js';
 
+// Evaluation engines (docs/engines.md): tfjs or ONNX Runtime behind one contract; the ONNX export
+// of the LLaMA decoder (merged and unmerged forms) and its protobuf encoder.
+/** The evaluation-engine contract, the engine names, and `--engine` resolution. */
+export {
+  ENGINE_NAMES,
+  ENGINE_REQUESTS,
+  isEngineRequest,
+  resolveEngine,
+  type EngineInfo,
+  type EngineName,
+  type EngineRequest,
+  type EvaluationEngine,
+  type OnnxForm,
+} from './engine/index.js';
+/** The engines: tfjs (the model's own forward pass) and ONNX Runtime. */
+export { createOnnxEngine, createTfjsEngine, ONNX_ROWS_PER_RUN, type OnnxEngineOptions, type TfjsEngineOptions } from './engine/index.js';
+/** The ONNX export: LLaMA graph, weights and adapter feeds, sessions, graph builder and protobuf encoder. */
+export {
+  adapterFactorsOf,
+  adapterFeed,
+  adapterInputNames,
+  createOrtSession,
+  defaultThreads,
+  encodeModel,
+  exportLlamaOnnx,
+  GraphBuilder,
+  llamaWeightsOf,
+  loadOrt,
+  mergedWeightsOf,
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+  onnxAvailability,
+  OnnxDataType,
+  ortSessionOptions,
+  type AdapterFactors,
+  type AdapterFeed,
+  type AdapterPath,
+  type AdapterSlot,
+  type FakeQuantGrid,
+  type LlamaExportOptions,
+  type LlamaGraphOutput,
+  type LlamaWeights,
+  type OnnxAvailability,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxSessionOptions,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from './engine/index.js';
+/** What evaluators accept besides a tfjs model: an engine's row scoring and next-token logits. */
+export { type RowScorer } from './evaluate/scoring.js';
+export { type NextTokenModel } from './evaluate/generate.js';
+
 // Run folders: manifests and reproduction
 export * from './run/index.js';
 
@@ -157,7 +211,7 @@ export {
   type PredictorValidationRow,
   type DemoResultData,
   type DemoRowData,
-  type HeuristicSubnet,
+  type ReportHeuristic,
   type SearchAnalysis,
   type AxisChoice,
   type PlotTrial,
