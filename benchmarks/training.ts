@@ -95,18 +95,18 @@ for (const backend of backends) {
   const ctx: ForwardContext = { training: true, nextSeed: () => rng.int(2 ** 31 - 1) };
   const ids = tf.tensor2d(Int32Array.from({ length: batch * seq }, () => rng.int(256)), [batch, seq], 'int32');
   const weights = tf.ones([batch, seq]) as tf.Tensor2D;
-  const step = (config: Config) => {
+  const step = async (config: Config) => {
     adapters.setActiveRanks(space.activeRanks(config));
     const { value, grads } = tf.variableGrads(() => tokenCrossEntropy(model.forward(ids, ctx), ids, weights), vars);
-    clipByGlobalNorm(grads, 1);
+    await clipByGlobalNorm(grads, 1);
     optimizer.apply(grads, 1e-4);
-    value.dataSync();
+    await value.data();
     value.dispose();
     tf.dispose(grads);
   };
   // Warm-up: kernels, caches.
-  step(space.maxConfig());
-  step(space.sample(rng));
+  await step(space.maxConfig());
+  await step(space.sample(rng));
   const time = { lora: [] as number[], nls: [] as number[] };
   const flops = { lora: 0, nls: 0 };
   const reps = backend === 'cpu' ? 1 : 2;
@@ -115,7 +115,7 @@ for (const backend of backends) {
       for (let k = 0; k < reps; k++) {
         const config = kind === 'lora' ? space.maxConfig() : configsForStep('uniform', space, rng)[0]!;
         const t = performance.now();
-        step(config);
+        await step(config);
         time[kind].push(performance.now() - t);
         flops[kind] += stepFlops(model.config, space, config, batch * seq);
       }

@@ -112,17 +112,19 @@ export async function collectInputNorms(model: LlamaModel, rows: CalibrationRows
   for (const m of mask) tokens += m;
 
   let chunkMask: tf.Tensor2D | undefined;
+  // The hook runs synchronously inside the forward pass, where a read would have to be synchronous
+  // (dataSync), which the webgpu backend cannot do in Node.js; so it keeps each chunk's sums and they
+  // are read (awaited) after the pass.
+  const pending: { acc: Float64Array; sq: tf.Tensor }[] = [];
   const previous = new Map<LinearSlot, LinearHook | undefined>(slots.map((s) => [s, s.hook]));
   for (const slot of slots) {
     const prev = previous.get(slot);
     const acc = sums.get(slot)!;
     slot.hook = {
       forward(x, s, base, ctx) {
-        // Runs inside the model's tidy: every temporary here is freed with it.
+        // Runs inside the model's tidy: every temporary here is freed with it, except the kept sums.
         const x2 = tf.reshape(x, [-1, s.inFeatures]);
-        const sq = tf.sum(tf.mul(tf.square(x2), chunkMask!), 0);
-        const data = sq.dataSync();
-        for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! + data[j]!;
+        pending.push({ acc, sq: tf.keep(tf.sum(tf.mul(tf.square(x2), chunkMask!), 0)) });
         const y = prev ? prev.forward(x, s, base, ctx) : base(x);
         if (s === stopAfter) throw new StopForward();
         return y;
@@ -145,9 +147,15 @@ export async function collectInputNorms(model: LlamaModel, rows: CalibrationRows
         chunkMask.dispose();
         chunkMask = undefined;
       }
+      for (const { acc, sq } of pending) {
+        const data = await sq.data();
+        for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! + data[j]!;
+      }
+      tf.dispose(pending.splice(0).map((p) => p.sq));
     }
   } finally {
     for (const [slot, hook] of previous) slot.hook = hook;
+    tf.dispose(pending.splice(0).map((p) => p.sq));
   }
   const norms = new Map<string, Float32Array>();
   for (const [slot, acc] of sums) norms.set(slot.key, Float32Array.from(acc, (v) => Math.sqrt(v)));

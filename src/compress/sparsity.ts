@@ -159,9 +159,9 @@ export function sparsityMaskOf(weightT: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.cast(tf.notEqual(weightT, 0), 'float32') as tf.Tensor2D);
 }
 
-/** Fraction of exact zeros in a tensor or array (0 for an empty one). */
-export function sparsityOf(values: tf.Tensor | Float32Array): number {
-  const data = values instanceof Float32Array ? values : values.dataSync();
+/** Fraction of exact zeros in a tensor or array (0 for an empty one). Async: reads the tensor back (works on every backend). */
+export async function sparsityOf(values: tf.Tensor | Float32Array): Promise<number> {
+  const data = values instanceof Float32Array ? values : await values.data();
   if (data.length === 0) return 0;
   let zeros = 0;
   for (const v of data) if (v === 0) zeros++;
@@ -195,21 +195,21 @@ function countZeros(data: ArrayLike<number>): number {
   return zeros;
 }
 
-/** Per-module and overall sparsity of the decoder linears of `model`. */
-export function modelSparsity(model: LlamaModel): ModelSparsity {
+/** Per-module and overall sparsity of the decoder linears of `model`. Async: reads the weights back (works on every backend). */
+export async function modelSparsity(model: LlamaModel): Promise<ModelSparsity> {
   const modules: ModuleSparsity[] = [];
   let zeros = 0;
   let params = 0;
-  model.layers.forEach((block, layer) => {
+  for (const [layer, block] of model.layers.entries()) {
     for (const module of LINEAR_MODULES) {
       const slot = block.linears[module];
-      const z = countZeros(slot.weightT.dataSync());
+      const z = countZeros(await slot.weightT.data());
       const size = slot.weightT.size;
       modules.push({ key: slot.key, layer, module, shape: [slot.outFeatures, slot.inFeatures], zeros: z, sparsity: size > 0 ? z / size : 0 });
       zeros += z;
       params += size;
     }
-  });
+  }
   return { modules, overall: { zeros, params, sparsity: params > 0 ? zeros / params : 0 } };
 }
 
@@ -275,8 +275,8 @@ export function resolvePruneRule(options: Pick<SparsifyOptions, 'sparsity' | 'pa
 }
 
 /** HF layout `[out, in]` of a slot's weight (stored `[in, out]`). */
-function readHf(slot: LinearSlot): Float32Array {
-  const t = slot.weightT.dataSync();
+async function readHf(slot: LinearSlot): Promise<Float32Array> {
+  const t = await slot.weightT.data();
   const inF = slot.inFeatures;
   const outF = slot.outFeatures;
   const hf = new Float32Array(inF * outF);
@@ -343,13 +343,13 @@ export async function sparsifyModel(model: LlamaModel, options: SparsifyOptions)
       const slot = block.linears[m];
       const rows = slot.outFeatures;
       const cols = slot.inFeatures;
-      const hf = readHf(slot);
+      const hf = await readHf(slot);
       const scores = norms ? wandaScores(hf, rows, cols, norms.get(slot.key)!) : magnitudeScores(hf);
       writeHf(slot, pruneMatrix(hf, rows, cols, scores, rule));
     }
     options.progress?.step(l + 1, { layer: l });
   }
-  const after = modelSparsity(model);
+  const after = await modelSparsity(model);
   const used = options.method === 'wanda' ? calibration : undefined;
   return {
     method: options.method,

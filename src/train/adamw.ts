@@ -120,13 +120,16 @@ export class AdamW {
 }
 
 /**
- * Scale gradients in place so that their global L2 norm is at most `maxNorm`; returns the
- * norm before clipping (NaN/Inf when a gradient is not finite).
+ * Scale gradients in place so that their global L2 norm is at most `maxNorm`; resolves to the
+ * norm before clipping (NaN/Inf when a gradient is not finite). Asynchronous because it reads the
+ * norm back from the device, and the webgpu backend has no synchronous read in Node.js.
  */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
+export async function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): Promise<number> {
   const names = Object.keys(grads);
   if (names.length === 0) return 0;
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))).dataSync()[0]!);
+  const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
+  const norm = (await normT.data())[0]!;
+  normT.dispose();
   if (Number.isFinite(norm) && maxNorm > 0 && norm > maxNorm) {
     const scale = maxNorm / (norm + 1e-6);
     for (const n of names) {

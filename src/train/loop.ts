@@ -247,7 +247,7 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
           }
           stepRecords.push({ step, label: pass.label, loss: lossSum / accum, lr });
         }
-        const gradNorm = clipByGlobalNorm(acc, options.clipNorm ?? 1);
+        const gradNorm = await clipByGlobalNorm(acc, options.clipNorm ?? 1);
         if (!Number.isFinite(gradNorm)) {
           throw new TrainingDivergedError(
             `gradient norm became ${gradNorm} at step ${step}; ` +

@@ -72,7 +72,7 @@ describe('nls sparsify', () => {
     const loaded = await loadModelFolder(out);
     expect(loaded.tokenizer).toBeInstanceOf(ByteTokenizer);
     expect(JSON.parse(await fsp.readFile(path.join(out, 'config.json'), 'utf8')).nls_tokenizer).toBe('bytes');
-    const actual = modelSparsity(loaded.model);
+    const actual = await modelSparsity(loaded.model);
     expect(actual.modules).toEqual(report.modules);
     expect(actual.overall.sparsity).toBe(0.5);
     loaded.model.dispose();
