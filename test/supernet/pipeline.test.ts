@@ -313,7 +313,9 @@ describe('supernet training pipeline', () => {
     const { createSupernetScorer } = await import('../../src/pipeline/scorer.js');
     const { parseFidelities, runSearch } = await import('../../src/pipeline/search.js');
     const supernet = path.join(root, 'supernet');
-    const scorer = await createSupernetScorer({ supernet, backend: 'wasm', needs: ['accuracy', 'loss', 'exact', 'params'] });
+    // The engine nls search uses by default (auto: onnx here), so the full values are comparable bit for bit.
+    const { resolveEngine } = await import('../../src/engine/select.js');
+    const scorer = await createSupernetScorer({ supernet, backend: 'wasm', needs: ['accuracy', 'loss', 'exact', 'params'], engine: await resolveEngine('auto') });
     const n = scorer.validationExamples;
     expect(n).toBeGreaterThan(3);
     const full = new Map<string, Record<string, number>>();
