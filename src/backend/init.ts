@@ -10,9 +10,21 @@ import * as tf from '@tensorflow/tfjs';
 
 import { NlsError } from '../errors.js';
 import { withConsoleFilter } from './console-filter.js';
+import { chunkAddN, guardDeviceErrors, guardSyncReads } from './webgpu-guards.js';
 import { defaultProbe } from './probe.js';
 import { BACKEND_REQUESTS } from './types.js';
-import type { BackendInfo, BackendName, BackendProbe, BackendRequest, GpuProbeResult } from './types.js';
+import type { BackendInfo, BackendName, BackendProbe, BackendRequest, GpuProbeResult, WebGpuAdapterInfo, WebGpuDetection } from './types.js';
+import {
+  DAWN_PACKAGE,
+  MESA_PACKAGES,
+  WEBGPU_PACKAGE,
+  installNavigatorGpu,
+  installedWebGpu,
+  isDawnModule,
+  webGpuAdapterLabel,
+  webGpuDeviceString,
+  webGpuRoute,
+} from './webgpu.js';
 
 /** npm package of the CUDA build of libtensorflow for Node (registers tfjs backend 'tensorflow'). */
 export const GPU_PACKAGE = '@tensorflow/tfjs-node-gpu';
@@ -30,6 +42,19 @@ export const WASM_BINARIES = [
   'tfjs-backend-wasm-threaded-simd.wasm',
 ] as const;
 
+/**
+ * Which WebGPU adapter a `'webgpu'` request may use: `any` (a hardware adapter when there is one, else
+ * a software one), only `hardware`, or only `software` (e.g. to test the software path on a GPU machine).
+ * `auto` always uses `hardware`.
+ */
+export type WebGpuAdapterRequest = 'any' | 'hardware' | 'software';
+
+/** Accepted values of {@link WebGpuAdapterRequest}. */
+export const WEBGPU_ADAPTER_REQUESTS: readonly WebGpuAdapterRequest[] = ['any', 'hardware', 'software'];
+
+/** Environment variable read for a `'webgpu'` request when {@link InitBackendOptions.webgpuAdapter} is not given. */
+export const WEBGPU_ADAPTER_ENV = 'NLS_WEBGPU_ADAPTER';
+
 /** Options of {@link initBackend}. */
 export interface InitBackendOptions {
   /**
@@ -42,6 +67,11 @@ export interface InitBackendOptions {
   quiet?: boolean;
   /** Environment checks; replace them to test the `auto` ordering. Defaults to {@link defaultProbe}. */
   probe?: Partial<BackendProbe>;
+  /**
+   * For `'webgpu'`: which adapter it may use (default: env `NLS_WEBGPU_ADAPTER`, else `any`). Ignored by
+   * `'auto'`, which only takes a hardware adapter.
+   */
+  webgpuAdapter?: WebGpuAdapterRequest;
 }
 
 /** One step of the `auto` ordering: can this backend be tried here, and why (not). */
@@ -77,10 +107,27 @@ export function installHint(name: BackendName): string {
       return `npm install ${TFJS_PACKAGE}@${TFJS_VERSION} (a regular dependency of nls: reinstall nls's dependencies).`;
     case 'webgpu':
       return (
-        `not available yet: nls does not ship @tensorflow/tfjs-backend-webgpu and Node.js has no WebGPU ` +
-        `(navigator.gpu). Use 'gpu' (${GPU_PACKAGE}) for CUDA, or 'auto'.`
+        `npm install ${DAWN_PACKAGE} ${WEBGPU_PACKAGE}@${TFJS_VERSION} (optional dependencies of nls, installed by a plain ` +
+        `npm ci; Dawn ships prebuilt in the npm package, nothing is downloaded), then give Dawn an adapter: a GPU with ` +
+        `its Vulkan driver (Linux: libvulkan1 and the vendor's Vulkan driver), Metal (macOS) or D3D12 (Windows); ` +
+        `or, for testing only, Mesa's slow software adapter (Debian/Ubuntu: apt-get install ${MESA_PACKAGES.join(' ')}). ` +
+        `See docs/gpu.md.`
       );
   }
+}
+
+/** How to get a WebGPU adapter of the wanted kind, given what the probe found. */
+export function webgpuAdapterHint(found: WebGpuDetection | undefined, want: WebGpuAdapterRequest): string {
+  if (found !== undefined && !found.dawnLoaded) {
+    return `reinstall the ${DAWN_PACKAGE} package (its prebuilt Dawn covers linux x64/arm64, macOS and Windows x64/arm64). ${installHint('webgpu')}`;
+  }
+  const hardware =
+    `use a machine with a GPU and its Vulkan driver (Linux: apt-get install libvulkan1 plus the vendor's driver, ` +
+    `e.g. NVIDIA's, or mesa-vulkan-drivers for AMD/Intel), Metal (macOS) or D3D12 (Windows); check with 'nls doctor'`;
+  const software = `install Mesa's EGL and software OpenGL (Debian/Ubuntu: apt-get install ${MESA_PACKAGES.join(' ')})`;
+  if (want === 'hardware') return `${hardware}. See docs/gpu.md.`;
+  if (want === 'software') return `${software}. See docs/gpu.md.`;
+  return `${hardware}; or, for testing only (slow), ${software}. See docs/gpu.md.`;
 }
 
 /** Whether this runtime can run WebAssembly (lib ES2022 has no `WebAssembly` value type, hence the cast). */
@@ -94,8 +141,9 @@ function probeWith(overrides: Partial<BackendProbe> | undefined): BackendProbe {
 
 /**
  * The `auto` order with each candidate's viability: gpu (tfjs-node-gpu installed *and* a GPU visible)
- * > tensorflow (tfjs-node installed) > wasm > cpu (always). Nothing is loaded here; `nvidia-smi` is run
- * only when tfjs-node-gpu is installed.
+ * > webgpu (its packages installed *and* a hardware adapter found; never a software one) > tensorflow
+ * (tfjs-node installed) > wasm > cpu (always). Nothing is loaded here; `nvidia-smi` is run only when
+ * tfjs-node-gpu is installed, the WebGPU probe (a child process) only when the webgpu packages are.
  */
 export async function planAutoBackend(probe?: Partial<BackendProbe>): Promise<AutoCandidate[]> {
   const p = probeWith(probe);
@@ -112,6 +160,8 @@ export async function planAutoBackend(probe?: Partial<BackendProbe>): Promise<Au
     plan.push({ name: 'gpu', viable: false, why: `${GPU_PACKAGE} not installed` });
   }
 
+  plan.push(await planWebGpu(p));
+
   const node = p.isInstalled(NODE_PACKAGE);
   plan.push({ name: 'tensorflow', viable: node, why: node ? `${NODE_PACKAGE} installed` : `${NODE_PACKAGE} not installed` });
 
@@ -125,6 +175,28 @@ export async function planAutoBackend(probe?: Partial<BackendProbe>): Promise<Au
 
   plan.push({ name: 'cpu', viable: true, why: 'pure JavaScript, always available' });
   return plan;
+}
+
+async function planWebGpu(p: BackendProbe): Promise<AutoCandidate> {
+  const missing = [WEBGPU_PACKAGE, DAWN_PACKAGE].filter((pkg) => !p.isInstalled(pkg));
+  if (missing.length > 0) return { name: 'webgpu', viable: false, why: `${missing.join(' and ')} not installed` };
+  const active = installedWebGpu()?.lastAdapter();
+  if (active !== undefined) {
+    // This process already chose its WebGPU adapter; another one cannot be had without a new process.
+    return active.kind === 'hardware'
+      ? { name: 'webgpu', viable: true, why: `hardware adapter ${webGpuAdapterLabel(active)} in use` }
+      : { name: 'webgpu', viable: false, why: `this process uses the software adapter ${webGpuAdapterLabel(active)}; auto never picks it` };
+  }
+  const found = await p.detectWebGpu();
+  if (found.hardware !== undefined) return { name: 'webgpu', viable: true, why: found.detail };
+  if (found.software !== undefined) {
+    return {
+      name: 'webgpu',
+      viable: false,
+      why: `only a software adapter (${webGpuAdapterLabel(found.software)}), which auto never picks; --backend webgpu uses it`,
+    };
+  }
+  return { name: 'webgpu', viable: false, why: found.detail };
 }
 
 /** Which of tfjs-node / tfjs-node-gpu this process has loaded: both register 'tensorflow', only one can. */
@@ -142,6 +214,7 @@ interface Activated {
   versions: Record<string, string>;
   device?: string;
   threads?: number;
+  adapter?: WebGpuAdapterInfo;
   /** What happened, for `BackendInfo.reason`. */
   detail: string;
 }
@@ -154,6 +227,8 @@ interface InitContext {
   captured: string[];
   /** In `auto`, a GPU package that loads without finding a GPU is still the best CPU engine. */
   requireGpu: boolean;
+  /** Which WebGPU adapter a 'webgpu' initialisation may use (`hardware` in `auto`). */
+  webgpuAdapter: WebGpuAdapterRequest;
 }
 
 function baseVersions(): Record<string, string> {
@@ -168,22 +243,19 @@ function initFailureText(captured: readonly string[]): string {
   return detail === undefined ? (captured[i] ?? '') : detail;
 }
 
-async function activate(nlsName: BackendName, tfName: string, ctx: InitContext): Promise<void> {
+async function activate(nlsName: BackendName, tfName: string, ctx: InitContext, fix = installHint(nlsName)): Promise<void> {
   const before = ctx.captured.length;
   let ok: boolean;
   try {
     ok = await tf.setBackend(tfName);
   } catch (cause) {
-    throw new NlsError(`'${nlsName}' could not be selected: ${String(cause)}. Fix: ${installHint(nlsName)}`, {
+    throw new NlsError(`'${nlsName}' could not be selected: ${String(cause)}. Fix: ${fix}`, {
       field: 'backend',
       cause,
     });
   }
   if (!ok) {
-    throw new NlsError(
-      `'${nlsName}' failed to initialise (${initFailureText(ctx.captured.slice(before))}). Fix: ${installHint(nlsName)}`,
-      { field: 'backend' },
-    );
+    throw new NlsError(`'${nlsName}' failed to initialise (${initFailureText(ctx.captured.slice(before))}). Fix: ${fix}`, { field: 'backend' });
   }
 }
 
@@ -376,17 +448,114 @@ async function initNode(kind: 'gpu' | 'tensorflow', ctx: InitContext): Promise<A
   };
 }
 
+function adapterAllowed(kind: WebGpuAdapterInfo['kind'], want: WebGpuAdapterRequest): boolean {
+  return want === 'any' || want === kind;
+}
+
+async function initWebgpu(ctx: InitContext): Promise<Activated> {
+  const want = ctx.webgpuAdapter;
+  const missing = [WEBGPU_PACKAGE, DAWN_PACKAGE].filter((pkg) => !ctx.probe.isInstalled(pkg));
+  if (missing.length > 0) {
+    throw new NlsError(`'webgpu' is not available: ${missing.join(' and ')} not installed. Fix: ${installHint('webgpu')}`, { field: 'backend' });
+  }
+  const wgVersion = ctx.probe.packageVersion(WEBGPU_PACKAGE);
+  if (wgVersion !== undefined && wgVersion !== TFJS_VERSION) {
+    throw new NlsError(
+      `'webgpu': ${WEBGPU_PACKAGE}@${wgVersion} is installed but ${TFJS_PACKAGE} is ${TFJS_VERSION}; they must match to share one tfjs-core. ` +
+        `Fix: ${installHint('webgpu')}`,
+      { field: 'backend' },
+    );
+  }
+
+  let setup = installedWebGpu();
+  let chosen: WebGpuAdapterInfo | undefined;
+  if (setup === undefined) {
+    const found = await ctx.probe.detectWebGpu();
+    chosen = want === 'software' ? found.software : want === 'hardware' ? found.hardware : (found.hardware ?? found.software);
+    if (chosen === undefined) {
+      const what = want === 'any' ? 'no WebGPU adapter' : `no ${want} WebGPU adapter`;
+      throw new NlsError(`'webgpu' is not available: ${what} (${found.detail}). Fix: ${webgpuAdapterHint(found, want)}`, { field: 'backend' });
+    }
+    let dawn: unknown;
+    try {
+      dawn = await ctx.probe.importModule(DAWN_PACKAGE);
+    } catch (cause) {
+      throw new NlsError(`'webgpu': ${DAWN_PACKAGE} failed to load (${String(cause)}). Fix: ${installHint('webgpu')}`, { field: 'backend', cause });
+    }
+    if (!isDawnModule(dawn)) {
+      throw new NlsError(`'webgpu': ${DAWN_PACKAGE} does not export create/globals. Fix: ${installHint('webgpu')}`, { field: 'backend' });
+    }
+    // navigator.gpu must exist before tfjs-backend-webgpu is imported: it registers its backend only then.
+    setup = installNavigatorGpu(dawn, webGpuRoute(chosen.route));
+  } else {
+    const inUse = setup.lastAdapter();
+    if (inUse !== undefined && !adapterAllowed(inUse.kind, want)) {
+      throw new NlsError(
+        `'webgpu': this process already uses the ${inUse.kind} adapter ${webGpuAdapterLabel(inUse)}, and a WebGPU adapter ` +
+          `cannot be swapped within a process. Fix: start a new process (with ${WEBGPU_ADAPTER_ENV}=${want}).`,
+        { field: 'backend' },
+      );
+    }
+  }
+
+  if (tf.findBackendFactory('webgpu') == null) {
+    try {
+      await ctx.probe.importModule(WEBGPU_PACKAGE);
+    } catch (cause) {
+      throw new NlsError(`'webgpu': ${WEBGPU_PACKAGE} failed to load (${String(cause)}). Fix: ${installHint('webgpu')}`, { field: 'backend', cause });
+    }
+    if (tf.findBackendFactory('webgpu') == null) {
+      throw new NlsError(
+        `'webgpu': ${WEBGPU_PACKAGE} loaded but registered no 'webgpu' backend with this process's tfjs-core (${tf.version_core}): ` +
+          `either it was imported before nls installed navigator.gpu (it registers only if navigator.gpu exists at import), ` +
+          `or it brought its own tfjs-core. Fix: let initBackend load it (do not import it yourself), and ${installHint('webgpu')}`,
+        { field: 'backend' },
+      );
+    }
+  }
+
+  // tfjs-backend-webgpu 4.22 in Node: sum many tensors correctly, never compute silently wrong, explain dataSync.
+  chunkAddN();
+  await activate('webgpu', 'webgpu', ctx, webgpuAdapterHint(undefined, want));
+  guardDeviceErrors();
+  guardSyncReads();
+  const adapter = setup.lastAdapter() ?? chosen;
+  if (adapter !== undefined && !adapterAllowed(adapter.kind, want)) {
+    throw new NlsError(
+      `'webgpu': Dawn gave the ${adapter.kind} adapter ${webGpuAdapterLabel(adapter)}, but a ${want} one was required. Fix: ${webgpuAdapterHint(undefined, want)}`,
+      { field: 'backend' },
+    );
+  }
+  const versions: Record<string, string> = { ...baseVersions() };
+  for (const pkg of [WEBGPU_PACKAGE, DAWN_PACKAGE]) {
+    const v = ctx.probe.packageVersion(pkg);
+    if (v !== undefined) versions[pkg] = v;
+  }
+  const kindNote =
+    adapter === undefined
+      ? 'adapter unknown'
+      : adapter.kind === 'software'
+        ? `software adapter (${adapter.device || adapter.description}): for testing, slow (a few GFLOP/s); a GPU's hardware adapter is what this backend is for`
+        : `hardware adapter ${webGpuAdapterLabel(adapter)}`;
+  return {
+    name: 'webgpu',
+    versions,
+    ...(adapter === undefined ? {} : { device: webGpuDeviceString(adapter), adapter }),
+    detail: `tfjs-backend-webgpu on Dawn via ${setup.route.name === 'native' ? 'its native backend' : `${setup.route.name} (compatibility mode)`}, ${kindNote}`,
+  };
+}
+
 async function initNamed(name: BackendName, ctx: InitContext): Promise<Activated> {
   switch (name) {
     case 'gpu':
     case 'tensorflow':
       return initNode(name, ctx);
+    case 'webgpu':
+      return initWebgpu(ctx);
     case 'wasm':
       return initWasm(ctx);
     case 'cpu':
       return initCpu(ctx);
-    case 'webgpu':
-      throw new NlsError(`'webgpu' is ${installHint('webgpu')}`, { field: 'backend' });
   }
 }
 
@@ -397,6 +566,7 @@ function toInfo(a: Activated, reason: string): BackendInfo {
     versions: a.versions,
     ...(a.device === undefined ? {} : { device: a.device }),
     ...(a.threads === undefined ? {} : { threads: a.threads }),
+    ...(a.adapter === undefined ? {} : { adapter: a.adapter }),
     reason,
   };
 }
@@ -421,6 +591,16 @@ async function initAuto(ctx: InitContext): Promise<BackendInfo> {
   throw new NlsError(`no backend could be initialised: ${notes.join('; ')}. Fix: reinstall nls's dependencies.`, { field: 'backend' });
 }
 
+/** The adapter a 'webgpu' request may use: the option, else env NLS_WEBGPU_ADAPTER, else any. */
+function webgpuAdapterOf(opts: InitBackendOptions): WebGpuAdapterRequest {
+  const v: unknown = opts.webgpuAdapter ?? process.env[WEBGPU_ADAPTER_ENV] ?? 'any';
+  if (typeof v !== 'string' || !(WEBGPU_ADAPTER_REQUESTS as readonly string[]).includes(v)) {
+    const field = opts.webgpuAdapter === undefined ? WEBGPU_ADAPTER_ENV : 'webgpuAdapter';
+    throw new NlsError(`unknown WebGPU adapter ${JSON.stringify(v)}. Fix: use one of ${WEBGPU_ADAPTER_REQUESTS.join(', ')}.`, { field });
+  }
+  return v as WebGpuAdapterRequest;
+}
+
 function validate(request: unknown, threads: unknown): asserts request is BackendRequest {
   if (typeof request !== 'string' || !(BACKEND_REQUESTS as readonly string[]).includes(request)) {
     throw new NlsError(`unknown backend ${JSON.stringify(request)}. Fix: use one of ${BACKEND_REQUESTS.join(', ')}.`, { field: 'backend' });
@@ -441,6 +621,7 @@ async function doInit(request: BackendRequest, opts: InitBackendOptions): Promis
     quiet: opts.quiet ?? false,
     captured,
     requireGpu: request === 'gpu',
+    webgpuAdapter: request === 'webgpu' ? webgpuAdapterOf(opts) : 'hardware',
   };
   // tfjs types getBackend() as string, but it is null until a backend has been initialised.
   const previous = tf.getBackend() as string | null;
@@ -464,12 +645,15 @@ let queue: Promise<unknown> = Promise.resolve();
 /**
  * Activate a TensorFlow.js backend and report what is in use.
  *
- * `'auto'` tries, in order: `gpu` (tfjs-node-gpu installed and a GPU visible) > `tensorflow` (tfjs-node
- * installed) > `wasm` > `cpu`, falling through on any failure; `BackendInfo.reason` says what was skipped
- * and why. A named backend that is unavailable throws {@link NlsError} with install instructions; on
- * failure the previously active backend is restored. TensorFlow.js's console banners are kept off
- * stdout (dropped when `quiet`, else sent to stderr). Calls are serialised; switching backends any number
- * of times in one process is supported.
+ * `'auto'` tries, in order: `gpu` (tfjs-node-gpu installed and a GPU visible) > `webgpu` (a hardware
+ * WebGPU adapter; never the software one) > `tensorflow` (tfjs-node installed) > `wasm` > `cpu`, falling
+ * through on any failure; `BackendInfo.reason` says what was skipped and why. A named backend that is
+ * unavailable throws {@link NlsError} with install instructions; on failure the previously active
+ * backend is restored. `'webgpu'` uses a hardware adapter when there is one, else the software one
+ * (noted in `reason`; see {@link InitBackendOptions.webgpuAdapter}); its adapter is fixed for the
+ * process once chosen. TensorFlow.js's console banners are kept off stdout (dropped when `quiet`, else
+ * sent to stderr). Calls are serialised; switching backends any number of times in one process is
+ * supported.
  */
 export function initBackend(request: BackendRequest, opts: InitBackendOptions = {}): Promise<BackendInfo> {
   const run = queue.then(() => doInit(request, opts));

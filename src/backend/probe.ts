@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import type { BackendProbe, GpuProbeResult } from './types.js';
+import { detectWebGpu } from './webgpu.js';
 
 /** Resolve packages from nls's own location, as `import()` in this module would. */
 const require = createRequire(import.meta.url);
@@ -80,10 +81,13 @@ async function detectGpu(): Promise<GpuProbeResult> {
 
 async function importModule(pkg: string): Promise<unknown> {
   // The specifier lives in a variable so that tsc does not demand type declarations for the optional
-  // peer dependencies (@tensorflow/tfjs-node, -gpu), which are usually not installed.
+  // packages (@tensorflow/tfjs-node, -gpu, webgpu, @tensorflow/tfjs-backend-webgpu), which may be absent.
   const specifier: string = pkg;
   return (await import(specifier)) as unknown;
 }
 
-/** The real probe: resolves packages from nls's install location, runs `nvidia-smi`, loads with `import()`. */
-export const defaultProbe: BackendProbe = { isInstalled, packageVersion, detectGpu, importModule };
+/**
+ * The real probe: resolves packages from nls's install location, runs `nvidia-smi`, asks Dawn for WebGPU
+ * adapters in a child process (once per process), loads with `import()`.
+ */
+export const defaultProbe: BackendProbe = { isInstalled, packageVersion, detectGpu, detectWebGpu, importModule };

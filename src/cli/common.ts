@@ -17,7 +17,7 @@ export function withGlobalOptions<T>(y: Argv<T>): Argv<T & GlobalOptions> {
     .option('backend', {
       choices: BACKEND_REQUESTS,
       default: 'wasm' as BackendRequest,
-      describe: 'tfjs backend: auto picks tfjs-node-gpu > tfjs-node > wasm > cpu',
+      describe: 'tfjs backend: auto picks tfjs-node-gpu > webgpu (hardware adapter) > tfjs-node > wasm > cpu; see nls doctor',
     })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress or log output on stderr' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output: JSON on stdout, JSON lines on stderr' })

@@ -10,6 +10,7 @@ import { hideBin } from 'yargs/helpers';
 import { NlsError } from '../errors.js';
 import { NLS_VERSION } from '../package-info.js';
 import { backendsCommand } from './commands/backends.js';
+import { doctorCommand } from './commands/doctor.js';
 import { demoCommand } from './commands/demo.js';
 import { pretrainCommand } from './commands/pretrain.js';
 import { profileCommand } from './commands/profile.js';
@@ -79,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       .version(NLS_VERSION)
       .command(recorded(demoCommand, RUN_INPUTS.demo))
       .command(backendsCommand)
+      .command(doctorCommand)
       .command(spaceCommand)
       .command(recorded(trainCommand, RUN_INPUTS.train))
       .command(recorded(searchCommand, RUN_INPUTS.search))

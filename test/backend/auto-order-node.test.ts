@@ -38,7 +38,7 @@ describe('planAutoBackend ordering', () => {
     it(`${c.label} -> ${c.first}`, async () => {
       const probe = fakeProbe(c.installed, c.gpu);
       const plan = await planAutoBackend(probe);
-      expect(plan.map((p) => p.name)).toEqual(['gpu', 'tensorflow', 'wasm', 'cpu']);
+      expect(plan.map((p) => p.name)).toEqual(['gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
       expect(plan.find((p) => p.viable)?.name).toBe(c.first);
       expect(plan.at(-1)?.viable).toBe(true);
       // nvidia-smi is only consulted when the GPU package could use its answer.
@@ -93,7 +93,7 @@ describe('initBackend with a faked tfjs-node', () => {
     expect(info.tfjsBackend).toBe('tensorflow');
     expect(info.device).toBe('CPU (libtensorflow)');
     expect(info.versions[NODE_PACKAGE]).toBe('4.22.0');
-    expect(info.reason).toMatch(/^auto: gpu skipped \(.*nvidia-smi not found\); chose tensorflow/);
+    expect(info.reason).toMatch(/^auto: gpu skipped \(.*nvidia-smi not found\); webgpu skipped \(.*not installed\); chose tensorflow/);
     expect(importModule).toHaveBeenCalledWith(NODE_PACKAGE);
     expect(importModule).not.toHaveBeenCalledWith(GPU_PACKAGE);
     const y = tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]]));

@@ -7,8 +7,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NlsError } from '../../src/errors.js';
 import {
   BACKEND_NAMES,
+  DAWN_PACKAGE,
   GPU_PACKAGE,
   NODE_PACKAGE,
+  WEBGPU_PACKAGE,
   defaultProbe,
   describeBackends,
   initBackend,
@@ -16,10 +18,35 @@ import {
   planAutoBackend,
   withConsoleFilter,
 } from '../../src/backend/index.js';
+import type { BackendProbe, WebGpuAdapterInfo, WebGpuDetection } from '../../src/backend/index.js';
 import { createRng } from '../../src/util/rng.js';
 
 const nodeInstalled = defaultProbe.isInstalled(NODE_PACKAGE);
 const gpuInstalled = defaultProbe.isInstalled(GPU_PACKAGE);
+const webgpuInstalled = defaultProbe.isInstalled(WEBGPU_PACKAGE) && defaultProbe.isInstalled(DAWN_PACKAGE);
+/** A hardware WebGPU adapter makes auto choose webgpu. */
+const webgpuHardware = webgpuInstalled && (await defaultProbe.detectWebGpu()).hardware !== undefined;
+
+const LLVMPIPE: WebGpuAdapterInfo = {
+  kind: 'software',
+  route: 'opengles',
+  featureLevel: 'compatibility',
+  vendor: '',
+  architecture: '',
+  device: 'llvmpipe-llvm-15-0-6-256-bits-',
+  description: 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6',
+  isFallbackAdapter: false,
+};
+const NO_ADAPTER: WebGpuDetection = { dawnLoaded: true, detail: "no adapter (native: no adapter; Couldn't load Vulkan)", messages: [] };
+
+/** The real probe, except that both webgpu packages count as installed and the adapters are `found`. */
+function webgpuProbe(found: WebGpuDetection): Partial<BackendProbe> {
+  return {
+    isInstalled: (p) => p === WEBGPU_PACKAGE || p === DAWN_PACKAGE || defaultProbe.isInstalled(p),
+    packageVersion: (p) => (p === WEBGPU_PACKAGE ? tf.version_core : defaultProbe.packageVersion(p)),
+    detectWebGpu: async () => found,
+  };
+}
 
 /** Independent reference: row-major float64 triple loop. */
 function naiveMatMul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
@@ -53,14 +80,15 @@ function maxAbsDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
 describe('auto on this machine', () => {
   it('follows the plan; with neither tfjs-node package installed it is wasm', async () => {
     const plan = await planAutoBackend();
-    expect(plan.map((c) => c.name)).toEqual(['gpu', 'tensorflow', 'wasm', 'cpu']);
+    expect(plan.map((c) => c.name)).toEqual(['gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
     const info = await initBackend('auto', { quiet: true });
     expect(info.tfjsBackend).toBe(tf.getBackend());
-    if (!nodeInstalled && !gpuInstalled) {
+    if (!nodeInstalled && !gpuInstalled && !webgpuHardware) {
       expect(info.name).toBe('wasm');
       expect(info.tfjsBackend).toBe('wasm');
       expect(info.reason).toContain(`${GPU_PACKAGE} not installed`);
       expect(info.reason).toContain(`${NODE_PACKAGE} not installed`);
+      expect(info.reason).toMatch(/webgpu skipped/);
       expect(info.versions['@tensorflow/tfjs-backend-wasm']).toBe(tf.version_core);
     }
     expect(info.versions['tfjs-core']).toBe(tf.version_core);
@@ -149,19 +177,44 @@ describe('errors', () => {
 
   it('a failed request leaves the previously active backend in place', async () => {
     await initBackend('wasm', { quiet: true });
-    await expect(initBackend('webgpu')).rejects.toThrow(NlsError);
+    await expect(initBackend('webgpu', { probe: webgpuProbe(NO_ADAPTER) })).rejects.toThrow(NlsError);
     if (!gpuInstalled) await expect(initBackend('gpu')).rejects.toThrow(NlsError);
     expect(tf.getBackend()).toBe('wasm');
     expect(Array.from(await tf.add(tf.scalar(1), tf.scalar(2)).data())).toEqual([3]);
   });
 
-  it("'webgpu' is reserved and says it is not available yet", async () => {
-    await expect(initBackend('webgpu')).rejects.toThrow(/not available yet/);
+  it("'webgpu' without its packages says how to install them", async () => {
+    const probe: Partial<BackendProbe> = { isInstalled: (p) => p !== DAWN_PACKAGE && defaultProbe.isInstalled(p) };
+    await expect(initBackend('webgpu', { probe })).rejects.toThrow(/'webgpu' is not available: webgpu not installed\. Fix: npm install webgpu @tensorflow\/tfjs-backend-webgpu@4\.22\.0/);
+  });
+
+  it("'webgpu' without an adapter says how to get one (GPU drivers, or Mesa for the software adapter)", async () => {
+    const err = await initBackend('webgpu', { probe: webgpuProbe(NO_ADAPTER) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NlsError);
+    expect((err as Error).message).toMatch(/'webgpu' is not available: no WebGPU adapter \(no adapter .*Vulkan.*\)\. Fix: .*Vulkan driver.*libegl-mesa0 libgl1-mesa-dri/);
+  });
+
+  it("'webgpu' limited to a hardware adapter refuses the software one, and a bad NLS_WEBGPU_ADAPTER is named", async () => {
+    const probe = webgpuProbe({ dawnLoaded: true, software: LLVMPIPE, detail: 'software adapter llvmpipe', messages: [] });
+    await expect(initBackend('webgpu', { probe, webgpuAdapter: 'hardware' })).rejects.toThrow(/no hardware WebGPU adapter .*Fix: use a machine with a GPU/);
+    const saved = process.env['NLS_WEBGPU_ADAPTER'];
+    process.env['NLS_WEBGPU_ADAPTER'] = 'fastest';
+    try {
+      await expect(initBackend('webgpu', { probe })).rejects.toThrow(/NLS_WEBGPU_ADAPTER: unknown WebGPU adapter "fastest".*any, hardware, software/);
+    } finally {
+      if (saved === undefined) delete process.env['NLS_WEBGPU_ADAPTER'];
+      else process.env['NLS_WEBGPU_ADAPTER'] = saved;
+    }
+  });
+
+  it("'webgpu' with a tfjs-backend-webgpu version other than tfjs is refused (two tfjs-cores)", async () => {
+    const probe = { ...webgpuProbe(NO_ADAPTER), packageVersion: (p: string) => (p === WEBGPU_PACKAGE ? '4.10.0' : defaultProbe.packageVersion(p)) };
+    await expect(initBackend('webgpu', { probe })).rejects.toThrow(/tfjs-backend-webgpu@4\.10\.0 is installed but @tensorflow\/tfjs is 4\.22\.0/);
   });
 
   it('rejects unknown names and bad thread counts with the field and the fix', async () => {
     const bad = 'metal' as unknown as 'cpu';
-    await expect(initBackend(bad)).rejects.toThrow(/backend: unknown backend "metal".*auto, gpu, tensorflow, wasm, cpu, webgpu/);
+    await expect(initBackend(bad)).rejects.toThrow(/backend: unknown backend "metal".*auto, gpu, webgpu, tensorflow, wasm, cpu/);
     await expect(initBackend('cpu', { threads: 0 })).rejects.toThrow(/threads: threads must be a positive integer/);
     await expect(initBackend('cpu', { threads: 1.5 })).rejects.toThrow(NlsError);
   });
@@ -186,8 +239,9 @@ describe('describeBackends', () => {
     expect(by['cpu']?.available).toBe(true);
     expect(by['wasm']?.available).toBe(true);
     expect(by['wasm']?.version).toBe(tf.version_core);
-    expect(by['webgpu']?.available).toBe(false);
-    expect(by['webgpu']?.howToEnable).toMatch(/not available yet/);
+    if (!webgpuInstalled) expect(by['webgpu']?.howToEnable).toMatch(/npm install webgpu/);
+    // webgpu is available exactly when an adapter was found, and then the row names it.
+    expect(by['webgpu']?.available).toBe(by['webgpu']?.adapter !== undefined);
     if (!gpuInstalled) {
       expect(by['gpu']?.available).toBe(false);
       expect(by['gpu']?.howToEnable).toContain('npm install @tensorflow/tfjs-node-gpu@4.22.0');
@@ -202,6 +256,26 @@ describe('describeBackends', () => {
       expect(r.howToEnable === undefined).toBe(r.available);
     }
     expect(tf.getBackend()).toBe(before);
+  });
+
+  it('webgpu rows: a software adapter is available but never for auto; no adapter says how to get one; hardware names it', async () => {
+    const [soft] = (await describeBackends({ probe: webgpuProbe({ dawnLoaded: true, software: LLVMPIPE, detail: 'software adapter llvmpipe', messages: [] }) })).filter(
+      (r) => r.name === 'webgpu',
+    );
+    expect(soft).toMatchObject({ available: true, adapter: { kind: 'software' } });
+    expect(soft?.reason).toMatch(/for testing only \(slow\); auto never picks it/);
+    expect(soft?.device).toMatch(/^llvmpipe.*software adapter: for testing, slow/);
+
+    const [none] = (await describeBackends({ probe: webgpuProbe(NO_ADAPTER) })).filter((r) => r.name === 'webgpu');
+    expect(none?.available).toBe(false);
+    expect(none?.howToEnable).toMatch(/Vulkan driver.*libegl-mesa0 libgl1-mesa-dri/);
+
+    const gpu: WebGpuAdapterInfo = { ...LLVMPIPE, kind: 'hardware', route: 'native', featureLevel: 'core', vendor: 'nvidia', device: 'NVIDIA L4', description: 'Vulkan 1.3' };
+    const [hard] = (await describeBackends({ probe: webgpuProbe({ dawnLoaded: true, hardware: gpu, detail: 'hardware adapter NVIDIA L4', messages: [] }) })).filter(
+      (r) => r.name === 'webgpu',
+    );
+    expect(hard).toMatchObject({ available: true, adapter: { kind: 'hardware', device: 'NVIDIA L4' } });
+    expect(hard?.device).toMatch(/NVIDIA L4 \[Vulkan 1\.3\] \(WebGPU; hardware adapter\)/);
   });
 
   it('flags a tfjs-node whose version differs from tfjs', async () => {

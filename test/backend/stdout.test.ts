@@ -7,9 +7,15 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { DAWN_PACKAGE, WEBGPU_PACKAGE, defaultProbe } from '../../src/backend/index.js';
+
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./fixtures/stdout-child.ts', import.meta.url));
 const BANNER = /looks like you are running TensorFlow\.js in Node\.js/;
+/** Whether `--backend webgpu` can work here (any adapter; webgpu.test.ts fails CI when it cannot). */
+const webgpuUsable =
+  [WEBGPU_PACKAGE, DAWN_PACKAGE].every((p) => defaultProbe.isInstalled(p)) &&
+  (await defaultProbe.detectWebGpu().then((d) => d.hardware !== undefined || d.software !== undefined));
 
 function runChild(...args: string[]): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fixture, ...args], {
@@ -51,6 +57,18 @@ describe('stdout stays machine-readable', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('{"backend":"cpu","y":[19,22,43,50]}\n');
     expect(r.stderr).toMatch(BANNER);
+  });
+
+  it.skipIf(!webgpuUsable)("webgpu, quiet: stdout is exactly the result (Dawn's C++ warnings go to stderr)", () => {
+    const r = runChild('nls', 'webgpu');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('{"backend":"webgpu","y":[19,22,43,50]}\n');
+  });
+
+  it.skipIf(!webgpuUsable)('webgpu: a WebGPU validation error throws on read and prints nothing to stdout (Dawn would)', () => {
+    const r = runChild('webgpu-error');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('{"threw":true}\n');
   });
 
   it('wasm, quiet: stdout is exactly the result', () => {
