@@ -23,7 +23,9 @@ export interface TfjsEngineOptions {
 export function createTfjsEngine(model: LlamaModel, adapters: AdapterSet | undefined, options: TfjsEngineOptions = {}): EvaluationEngine {
   const ranks = new Map(adapters?.activeRanks() ?? []);
   const rMax = new Map([...(adapters?.adapters ?? new Map())].map(([key, a]) => [key, a.spec.rMax]));
-  const info: EngineInfo = { name: 'tfjs', version: tf.getBackend(), threads: 1 };
+  // wasm and cpu compute on one thread per tfjs instance; tfjs-node runs its own pool (unknown size).
+  const backend = tf.getBackend();
+  const info: EngineInfo = { name: 'tfjs', version: backend, ...(backend === 'wasm' || backend === 'cpu' ? { threads: 1 } : {}) };
   const withRanks = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (!adapters) return fn();
     const before = adapters.activeRanks();
