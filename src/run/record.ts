@@ -10,8 +10,13 @@ import { hashTree } from './hash.js';
 import { type InputOption, locateInputValue, recordInput, referencedInputs } from './inputs.js';
 import { type JsonValue, RUN_MANIFEST_FILE, type RunInput, type RunManifest, writeRunManifest } from './manifest.js';
 
-/** Files of a run folder that are not outputs of the run: the manifest and reports written later. */
-export const NOT_OUTPUTS: readonly string[] = [RUN_MANIFEST_FILE, 'report.md', 'report.html'];
+/** Files of a run folder that are not outputs of the run: the manifest and reports written later (`report/` holds the report's SVG plots). */
+export const NOT_OUTPUTS: readonly string[] = [RUN_MANIFEST_FILE, 'report.md', 'report.html', 'report/'];
+
+/** True when `relativePath` (forward slashes) is one of {@link NOT_OUTPUTS} or inside one of its folders. */
+export function isNotOutput(relativePath: string): boolean {
+  return NOT_OUTPUTS.some((n) => (n.endsWith('/') ? relativePath.startsWith(n) : relativePath === n));
+}
 
 /** What {@link recordRun} needs to know about a finished command. */
 export interface RecordRunOptions {
@@ -60,7 +65,7 @@ export async function recordRun(o: RecordRunOptions): Promise<RunManifest> {
   const runDir = path.resolve(cwd, o.runDir);
   const options = recordableOptions(o.options);
   const inputs = await recordInputs(o.inputs, options, runDir, cwd);
-  const outputs = existsSync(runDir) ? await hashTree(runDir, (rel) => NOT_OUTPUTS.includes(rel)) : [];
+  const outputs = existsSync(runDir) ? await hashTree(runDir, isNotOutput) : [];
   const manifest: RunManifest = {
     format: 'nls-run/1',
     command: o.command,

@@ -34,6 +34,8 @@ async function fixture(name: string) {
   await fsp.writeFile(path.join(base, 'space.json'), '{"name":"s"}');
   await fsp.writeFile(path.join(run, 'sub', 'out.txt'), 'result');
   await fsp.writeFile(path.join(run, 'report.md'), 'not an output');
+  await fsp.mkdir(path.join(run, 'report'), { recursive: true });
+  await fsp.writeFile(path.join(run, 'report', 'pareto.svg'), '<svg/>');
   const inputs: InputOption[] = [
     { option: 'model', kind: 'model' },
     { option: 'space', kind: 'space' },
