@@ -50,7 +50,7 @@ export class LookupTablePredictor implements Predictor {
     const rows = terms.map((row, g) => {
       const n = space.choiceCounts[g] ?? 0;
       if (!Array.isArray(row) || row.length !== n) {
-        throw new NlsError(`gene ${g} (${space.label(g)}) has ${n} choices [${space.instances[g]?.ranks.join(', ')}], got ${Array.isArray(row) ? row.length : typeof row} terms; fix: give one term per choice`, {
+        throw new NlsError(`gene ${g} (${space.label(g)}) has ${n} choices [${space.instances[g]?.choices.join(', ')}], got ${Array.isArray(row) ? row.length : typeof row} terms; fix: give one term per choice`, {
           field: `terms[${g}]`,
         });
       }

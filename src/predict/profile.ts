@@ -85,11 +85,14 @@ export interface LatencyProfile {
   readonly versions: Readonly<Record<string, string>>;
   /** The model folder profiled. */
   readonly modelDir: string;
-  /** The search space: name, fingerprint and each gene's label and rank choices. */
+  /**
+   * The search space: name, fingerprint and each gene's label and choices (`ranks` holds the
+   * width choices of a width gene, marked `kind: 'width'`).
+   */
   readonly space: {
     readonly name: string;
     readonly fingerprint: string;
-    readonly genes: readonly { readonly label: string; readonly ranks: readonly number[] }[];
+    readonly genes: readonly { readonly label: string; readonly ranks: readonly number[]; readonly kind?: 'width' }[];
   };
   /** Sequences per forward pass. */
   readonly batch: number;
@@ -314,7 +317,7 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
       config[g] = c;
       const { diff } = await paired(space.activeRanks(config));
       row[c] = diff;
-      progress?.step(++step, { gene: `${space.label(g)}=${space.instances[g]?.ranks[c]}`, 'Δms': diff });
+      progress?.step(++step, { gene: `${space.label(g)}=${space.instances[g]?.kind === 'width' ? 'w' : ''}${space.instances[g]?.choices[c]}`, 'Δms': diff });
     }
     terms.push(row);
   }
@@ -463,7 +466,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       space: {
         name: space.name,
         fingerprint: space.fingerprint,
-        genes: space.instances.map((g) => ({ label: space.label(g.index), ranks: [...g.ranks] })),
+        genes: space.instances.map((g) => ({ label: space.label(g.index), ranks: [...g.choices], ...(g.kind === 'width' ? { kind: 'width' as const } : {}) })),
       },
       batch,
       seqLen,

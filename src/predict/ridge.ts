@@ -24,12 +24,13 @@ export function featureCount(space: SearchSpace): number {
 
 /**
  * Names of the features in {@link configFeatures} order: `layers.0/qkv=32` for the one-hot of
- * choice rank 32, then `layers.0/qkv.rank` for the numeric ranks.
+ * choice rank 32, then `layers.0/qkv.rank` for the numeric ranks (`layers.0/mlp.width` for the
+ * numeric width of a width gene).
  */
 export function featureNames(space: SearchSpace): string[] {
   const names: string[] = [];
-  for (const g of space.instances) for (const r of g.ranks) names.push(`${space.label(g.index)}=${r}`);
-  for (const g of space.instances) names.push(`${space.label(g.index)}.rank`);
+  for (const g of space.instances) for (const r of g.choices) names.push(`${space.label(g.index)}=${r}`);
+  for (const g of space.instances) names.push(`${space.label(g.index)}.${g.kind === 'width' ? 'width' : 'rank'}`);
   return names;
 }
 
@@ -48,7 +49,7 @@ export function configFeatures(space: SearchSpace, config: Config, out?: Float64
     x[col + (config[g] ?? 0)] = 1;
     col += space.choiceCounts[g] ?? 0;
   }
-  for (let g = 0; g < space.size; g++) x[col + g] = space.instances[g]?.ranks[config[g] ?? 0] ?? 0;
+  for (let g = 0; g < space.size; g++) x[col + g] = space.instances[g]?.choices[config[g] ?? 0] ?? 0;
   return x;
 }
 

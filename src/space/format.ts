@@ -41,11 +41,24 @@ export const DEFAULT_DROPOUT = 0;
 /** Which decoder layers get adapters: every layer, or an explicit list of 0-based indices. */
 export type LayerSelection = 'all' | readonly number[];
 
+/** The kinds of groups: elastic adapter ranks (the default) or an elastic MLP width of the base model. */
+export const GROUP_KINDS = ['rank', 'width'] as const;
+/** One of {@link GROUP_KINDS}. */
+export type GroupKind = (typeof GROUP_KINDS)[number];
+
+/**
+ * The modules whose shape a width group changes: `gate_proj` and `up_proj` output rows (HF
+ * `[out, in]` rows) and `down_proj` input columns, all cut to the first `w` MLP channels.
+ */
+export const WIDTH_MODULES = ['gate_proj', 'up_proj', 'down_proj'] as const;
+
 /**
  * A group of target modules sharing one elastic rank. On every selected layer the group becomes one
  * *group instance*, which is one gene of a configuration.
  */
-export interface GroupSpec {
+export interface RankGroupSpec {
+  /** `"rank"` (the default when absent). */
+  readonly kind?: 'rank';
   /** Unique name of the group (letters, digits, `_`, `-`). */
   readonly name: string;
   /** Target modules; at least one, each from {@link KNOWN_MODULES}, none repeated. */
@@ -61,6 +74,35 @@ export interface GroupSpec {
   readonly alpha?: number;
   /** Adapter dropout probability for this group, replacing the top-level `dropout`. */
   readonly dropout?: number;
+}
+
+/**
+ * An elastic MLP intermediate width of the base model (LoNAS mode B): on every selected layer one
+ * gene whose choice is how many MLP channels stay, the first `w` of them (`gate_proj` / `up_proj`
+ * output rows and `down_proj` input columns, with the adapters on those modules sliced to match).
+ * Channels are cut from the front, so reorder them by importance first (`nls reorder`,
+ * docs/widths.md).
+ */
+export interface WidthGroupSpec {
+  /** Always `"width"`. */
+  readonly kind: 'width';
+  /** Unique name of the group (letters, digits, `_`, `-`). */
+  readonly name: string;
+  /**
+   * Width choices in MLP channels, strictly descending positive integers; none may exceed the
+   * layer's `intermediate_size` (checked when the space is resolved against a model).
+   */
+  readonly widths: readonly number[];
+  /** Layers for this group, replacing the top-level `layers`. */
+  readonly layers?: LayerSelection;
+}
+
+/** A group of a search space: elastic ranks of adapters, or an elastic MLP width. */
+export type GroupSpec = RankGroupSpec | WidthGroupSpec;
+
+/** True when `g` is a width group. */
+export function isWidthGroup(g: GroupSpec): g is WidthGroupSpec {
+  return (g as { kind?: unknown }).kind === 'width';
 }
 
 /** A search-space file (`nls-search-space/1`) as it is written. Optional fields have defaults. */
@@ -87,8 +129,10 @@ export interface SearchSpaceSpec {
 
 /** Keys allowed at the top level of a search-space file. */
 export const SPEC_KEYS = ['$schema', 'format', 'name', 'description', 'alpha', 'scaling', 'dropout', 'layers', 'groups'] as const;
-/** Keys allowed in a group. */
-export const GROUP_KEYS = ['name', 'modules', 'ranks', 'layers', 'alpha', 'dropout'] as const;
+/** Keys allowed in a rank group. */
+export const GROUP_KEYS = ['kind', 'name', 'modules', 'ranks', 'layers', 'alpha', 'dropout'] as const;
+/** Keys allowed in a width group. */
+export const WIDTH_GROUP_KEYS = ['kind', 'name', 'widths', 'layers'] as const;
 /** Pattern group names must match (they appear in labels and reports). */
 export const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 /** Pattern space names must match (they appear in file names of results). */

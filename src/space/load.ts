@@ -7,7 +7,7 @@ import { JsonSyntaxError, parseJsonWithPositions } from './json.js';
 import { ProblemList } from './problems.js';
 import { resolveSearchSpace } from './resolve.js';
 import type { SearchSpace } from './search-space.js';
-import { checkSpec, rememberOrigin } from './validate.js';
+import { checkSpec, type ModelShape, rememberOrigin } from './validate.js';
 
 /**
  * Parse and validate search-space JSON text. `file` is only used in messages.
@@ -22,7 +22,7 @@ export function parseSearchSpace(text: string, file?: string): SearchSpaceSpec {
 }
 
 /** Parse and check `text`; with `numLayers` also check layer ranges, so one error lists everything. */
-function parseChecked(text: string, file: string | undefined, numLayers: number | undefined): SearchSpaceSpec {
+function parseChecked(text: string, file: string | undefined, numLayers: number | undefined, model: ModelShape = {}): SearchSpaceSpec {
   let parsed;
   try {
     parsed = parseJsonWithPositions(text);
@@ -44,7 +44,7 @@ function parseChecked(text: string, file: string | undefined, numLayers: number 
       position: d.position,
     });
   }
-  checkSpec(parsed.value, problems, numLayers);
+  checkSpec(parsed.value, problems, numLayers, model);
   problems.throwIfAny(file);
   const spec = parsed.value as SearchSpaceSpec;
   rememberOrigin(spec, { file, positions: parsed.positions });
@@ -74,17 +74,19 @@ async function readText(file: string): Promise<string> {
 
 /**
  * {@link loadSearchSpace} then {@link resolveSearchSpace} for a model with `numLayers` layers, in
- * one pass: a single error lists structural and layer-range problems together.
+ * one pass: a single error lists structural and layer-range problems together. With
+ * `intermediateSizes` (one per layer) width choices are checked against the model too.
  */
-export async function loadAndResolveSearchSpace(file: string, options: { readonly numLayers: number }): Promise<SearchSpace> {
+export async function loadAndResolveSearchSpace(file: string, options: { readonly numLayers: number; readonly intermediateSizes?: readonly number[] | undefined }): Promise<SearchSpace> {
   const text = await readText(file);
   // Check numLayers first so that a bad option is not reported as a problem of the file.
   const numLayers = Number.isSafeInteger(options.numLayers) && options.numLayers > 0 ? options.numLayers : undefined;
-  return resolveSearchSpace(parseChecked(text, file, numLayers), { numLayers: options.numLayers, file });
+  const model = options.intermediateSizes !== undefined ? { intermediateSizes: options.intermediateSizes } : {};
+  return resolveSearchSpace(parseChecked(text, file, numLayers, model), { numLayers: options.numLayers, file, ...model });
 }
 
 /** Names of the search spaces shipped in `search-spaces/`. */
-export const BUILTIN_SEARCH_SPACES = ['shears-llama', 'sqft-qkv', 'lonas-llama', 'demo'] as const;
+export const BUILTIN_SEARCH_SPACES = ['shears-llama', 'sqft-qkv', 'lonas-llama', 'demo', 'demo-widths'] as const;
 
 /** One of {@link BUILTIN_SEARCH_SPACES}. */
 export type BuiltinSearchSpace = (typeof BUILTIN_SEARCH_SPACES)[number];

@@ -1,8 +1,8 @@
 /** Resolving a search-space spec against a model: layer checks and expansion into genes. */
 import { NlsError } from '../errors.js';
-import { DEFAULT_DROPOUT, DEFAULT_SCALING, type GroupSpec, type LayerSelection, type SearchSpaceSpec } from './format.js';
+import { DEFAULT_DROPOUT, DEFAULT_SCALING, type GroupSpec, isWidthGroup, type LayerSelection, type SearchSpaceSpec, WIDTH_MODULES } from './format.js';
 import { ProblemList } from './problems.js';
-import { SearchSpace, type GeneInstance } from './search-space.js';
+import { SearchSpace, type GeneInit } from './search-space.js';
 import { checkSpec, originOf } from './validate.js';
 
 /** Options of {@link resolveSearchSpace}. */
@@ -11,6 +11,11 @@ export interface ResolveOptions {
   readonly numLayers: number;
   /** File to name in errors; defaults to the file the spec was loaded from. */
   readonly file?: string | undefined;
+  /**
+   * MLP intermediate size of every layer of the model (`LlamaConfig.intermediateSizes`, or
+   * `intermediateSize` repeated). When given, width choices are checked against it.
+   */
+  readonly intermediateSizes?: readonly number[] | undefined;
 }
 
 function layerList(sel: LayerSelection, numLayers: number): number[] {
@@ -20,7 +25,9 @@ function layerList(sel: LayerSelection, numLayers: number): number[] {
 /**
  * Validate `spec` completely (structure and layer ranges for a model with `numLayers` layers)
  * and expand it into a {@link SearchSpace}: one gene per (layer, group), in canonical
- * layer-major order. Group `layers`, `alpha` and `dropout` replace the top-level values.
+ * layer-major order. Group `layers`, `alpha` and `dropout` replace the top-level values. Width
+ * groups become width genes (`kind: 'width'`, choices = widths); with
+ * `options.intermediateSizes` their widths are checked against the model.
  *
  * @throws SearchSpaceError listing every problem (file, JSON path, fix).
  * @throws NlsError when `numLayers` is not a positive integer.
@@ -33,12 +40,28 @@ export function resolveSearchSpace(spec: SearchSpaceSpec, options: ResolveOption
   const origin = originOf(spec);
   const file = options.file ?? origin?.file;
   const problems = new ProblemList(origin?.positions);
-  checkSpec(spec, problems, numLayers);
+  checkSpec(spec, problems, numLayers, options.intermediateSizes !== undefined ? { intermediateSizes: options.intermediateSizes } : {});
   problems.throwIfAny(file);
 
-  const instances: Omit<GeneInstance, 'index'>[] = [];
+  const instances: GeneInit[] = [];
   spec.groups.forEach((g: GroupSpec, groupIndex) => {
     for (const layer of layerList(g.layers ?? spec.layers ?? 'all', numLayers)) {
+      if (isWidthGroup(g)) {
+        // Width genes carry no adapter: alpha, dropout and scaling are unused (kept for the type).
+        instances.push({
+          kind: 'width',
+          layer,
+          group: g.name,
+          groupIndex,
+          modules: WIDTH_MODULES,
+          choices: g.widths,
+          ranks: [],
+          alpha: spec.alpha,
+          dropout: 0,
+          scaling: spec.scaling ?? DEFAULT_SCALING,
+        });
+        continue;
+      }
       instances.push({
         layer,
         group: g.name,

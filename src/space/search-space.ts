@@ -5,34 +5,63 @@
 import { createHash } from 'node:crypto';
 import { NlsError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
-import type { KnownModule, LoraScaling } from './format.js';
+import type { GroupKind, KnownModule, LoraScaling } from './format.js';
 
 /**
- * A configuration (sub-adapter): one choice *index* per gene, in canonical gene order (see
- * {@link SearchSpace.instances}). Index 0 is the group's largest rank, r_max.
+ * A configuration (subnet): one choice *index* per gene, in canonical gene order (see
+ * {@link SearchSpace.instances}). Index 0 is the gene's largest choice: r_max for a rank gene,
+ * the full width for a width gene.
  */
 export type Config = readonly number[];
 
-/** One gene: a group of modules on one layer, sharing one elastic rank. */
+/**
+ * One gene: a group of modules on one layer sharing one elastic rank (`kind: 'rank'`), or the
+ * elastic MLP width of one layer (`kind: 'width'`).
+ */
 export interface GeneInstance {
   /** Position of this gene in a {@link Config}. */
   readonly index: number;
+  /** `rank`: adapter ranks; `width`: the MLP intermediate width of {@link layer}. */
+  readonly kind: GroupKind;
+  /** The choice values, strictly descending: ranks (rank genes) or MLP widths (width genes). */
+  readonly choices: readonly number[];
   /** Decoder layer, 0-based. */
   readonly layer: number;
   /** Name of the group in the spec. */
   readonly group: string;
   /** Position of the group in the spec's `groups` list. */
   readonly groupIndex: number;
-  /** Target modules sharing the rank. */
+  /** Target modules sharing the rank; for a width gene the modules it cuts (gate_proj, up_proj, down_proj). */
   readonly modules: readonly KnownModule[];
-  /** Rank choices, strictly descending; `ranks[0]` is r_max, a trailing 0 means "adapter off". */
+  /**
+   * Rank choices, strictly descending; `ranks[0]` is r_max, a trailing 0 means "adapter off".
+   * Empty for width genes (their choices are in {@link choices}).
+   */
   readonly ranks: readonly number[];
-  /** LoRA alpha. */
+  /** LoRA alpha (unused by width genes). */
   readonly alpha: number;
-  /** Adapter dropout probability. */
+  /** Adapter dropout probability (unused by width genes). */
   readonly dropout: number;
-  /** Scaling rule. */
+  /** Scaling rule (unused by width genes). */
   readonly scaling: LoraScaling;
+}
+
+/**
+ * A gene as a {@link SearchSpace} is built from: `kind` defaults to `rank` and `choices` to
+ * `ranks`, so rank genes can be given as before width genes existed.
+ */
+export type GeneInit = Omit<GeneInstance, 'index' | 'kind' | 'choices'> & { readonly kind?: GroupKind; readonly choices?: readonly number[] };
+
+/** A width gene as the model needs it: which layer, which gene, the width choices. */
+export interface WidthPlanEntry {
+  /** Decoder layer whose MLP width the gene sets. */
+  readonly layer: number;
+  /** Index of the gene. */
+  readonly gene: number;
+  /** Group name. */
+  readonly group: string;
+  /** Width choices, descending; `widths[0]` is the largest. */
+  readonly widths: readonly number[];
 }
 
 /** What the adapter code needs to attach one adapter to one linear module. */
@@ -91,7 +120,7 @@ export interface SearchSpaceInit {
   /** Number of decoder layers of the model. */
   readonly numLayers: number;
   /** Genes in canonical order: layer-major, then group order of the spec. */
-  readonly instances: readonly Omit<GeneInstance, 'index'>[];
+  readonly instances: readonly GeneInit[];
 }
 
 /**
@@ -130,6 +159,9 @@ export class SearchSpace {
    */
   readonly fingerprint: string;
 
+  /** Indices of the width genes, ascending (empty for a rank-only space). */
+  readonly widthGenes: readonly number[];
+
   /** Gene indices of each layer in {@link layers} order. */
   private readonly genesByLayer: ReadonlyMap<number, readonly number[]>;
   private plan: readonly AdapterPlanEntry[] | undefined;
@@ -143,15 +175,23 @@ export class SearchSpace {
       .sort((a, b) => a.inst.layer - b.inst.layer || a.inst.groupIndex - b.inst.groupIndex || a.order - b.order);
     this.instances = Object.freeze(
       sorted.map(({ inst }, index) =>
-        Object.freeze({ ...inst, index, modules: Object.freeze([...inst.modules]), ranks: Object.freeze([...inst.ranks]) }),
+        Object.freeze({
+          ...inst,
+          index,
+          kind: inst.kind ?? 'rank',
+          modules: Object.freeze([...inst.modules]),
+          ranks: Object.freeze([...inst.ranks]),
+          choices: Object.freeze([...(inst.choices ?? inst.ranks)]),
+        }),
       ),
     );
     if (this.instances.length === 0) throw new NlsError('a search space needs at least one gene', { field: 'instances' });
     for (const g of this.instances) {
-      if (g.ranks.length === 0) throw new NlsError(`gene ${g.index} (${this.label(g.index)}) has no rank choices`, { field: 'instances' });
+      if (g.choices.length === 0) throw new NlsError(`gene ${g.index} (${this.label(g.index)}) has no choices`, { field: 'instances' });
     }
     this.size = this.instances.length;
-    this.choiceCounts = Object.freeze(this.instances.map((g) => g.ranks.length));
+    this.choiceCounts = Object.freeze(this.instances.map((g) => g.choices.length));
+    this.widthGenes = Object.freeze(this.instances.filter((g) => g.kind === 'width').map((g) => g.index));
     const byLayer = new Map<number, number[]>();
     for (const g of this.instances) {
       const list = byLayer.get(g.layer);
@@ -162,7 +202,9 @@ export class SearchSpace {
     this.layers = Object.freeze([...byLayer.keys()]);
     const maxChoices = Math.max(...this.choiceCounts);
     this.keyWidth = Math.max(1, (maxChoices - 1).toString(36).length);
-    const structure = this.instances.map((g) => [g.layer, g.group, g.modules, g.ranks, g.alpha, g.dropout, g.scaling]);
+    // Rank genes keep the structure they had before width genes existed, so fingerprints of
+    // rank-only spaces (recorded in supernets, journals and profiles) do not change.
+    const structure = this.instances.map((g) => (g.kind === 'width' ? [g.layer, g.group, 'width', g.choices] : [g.layer, g.group, g.modules, g.ranks, g.alpha, g.dropout, g.scaling]));
     this.fingerprint = createHash('sha256').update(JSON.stringify(structure)).digest('hex').slice(0, 16);
   }
 
@@ -205,30 +247,34 @@ export class SearchSpace {
       const c = config[i];
       const n = this.choiceCounts[i] ?? 0;
       if (c === undefined || !Number.isInteger(c) || c < 0 || c >= n) {
-        throw new NlsError(`gene ${i} (${this.label(i)}) is ${String(c)}, not a choice index in 0..${n - 1}; fix: use an index into ranks [${this.instances[i]?.ranks.join(', ')}]`, {
+        throw new NlsError(`gene ${i} (${this.label(i)}) is ${String(c)}, not a choice index in 0..${n - 1}; fix: use an index into ${this.instances[i]?.kind === 'width' ? 'widths' : 'ranks'} [${this.instances[i]?.choices.join(', ')}]`, {
           field: `${what}[${i}]`,
         });
       }
     }
   }
 
-  /** Configuration whose gene `i` selects rank `ranks[i]`; the inverse of {@link decode}. */
-  encode(ranks: readonly number[]): Config {
-    if (ranks.length !== this.size) {
-      throw new NlsError(`expected ${this.size} ranks (one per gene of "${this.name}"), got ${ranks.length}; fix: pass one rank per gene in canonical order`, { field: 'ranks' });
+  /**
+   * Configuration whose gene `i` selects value `values[i]` (a rank, or a width for width genes);
+   * the inverse of {@link decode}.
+   */
+  encode(values: readonly number[]): Config {
+    if (values.length !== this.size) {
+      throw new NlsError(`expected ${this.size} ranks (one per gene of "${this.name}"), got ${values.length}; fix: pass one rank (or width, for width genes) per gene in canonical order`, { field: 'ranks' });
     }
-    return ranks.map((r, i) => {
-      const choices = this.instances[i]?.ranks ?? [];
+    return values.map((r, i) => {
+      const g = this.instances[i];
+      const choices = g?.choices ?? [];
       const c = choices.indexOf(r);
-      if (c < 0) throw new NlsError(`gene ${i} (${this.label(i)}): rank ${r} is not a choice; fix: use one of [${choices.join(', ')}]`, { field: `ranks[${i}]` });
+      if (c < 0) throw new NlsError(`gene ${i} (${this.label(i)}): ${g?.kind === 'width' ? 'width' : 'rank'} ${r} is not a choice; fix: use one of [${choices.join(', ')}]`, { field: `ranks[${i}]` });
       return c;
     });
   }
 
-  /** Rank value of every gene under `config`. */
+  /** Value of every gene under `config`: its rank, or its MLP width for width genes. */
   decode(config: Config): number[] {
     this.assertContains(config);
-    return config.map((c, i) => this.instances[i]?.ranks[c] ?? 0);
+    return config.map((c, i) => this.instances[i]?.choices[c] ?? 0);
   }
 
   /** Canonical string key of `config` (see the class comment); injective on the space. */
@@ -386,21 +432,62 @@ export class SearchSpace {
     this.assertContains(config);
     const out = new Map<string, number>();
     for (const g of this.instances) {
+      if (g.kind === 'width') continue;
       const r = g.ranks[config[g.index] ?? 0] ?? 0;
       for (const m of g.modules) out.set(moduleKey(g.layer, m), r);
     }
     return out;
   }
 
+  /** True when the space has width genes (elastic MLP widths). */
+  get hasWidths(): boolean {
+    return this.widthGenes.length > 0;
+  }
+
   /**
-   * The configuration whose {@link activeRanks} is `ranks`: the inverse of `activeRanks`.
-   * Every adapted module must be present, the modules of a gene must agree, and no other key may
-   * appear.
+   * Active MLP width of every layer with a width gene under `config`: layer -> width. Empty for
+   * a rank-only space; layers without a width gene keep their full width.
    */
-  fromActiveRanks(ranks: ReadonlyMap<string, number>): Config {
+  activeWidths(config: Config): Map<number, number> {
+    this.assertContains(config);
+    const out = new Map<number, number>();
+    for (const i of this.widthGenes) {
+      const g = this.instances[i]!;
+      out.set(g.layer, g.choices[config[i] ?? 0] ?? 0);
+    }
+    return out;
+  }
+
+  /** Every width gene: its layer, gene index, group and width choices, in gene order. */
+  widthPlan(): readonly WidthPlanEntry[] {
+    return this.widthGenes.map((i) => {
+      const g = this.instances[i]!;
+      return Object.freeze({ layer: g.layer, gene: i, group: g.group, widths: g.choices });
+    });
+  }
+
+  /**
+   * The configuration whose {@link activeRanks} is `ranks` and whose {@link activeWidths} is
+   * `widths`: the inverse of both. Every adapted module must be present, the modules of a gene
+   * must agree, and no other key may appear; with width genes, `widths` must give the width of
+   * each of their layers.
+   */
+  fromActiveRanks(ranks: ReadonlyMap<string, number>, widths?: ReadonlyMap<number, number>): Config {
     const config: number[] = [];
     const known = new Set<string>();
     for (const g of this.instances) {
+      if (g.kind === 'width') {
+        const w = widths?.get(g.layer);
+        if (w === undefined) {
+          throw new NlsError(`no MLP width for layer ${g.layer}; fix: give the width of every layer with a width gene of "${this.name}" (widths [${g.choices.join(', ')}])`, {
+            field: `widths.${g.layer}`,
+          });
+        }
+        const c = g.choices.indexOf(w);
+        if (c < 0) throw new NlsError(`width ${w} is not a choice of ${this.label(g.index)}; fix: use one of [${g.choices.join(', ')}]`, { field: `widths.${g.layer}` });
+        config.push(c);
+        continue;
+      }
       let rank: number | undefined;
       for (const m of g.modules) {
         const key = moduleKey(g.layer, m);
@@ -419,14 +506,18 @@ export class SearchSpace {
     for (const key of ranks.keys()) {
       if (!known.has(key)) throw new NlsError(`${key} is not adapted in search space "${this.name}"; fix: remove it`, { field: key });
     }
+    const widthLayers = new Set(this.widthGenes.map((i) => this.instances[i]!.layer));
+    for (const layer of widths?.keys() ?? []) {
+      if (!widthLayers.has(layer)) throw new NlsError(`layer ${layer} has no width gene in search space "${this.name}"; fix: remove it`, { field: `widths.${layer}` });
+    }
     return config;
   }
 
-  /** Every adapted module with its rank choices, r_max, alpha, dropout and scaling, in gene then module order. */
+  /** Every adapted module with its rank choices, r_max, alpha, dropout and scaling, in gene then module order (width genes adapt nothing). */
   adapterPlan(): readonly AdapterPlanEntry[] {
     this.plan ??= Object.freeze(
       this.instances.flatMap((g) =>
-        g.modules.map((module) =>
+        (g.kind === 'width' ? [] : g.modules).map((module) =>
           Object.freeze({
             key: moduleKey(g.layer, module),
             layer: g.layer,
@@ -445,11 +536,11 @@ export class SearchSpace {
     return this.plan;
   }
 
-  /** One line per layer, e.g. `layers.0: qkv=32 up=24 down=16`, for logs and reports. */
+  /** One line per layer, e.g. `layers.0: qkv=32 up=24 down=16 mlp=w8256` (widths prefixed `w`), for logs and reports. */
   describe(config: Config): string {
     const ranks = this.decode(config);
     return [...this.genesByLayer]
-      .map(([layer, genes]) => `layers.${layer}: ${genes.map((g) => `${this.instances[g]?.group}=${ranks[g]}`).join(' ')}`)
+      .map(([layer, genes]) => `layers.${layer}: ${genes.map((g) => `${this.instances[g]?.group}=${this.instances[g]?.kind === 'width' ? 'w' : ''}${ranks[g]}`).join(' ')}`)
       .join('\n');
   }
 }

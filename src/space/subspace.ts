@@ -10,7 +10,8 @@ import { loraScale, type SearchSpace } from './search-space.js';
 /**
  * Why `sub` is not a sub-space of `trained` (empty when it is): it must adapt exactly the same
  * modules with the same r_max and the same LoRA scale at every rank it allows, and every rank it
- * allows for a module must be one the supernet trained for that module.
+ * allows for a module must be one the supernet trained for that module; it must have width genes
+ * on exactly the supernet's width layers, with widths the supernet trained.
  */
 export function subspaceProblems(trained: SearchSpace, sub: SearchSpace): string[] {
   const problems: string[] = [];
@@ -32,6 +33,19 @@ export function subspaceProblems(trained: SearchSpace, sub: SearchSpace): string
         break;
       }
     }
+  }
+  // Width genes: the same layers, and only widths the supernet trained.
+  const trainedWidths = new Map(trained.widthPlan().map((w) => [w.layer, w]));
+  const subWidths = new Map(sub.widthPlan().map((w) => [w.layer, w]));
+  for (const layer of trainedWidths.keys()) if (!subWidths.has(layer)) problems.push(`layer ${layer} has an elastic MLP width in the supernet but not in "${sub.name}"; fix: give it a width group (a single width choice fixes it)`);
+  for (const [layer, s] of subWidths) {
+    const t = trainedWidths.get(layer);
+    if (t === undefined) {
+      problems.push(`layer ${layer} has no elastic MLP width in the supernet; fix: remove the width group from "${sub.name}" on that layer`);
+      continue;
+    }
+    const untrained = s.widths.filter((w) => !t.widths.includes(w));
+    if (untrained.length > 0) problems.push(`layer ${layer}: widths [${untrained.join(', ')}] were not trained; fix: use widths from [${t.widths.join(', ')}]`);
   }
   return problems;
 }

@@ -4,12 +4,15 @@
  */
 import {
   GROUP_KEYS,
+  GROUP_KINDS,
   GROUP_NAME_PATTERN,
   KNOWN_MODULES,
   LORA_SCALINGS,
   SEARCH_SPACE_FORMAT,
   SPACE_NAME_PATTERN,
   SPEC_KEYS,
+  WIDTH_GROUP_KEYS,
+  WIDTH_MODULES,
   isKnownModule,
   type SearchSpaceSpec,
 } from './format.js';
@@ -185,6 +188,55 @@ function checkRanks(v: unknown, path: string, problems: ProblemList): void {
   }
 }
 
+/** Check a width-choice list: strictly descending positive integers (no 0: a width of 0 would remove the MLP). */
+function checkWidths(v: unknown, path: string, problems: ProblemList, sizes: ReadonlyMap<number, number> | undefined): number[] | undefined {
+  if (!Array.isArray(v)) {
+    problems.add(path, `widths must be a list of MLP width choices, got ${describe(v)}`, `write the choices largest first, e.g. [11008, 9632, 8256]`);
+    return undefined;
+  }
+  if (v.length === 0) {
+    problems.add(path, 'widths is empty: a width group needs at least one width choice', `write the choices largest first, e.g. [11008, 9632, 8256]`);
+    return undefined;
+  }
+  let ok = true;
+  v.forEach((w: unknown, k) => {
+    const p = indexPath(path, k);
+    if (typeof w !== 'number' || !Number.isSafeInteger(w)) {
+      problems.add(p, `width choice must be an integer, got ${describe(w)}`, `use whole numbers of MLP channels such as 11008, 9632`);
+      ok = false;
+    } else if (w <= 0) {
+      problems.add(p, `width choice must be positive, got ${w}`, `use positive numbers of MLP channels (a width group cannot switch the MLP off)`);
+      ok = false;
+    }
+  });
+  if (!ok) return undefined;
+  const widths = v as number[];
+  const descending = widths.every((w, k) => k === 0 || w < (widths[k - 1] ?? 0));
+  if (!descending) {
+    const fixed = [...new Set(widths)].sort((a, b) => b - a);
+    problems.add(path, `width choices must be strictly descending (largest first, no repeats), got [${widths.join(', ')}]`, `write them as [${fixed.join(', ')}]`);
+    return undefined;
+  }
+  if (sizes !== undefined && sizes.size > 0) {
+    const smallest = Math.min(...sizes.values());
+    if ((widths[0] ?? 0) > smallest) {
+      const where = [...sizes].filter(([, s]) => s < (widths[0] ?? 0)).map(([l]) => l);
+      problems.add(
+        indexPath(path, 0),
+        `width ${widths[0]} exceeds the model's intermediate size ${smallest} (${formatLayerSet(where)})`,
+        `use widths no larger than the layer's intermediate_size (the first choice is normally the full width, ${smallest})`,
+      );
+    }
+  }
+  return widths;
+}
+
+/** What the model tells validation beyond the number of layers. */
+export interface ModelShape {
+  /** MLP intermediate size of every layer (index = layer). */
+  readonly intermediateSizes?: readonly number[];
+}
+
 function formatLayerSet(layers: readonly number[]): string {
   return layers.length === 1 ? `layer ${layers[0]}` : `layers ${layers.join(', ')}`;
 }
@@ -201,7 +253,7 @@ function overlap(a: 'all' | Set<number>, b: 'all' | Set<number>, numLayers: numb
  * Record every problem of `value` as a search-space spec in `problems`. With `numLayers`, layer
  * indices are also checked against the model.
  */
-export function checkSpec(value: unknown, problems: ProblemList, numLayers: number | undefined): void {
+export function checkSpec(value: unknown, problems: ProblemList, numLayers: number | undefined, model: ModelShape = {}): void {
   if (!isObject(value)) {
     problems.add('', `a search space must be a JSON object, got ${describe(value)}`, `write { "format": "${SEARCH_SPACE_FORMAT}", "name": ..., "alpha": ..., "groups": [...] }`);
     return;
@@ -251,6 +303,7 @@ export function checkSpec(value: unknown, problems: ProblemList, numLayers: numb
 
   /** Valid modules and layers of each group, for the cross-group duplicate check. */
   const seen: { index: number; name: string; modules: Map<string, number>; layers: 'all' | Set<number> | undefined }[] = [];
+  const widthSeen: { index: number; name: string; layers: 'all' | Set<number> | undefined }[] = [];
   const names = new Map<string, number>();
   groups.forEach((g: unknown, gi) => {
     const gp = indexPath('groups', gi);
@@ -259,7 +312,12 @@ export function checkSpec(value: unknown, problems: ProblemList, numLayers: numb
       return;
     }
     const gwhere = `group ${gi}`;
-    checkUnknownKeys(g, gp, GROUP_KEYS, problems, gwhere);
+    if (has(g, 'kind') && !(GROUP_KINDS as readonly unknown[]).includes(g.kind)) {
+      problems.add(keyPath(gp, 'kind'), `kind must be one of ${quoteList(GROUP_KINDS)}, got ${describe(g.kind)}`, `write "kind": "width" for an elastic MLP width, or leave "kind" out for a rank group`);
+      return;
+    }
+    const isWidth = g.kind === 'width';
+    checkUnknownKeys(g, gp, isWidth ? WIDTH_GROUP_KEYS : GROUP_KEYS, problems, isWidth ? `width group ${gi} (width groups have no modules, ranks, alpha or dropout: they always cut ${WIDTH_MODULES.join(', ')})` : gwhere);
     let name = `#${gi}`;
     if (checkRequired(g, gp, 'name', '"qkv"', problems, gwhere)) {
       if (typeof g.name !== 'string' || !GROUP_NAME_PATTERN.test(g.name)) {
@@ -273,6 +331,33 @@ export function checkSpec(value: unknown, problems: ProblemList, numLayers: numb
           names.set(g.name, gi);
         }
       }
+    }
+    if (isWidth) {
+      let sizes: Map<number, number> | undefined;
+      let layers = defaultLayers;
+      if (has(g, 'layers')) layers = checkLayers(g.layers, keyPath(gp, 'layers'), numLayers, problems);
+      if (model.intermediateSizes !== undefined && layers !== undefined) {
+        const list = layers === 'all' ? model.intermediateSizes.map((_, l) => l) : [...layers];
+        sizes = new Map(list.filter((l) => l < model.intermediateSizes!.length).map((l) => [l, model.intermediateSizes![l]!]));
+      }
+      if (checkRequired(g, gp, 'widths', '[11008, 9632, 8256, 6880, 5504]', problems, gwhere)) checkWidths(g.widths, keyPath(gp, 'widths'), problems, sizes);
+      // A layer's MLP has one width: width groups must not share a layer.
+      if (layers !== undefined) {
+        for (const other of widthSeen) {
+          if (other.layers === undefined) continue;
+          const common = overlap(layers, other.layers, numLayers);
+          if (common !== 'all' && common.length === 0) continue;
+          const on = common === 'all' ? 'on every layer' : `on ${formatLayerSet(common)}`;
+          problems.add(
+            keyPath(gp, 'layers'),
+            `width group ${JSON.stringify(name)} overlaps width group ${JSON.stringify(other.name)} (groups[${other.index}]) ${on}`,
+            `a layer's MLP has one width: give the width groups disjoint "layers", or merge them`,
+          );
+          break;
+        }
+      }
+      widthSeen.push({ index: gi, name, layers });
+      return;
     }
     const modules = new Map<string, number>();
     if (checkRequired(g, gp, 'modules', '["q_proj", "k_proj", "v_proj"]', problems, gwhere)) {

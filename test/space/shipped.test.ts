@@ -8,20 +8,32 @@ import {
   LORA_SCALINGS,
   SEARCH_SPACE_FORMAT,
   SPEC_KEYS,
+  WIDTH_GROUP_KEYS,
   builtinSearchSpacePath,
+  isWidthGroup,
   loadAndResolveSearchSpace,
   loadSearchSpace,
 } from '../../src/space/index.js';
 
 const DIR = fileURLToPath(new URL('../../search-spaces/', import.meta.url));
 
-/** Expected shape of each shipped space (from the papers / the demo model). */
-const EXPECTED = {
+/** Expected shape of each shipped space (from the papers / the demo model): rank groups [name, modules, ranks], width groups [name, 'width', widths]. */
+type Expected = { numLayers: number; alpha: number; groups: readonly (readonly [string, readonly string[], readonly number[]] | readonly [string, 'width', readonly number[]])[] };
+const EXPECTED: Record<(typeof BUILTIN_SEARCH_SPACES)[number], Expected> = {
   'shears-llama': { numLayers: 32, alpha: 64, groups: [['qkv', ['q_proj', 'k_proj', 'v_proj'], [32, 24, 16]], ['up', ['up_proj'], [32, 24, 16]], ['down', ['down_proj'], [32, 24, 16]]] },
   'sqft-qkv': { numLayers: 32, alpha: 64, groups: [['qkv', ['q_proj', 'k_proj', 'v_proj'], [32, 24, 16]]] },
-  'lonas-llama': { numLayers: 32, alpha: 64, groups: [['qkv', ['q_proj', 'k_proj', 'v_proj'], [32, 28]], ['gate_up', ['gate_proj', 'up_proj'], [32, 28]]] },
+  'lonas-llama': {
+    numLayers: 32,
+    alpha: 64,
+    groups: [['qkv', ['q_proj', 'k_proj', 'v_proj'], [32, 28]], ['gate_up', ['gate_proj', 'up_proj'], [32, 28]], ['mlp', 'width', [11008, 9632, 8256, 6880, 5504]]],
+  },
   demo: { numLayers: 4, alpha: 32, groups: [['qkv', ['q_proj', 'k_proj', 'v_proj'], [16, 12, 8, 4]], ['up', ['up_proj'], [16, 12, 8, 4]], ['down', ['down_proj'], [16, 12, 8, 4]]] },
-} as const;
+  'demo-widths': {
+    numLayers: 4,
+    alpha: 32,
+    groups: [['qkv', ['q_proj', 'k_proj', 'v_proj'], [16, 12, 8, 4]], ['up', ['up_proj'], [16, 12, 8, 4]], ['down', ['down_proj'], [16, 12, 8, 4]], ['mlp', 'width', [704, 616, 528, 440, 352]]],
+  },
+};
 
 describe('shipped search spaces', () => {
   it('the built-in list matches the files in search-spaces/', async () => {
@@ -40,13 +52,13 @@ describe('shipped search spaces', () => {
       expect(spec.name).toBe(name);
       expect(spec.alpha).toBe(expected.alpha);
       expect(spec.scaling ?? 'alpha/r_max').toBe('alpha/r_max');
-      expect(spec.groups.map((g) => [g.name, g.modules, g.ranks])).toEqual(expected.groups);
+      expect(spec.groups.map((g) => (isWidthGroup(g) ? [g.name, 'width', g.widths] : [g.name, g.modules, g.ranks]))).toEqual(expected.groups);
 
       const space = await loadAndResolveSearchSpace(file, { numLayers: expected.numLayers });
       expect(space.size).toBe(expected.numLayers * expected.groups.length);
       const perLayer = expected.groups.reduce((p, g) => p * BigInt(g[2].length), 1n);
       expect(space.cardinality()).toBe(perLayer ** BigInt(expected.numLayers));
-      const modulesPerLayer = expected.groups.reduce((n, g) => n + g[1].length, 0);
+      const modulesPerLayer = expected.groups.reduce((n, g) => n + (g[1] === 'width' ? 0 : g[1].length), 0);
       expect(space.adapterPlan()).toHaveLength(expected.numLayers * modulesPerLayer);
       for (const e of space.adapterPlan()) {
         expect(e.alpha).toBe(expected.alpha);
@@ -57,6 +69,17 @@ describe('shipped search spaces', () => {
       await expect(loadAndResolveSearchSpace(file, { numLayers: 1 })).resolves.toBeDefined();
     });
   }
+
+  it('demo-widths fits the demo model (intermediate size 704) and lonas-llama fits LLaMA-7B (11008), not the demo model', async () => {
+    const demo = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo-widths'), { numLayers: 4, intermediateSizes: [704, 704, 704, 704] });
+    expect(demo.widthPlan().map((w) => w.layer)).toEqual([0, 1, 2, 3]);
+    expect(demo.key(demo.medianConfig())).toBe('1112.1112.1112.1112');
+    expect([...demo.activeWidths(demo.medianConfig()).values()]).toEqual([528, 528, 528, 528]);
+    await expect(loadAndResolveSearchSpace(builtinSearchSpacePath('lonas-llama'), { numLayers: 32, intermediateSizes: new Array(32).fill(11008) })).resolves.toBeDefined();
+    await expect(loadAndResolveSearchSpace(builtinSearchSpacePath('lonas-llama'), { numLayers: 4, intermediateSizes: [704, 704, 704, 704] })).rejects.toThrow(
+      /groups\[2\]\.widths\[0\] \(line \d+, column \d+\): width 11008 exceeds the model's intermediate size 704 \(layers 0, 1, 2, 3\)/,
+    );
+  });
 
   it('the demo space: 4 layers x 3 groups, 4^12 configurations, readable keys', async () => {
     const space = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: 4 });
@@ -83,7 +106,12 @@ describe('search-spaces/schema.json', () => {
       required: string[];
       properties: Record<string, { const?: string; enum?: string[] }>;
       additionalProperties: boolean;
-      $defs: { module: { enum: string[] }; group: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } };
+      $defs: {
+        module: { enum: string[] };
+        group: { oneOf: { $ref: string }[] };
+        rankGroup: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean };
+        widthGroup: { properties: Record<string, { const?: string }>; required: string[]; additionalProperties: boolean };
+      };
     };
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     expect(Object.keys(schema.properties).sort()).toEqual([...SPEC_KEYS].sort());
@@ -92,9 +120,14 @@ describe('search-spaces/schema.json', () => {
     expect(schema.properties.format?.const).toBe(SEARCH_SPACE_FORMAT);
     expect(schema.properties.scaling?.enum).toEqual([...LORA_SCALINGS]);
     expect(schema.$defs.module.enum).toEqual([...KNOWN_MODULES]);
-    expect(Object.keys(schema.$defs.group.properties).sort()).toEqual([...GROUP_KEYS].sort());
-    expect(schema.$defs.group.required.sort()).toEqual(['modules', 'name', 'ranks']);
-    expect(schema.$defs.group.additionalProperties).toBe(false);
+    expect(schema.$defs.group.oneOf.map((r) => r.$ref)).toEqual(['#/$defs/rankGroup', '#/$defs/widthGroup']);
+    expect(Object.keys(schema.$defs.rankGroup.properties).sort()).toEqual([...GROUP_KEYS].sort());
+    expect(schema.$defs.rankGroup.required.sort()).toEqual(['modules', 'name', 'ranks']);
+    expect(schema.$defs.rankGroup.additionalProperties).toBe(false);
+    expect(Object.keys(schema.$defs.widthGroup.properties).sort()).toEqual([...WIDTH_GROUP_KEYS].sort());
+    expect(schema.$defs.widthGroup.required.sort()).toEqual(['kind', 'name', 'widths']);
+    expect(schema.$defs.widthGroup.properties.kind?.const).toBe('width');
+    expect(schema.$defs.widthGroup.additionalProperties).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assertSubspace, resolveSearchSpace, type SearchSpaceSpec, subspaceProblems } from '../../src/space/index.js';
+import { assertSubspace, isWidthGroup, resolveSearchSpace, type SearchSpaceSpec, subspaceProblems } from '../../src/space/index.js';
 import { specArb } from './arbitraries.js';
 
 const base: SearchSpaceSpec = {
@@ -59,7 +59,7 @@ describe('sub-spaces of a trained supernet', () => {
     fc.assert(
       fc.property(specArb({ maxLayers: 3 }), fc.infiniteStream(fc.boolean()), ({ spec, numLayers }, keep) => {
         const full = resolveSearchSpace(spec, { numLayers });
-        const narrowed: SearchSpaceSpec = { ...spec, name: 'narrowed', groups: spec.groups.map((g) => ({ ...g, ranks: g.ranks.filter((_, i) => i === 0 || keep.next().value) })) };
+        const narrowed: SearchSpaceSpec = { ...spec, name: 'narrowed', groups: spec.groups.map((g) => (isWidthGroup(g) ? g : { ...g, ranks: g.ranks.filter((_, i) => i === 0 || keep.next().value) })) };
         const sub = resolveSearchSpace(narrowed, { numLayers });
         expect(subspaceProblems(full, sub)).toEqual([]);
         expect(sub.cardinality() <= full.cardinality()).toBe(true);
