@@ -152,10 +152,13 @@ export class AdapterSet {
     return [...this.adapters.values()].flatMap((a) => [a.aT, a.bT]);
   }
 
-  /** Adapter parameters active under the current ranks. */
+  /** Adapter parameters active under the current ranks and MLP widths (a narrowed slot's adapter counts its active rows). */
   activeParameterCount(): number {
     let n = 0;
-    for (const a of this.adapters.values()) n += a.activeParameterCount();
+    for (const [key, a] of this.adapters) {
+      const slot = this.slots.get(key)!;
+      n += a.activeParameterCount(slot.activeIn, slot.activeOut);
+    }
     return n;
   }
 

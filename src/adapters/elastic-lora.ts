@@ -16,6 +16,12 @@
  * scales and a straight-through gradient, which is what merging into the quantized base gives.
  * Both need the dense [in, out] delta, so they cost one extra in x out product per module.
  *
+ * Elastic widths (LoNAS mode B): when the slot is narrowed (`LinearSlot.setActiveShape`, set by
+ * `LlamaModel.setMlpWidths`), the adapter is sliced to match: `A^T[:activeIn, :r]` and
+ * `B^T[:r, :activeOut]`, i.e. gate/up adapters keep their first `w` output rows of B and down
+ * adapters their first `w` input columns of A. Sparsity- and quantization-aware adapters refuse a
+ * narrowed slot (their mask and quantization grid are full-width).
+ *
  * Multi-candidate mode (inference only) runs K rank configurations in one forward pass: the
  * batch holds the same rows tiled K times, candidate-major, and each candidate's rank and scale
  * are applied through a [K, 1, R] mask on the rank dimension (R = the largest candidate rank).
@@ -70,24 +76,35 @@ export class ElasticLoraAdapter implements LinearHook {
     return loraScale(this.spec, this.rank);
   }
 
-  /** Trainable parameters at the active rank: r * (in + out). */
-  activeParameterCount(): number {
-    return this.rank * (this.aT.shape[0] + this.bT.shape[1]);
+  /**
+   * Trainable parameters at the active rank: r * (in + out), with `in` / `out` the active widths
+   * when given (a narrowed slot), else the full ones.
+   */
+  activeParameterCount(inDim = this.aT.shape[0], outDim = this.bT.shape[1]): number {
+    return this.rank * (inDim + outDim);
   }
 
-  /** The low-rank delta `scale * B_r A_r x` for input [..., in] -> [..., out]. */
-  delta(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+  /**
+   * The low-rank delta `scale * B_r A_r x` for input [..., in'] -> [..., outDim], where `in'` is
+   * x's last dimension (at most `in`: the first `in'` rows of A^T are used) and `outDim` defaults
+   * to the full output width.
+   */
+  delta(x: tf.Tensor, ctx: ForwardContext, outDim = this.bT.shape[1]): tf.Tensor {
     let input = x;
     if (ctx.training && this.spec.dropout > 0) input = tf.dropout(x, this.spec.dropout, undefined, ctx.nextSeed());
-    return tf.mul(this.lowRankProduct(input, this.rank), this.scale);
+    return tf.mul(this.lowRankProduct(input, this.rank, undefined, outDim), this.scale);
   }
 
-  /** `B_r A_r x` without scaling: both factors sliced to rank `r` (no slice at r_max). */
-  private lowRankProduct(x: tf.Tensor, r: number, mask?: tf.Tensor3D): tf.Tensor {
-    const inDim = this.aT.shape[0];
-    const outDim = this.bT.shape[1];
-    const a = r === this.spec.rMax ? this.aT : (tf.slice(this.aT, [0, 0], [inDim, r]) as tf.Tensor2D);
-    const b = r === this.spec.rMax ? this.bT : (tf.slice(this.bT, [0, 0], [r, outDim]) as tf.Tensor2D);
+  /**
+   * `B_r A_r x` without scaling: both factors sliced to rank `r` and to the active widths (A^T to
+   * x's last dimension, B^T to `outDim` columns); no slice at r_max and full widths.
+   */
+  private lowRankProduct(x: tf.Tensor, r: number, mask?: tf.Tensor3D, outDim = this.bT.shape[1]): tf.Tensor {
+    const inDim = x.shape[x.rank - 1] ?? this.aT.shape[0];
+    const fullIn = inDim === this.aT.shape[0];
+    const fullOut = outDim === this.bT.shape[1];
+    const a = r === this.spec.rMax && fullIn ? this.aT : (tf.slice(this.aT, [0, 0], [inDim, r]) as tf.Tensor2D);
+    const b = r === this.spec.rMax && fullOut ? this.bT : (tf.slice(this.bT, [0, 0], [r, outDim]) as tf.Tensor2D);
     let h = linear(x, a);
     if (mask) {
       // h is [K * rows, ..., r], candidate-major. Viewing it as [K, rest, r] lets one [K, 1, r]
@@ -142,6 +159,9 @@ export class ElasticLoraAdapter implements LinearHook {
 
   /** The constrained forward pass (see {@link setBaseConstraint}). */
   private constrainedForward(x: tf.Tensor, slot: LinearSlot, base: (x: tf.Tensor) => tf.Tensor, ctx: ForwardContext, c: BaseConstraint): tf.Tensor {
+    if (slot.isSliced) {
+      throw new Error(`${this.spec.key}: sparsity- and quantization-aware adapters do not support elastic MLP widths (their mask and quantization grid are full-width); train plain adapters for a width search space`);
+    }
     if (c.fakeQuantize) {
       // The base weight is already on the quantization grid, so at rank 0 this is the base output.
       if (this.rank === 0) return base(x);
@@ -211,11 +231,11 @@ export class ElasticLoraAdapter implements LinearHook {
         throw new Error(`${this.spec.key}: a multi-candidate batch must hold ${c.count} candidates' rows (leading dimension a multiple of ${c.count}), got [${x.shape}]`);
       }
       if (c.uniformRank === 0 || c.maxRank === 0) return base(x);
-      if (c.uniformRank !== undefined) return tf.add(base(x), tf.mul(this.lowRankProduct(x, c.uniformRank), loraScale(this.spec, c.uniformRank)));
-      return tf.add(base(x), this.lowRankProduct(x, c.maxRank, c.mask));
+      if (c.uniformRank !== undefined) return tf.add(base(x), tf.mul(this.lowRankProduct(x, c.uniformRank, undefined, slot.activeOut), loraScale(this.spec, c.uniformRank)));
+      return tf.add(base(x), this.lowRankProduct(x, c.maxRank, c.mask, slot.activeOut));
     }
     if (this.rank === 0) return base(x);
-    return tf.add(base(x), this.delta(x, ctx));
+    return tf.add(base(x), this.delta(x, ctx, slot.activeOut));
   }
 
   /** Free the adapter's weights. */

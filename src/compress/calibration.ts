@@ -123,7 +123,9 @@ export async function collectInputNorms(model: LlamaModel, rows: CalibrationRows
     slot.hook = {
       forward(x, s, base, ctx) {
         // Runs inside the model's tidy: every temporary here is freed with it, except the kept sums.
-        const x2 = tf.reshape(x, [-1, s.inFeatures]);
+        // At a narrowed MLP width (LinearSlot.setActiveShape) x has the active inputs only: their norms
+        // go to the first features, the others see no activation.
+        const x2 = tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
         pending.push({ acc, sq: tf.keep(tf.sum(tf.mul(tf.square(x2), chunkMask!), 0)) });
         const y = prev ? prev.forward(x, s, base, ctx) : base(x);
         if (s === stopAfter) throw new StopForward();
@@ -149,7 +151,7 @@ export async function collectInputNorms(model: LlamaModel, rows: CalibrationRows
       }
       for (const { acc, sq } of pending) {
         const data = await sq.data();
-        for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! + data[j]!;
+        for (let j = 0; j < data.length; j++) acc[j] = acc[j]! + data[j]!;
       }
       tf.dispose(pending.splice(0).map((p) => p.sq));
     }

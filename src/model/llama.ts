@@ -183,6 +183,45 @@ export class LlamaModel {
     return out;
   }
 
+  /** MLP intermediate size of layer `l` as stored (the full width). */
+  intermediateSizeOf(l: number): number {
+    return this.config.intermediateSizes?.[l] ?? this.config.intermediateSize;
+  }
+
+  /**
+   * Set elastic MLP widths (LoNAS mode B): `widths` maps layer -> width `w`, and that layer's MLP
+   * then uses its first `w` channels (gate_proj / up_proj outputs, down_proj inputs), adapters
+   * on them included. Layers not named keep their width. Copies no weights (see
+   * `LinearSlot.setActiveShape`). Every entry is checked before any changes.
+   *
+   * @throws NlsError for a layer out of range or a width outside `1..intermediate size`.
+   */
+  setMlpWidths(widths: ReadonlyMap<number, number>): void {
+    for (const [l, w] of widths) {
+      if (!Number.isSafeInteger(l) || l < 0 || l >= this.layers.length) throw new NlsError(`no layer ${l} (the model has ${this.layers.length})`, { field: `widths.${l}` });
+      const full = this.intermediateSizeOf(l);
+      if (!Number.isSafeInteger(w) || w < 1 || w > full) {
+        throw new NlsError(`MLP width must be an integer in [1, ${full}] (layer ${l}'s intermediate size), got ${w}`, { field: `widths.${l}` });
+      }
+    }
+    for (const [l, w] of widths) {
+      const { gate_proj: gate, up_proj: up, down_proj: down } = this.layers[l]!.linears;
+      gate.setActiveShape(gate.inFeatures, w);
+      up.setActiveShape(up.inFeatures, w);
+      down.setActiveShape(w, down.outFeatures);
+    }
+  }
+
+  /** Every layer back to its full MLP width. */
+  resetMlpWidths(): void {
+    this.setMlpWidths(new Map(this.layers.map((_, l) => [l, this.intermediateSizeOf(l)])));
+  }
+
+  /** The active MLP width of every layer (layer -> width), all layers. */
+  mlpWidths(): Map<number, number> {
+    return new Map(this.layers.map((layer, l) => [l, layer.linears.down_proj.activeIn]));
+  }
+
   /** Make the base weights trainable (pre-training) or frozen (adapter training, the default). */
   setBaseTrainable(trainable: boolean): void {
     for (const v of this.baseVariables()) v.trainable = trainable;
@@ -330,6 +369,7 @@ export class LlamaModel {
 
   /** Free every tensor the model holds (weights and caches). Adapters are disposed by their owner. */
   dispose(): void {
+    for (const slot of this.linearSlots().values()) slot.clearSliceCache();
     for (const v of this.baseVariables()) v.dispose();
     this.ropeCache?.cos.dispose();
     this.ropeCache?.sin.dispose();

@@ -9,6 +9,8 @@ import type { HfTensor } from '../../src/model/llama.js';
 export interface NaiveConfig {
   hiddenSize: number;
   intermediateSize: number;
+  /** Per-layer MLP widths (`nls_intermediate_sizes`), overriding `intermediateSize`. */
+  intermediateSizes?: readonly number[];
   numHiddenLayers: number;
   numAttentionHeads: number;
   numKeyValueHeads: number;
@@ -133,8 +135,9 @@ export function naiveLogits(
     hs = hs.map((h, t) => h.map((x, i) => x + attnOut[t]![i]!));
     hs = hs.map((h) => {
       const x = rmsnorm(h, get(w, `${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
-      const g = lin('gate_proj', 'mlp', x, cfg.intermediateSize);
-      const u = lin('up_proj', 'mlp', x, cfg.intermediateSize);
+      const inter = cfg.intermediateSizes?.[l] ?? cfg.intermediateSize;
+      const g = lin('gate_proj', 'mlp', x, inter);
+      const u = lin('up_proj', 'mlp', x, inter);
       const act = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i]!);
       const down = lin('down_proj', 'mlp', act, H);
       return h.map((xv, i) => xv + down[i]!);
