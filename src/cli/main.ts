@@ -22,6 +22,7 @@ import { spaceCommand } from './commands/space.js';
 import { mergeCommand } from './commands/merge.js';
 import { exportCommand } from './commands/export.js';
 import { sparsifyCommand } from './commands/sparsify.js';
+import { reorderCommand } from './commands/reorder.js';
 import { withGlobalOptions } from './common.js';
 import { CommandExit } from './exit.js';
 import { recorded, setInvocation } from './recorded.js';
@@ -62,6 +63,10 @@ const RUN_INPUTS = {
     { option: 'model', kind: 'model' },
     { option: 'eval', kind: 'text', default: 'brown' },
   ],
+  reorder: [
+    { option: 'model', kind: 'model' },
+    { option: 'calib', kind: 'text', default: 'brown' },
+  ],
   subnet: [
     { option: 'supernet', kind: 'path' },
     { option: 'pareto', kind: 'path' },
@@ -91,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(recorded(mergeCommand, RUN_INPUTS.subnet))
       .command(recorded(exportCommand, RUN_INPUTS.subnet))
       .command(recorded(sparsifyCommand, RUN_INPUTS.sparsify))
+      .command(recorded(reorderCommand, RUN_INPUTS.reorder))
       .command(reproduceCommand)
       .command(reportCommand)
       .demandCommand(1, 'name a command; see nls --help')

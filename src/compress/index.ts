@@ -1,5 +1,6 @@
 /**
- * Compression of the base model: sparsity (Wanda, magnitude), quantization, merging.
+ * Compression of the base model: sparsity (Wanda, magnitude), quantization, merging, and the
+ * importance reordering of MLP channels for elastic widths (`nls reorder`).
  *
  * @module
  */
@@ -84,3 +85,21 @@ export {
 } from './quantize-format.js';
 export { saveQuantizedModelFolder } from './quantize-folder.js';
 export { QUANTIZATION_REPORT_FILE, runQuantize, type PerplexityMetrics, type QuantizeRunOptions, type QuantizeRunResult } from './quantize-run.js';
+export {
+  importanceOrder,
+  mlpChannelImportance,
+  permuteMlpChannels,
+  reorderMlpChannels,
+  type LayerReordering,
+  type MlpReordering,
+  type ReorderOptions,
+} from './reorder.js';
+export {
+  readReordering,
+  REORDER_REPORT_FILE,
+  REORDER_REPORT_FORMAT,
+  REORDERED_CONFIG_KEY,
+  runReorder,
+  type ReorderReport,
+  type RunReorderOptions,
+} from './reorder-run.js';

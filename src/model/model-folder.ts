@@ -90,6 +90,8 @@ export interface SaveModelOptions {
   readonly maxShardBytes?: number;
   /** Extra string metadata for the safetensors header. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Extra keys for config.json (e.g. `nls_mlp_reordered`); never override the architecture keys. */
+  readonly extraConfig?: Readonly<Record<string, unknown>>;
 }
 
 const TORCH_DTYPE = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
@@ -105,7 +107,7 @@ export async function saveModelFolder(dir: string, model: LlamaModel, options: S
   });
   await writeHfConfig(dir, model.config, {
     torchDtype: TORCH_DTYPE[dtype],
-    ...(options.byteTokenizer ? { extra: { nls_tokenizer: 'bytes' } } : {}),
+    ...(options.byteTokenizer || options.extraConfig ? { extra: { ...(options.extraConfig ?? {}), ...(options.byteTokenizer ? { nls_tokenizer: 'bytes' } : {}) } } : {}),
   });
 }
 
