@@ -39,7 +39,7 @@ export interface RunReorderOptions {
   readonly calib?: string;
   /** Calibration windows (default 64). */
   readonly samples?: number;
-  /** Tokens per calibration window (default 128). */
+  /** Tokens per calibration window (default 128, or the model's max_position_embeddings if smaller). */
   readonly seqlen?: number;
   /** Seed of the calibration window offsets (default 0). */
   readonly seed?: number;
@@ -95,11 +95,10 @@ async function sourceDtype(dir: string): Promise<FloatDtype> {
 export async function runReorder(options: RunReorderOptions): Promise<ReorderReport> {
   const started = performance.now();
   const samples = options.samples ?? 64;
-  const seqlen = options.seqlen ?? 128;
   const seed = options.seed ?? 0;
   for (const [field, v] of [
     ['samples', samples],
-    ['seqlen', seqlen],
+    ['seqlen', options.seqlen ?? 1],
   ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new NlsError(`must be a positive integer, got ${v}`, { field });
   }
@@ -115,6 +114,7 @@ export async function runReorder(options: RunReorderOptions): Promise<ReorderRep
   await initBackend(options.backend ?? 'wasm', { quiet: true });
   const folder = await loadModelFolder(dir);
   const { model, tokenizer } = folder;
+  const seqlen = options.seqlen ?? Math.min(128, model.config.maxPositionEmbeddings);
   try {
     if (folder.quantization) {
       throw new NlsError('is quantized (nls-rtn); reorder the float model first, then quantize the reordered folder', { file: dir, field: 'quantization_config' });

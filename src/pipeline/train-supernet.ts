@@ -17,11 +17,13 @@ import { evaluateChoices, type PreparedChoices, prepareChoices } from '../evalua
 import { evaluateLoss } from '../evaluate/loss.js';
 import type { LlamaModel } from '../model/llama.js';
 import { loadModelFolder } from '../model/model-folder.js';
+import { intermediateSizesOf } from '../model/widths.js';
+import { readReordering, runReorder } from '../compress/reorder-run.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
 import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace, type SearchSpaceSpec } from '../space/index.js';
 import { modelWeightsSha256, saveSupernet, type SupernetManifest } from '../supernet/artifact.js';
-import { type AdapterMode, applyAdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
+import { type AdapterMode, applyAdapterMode, PLAIN_ADAPTERS, refuseWidthsWithConstrainedAdapters } from '../supernet/adapter-mode.js';
 import type { SamplingRuleName } from '../supernet/sampling.js';
 import { type SupernetTrainResult, trainSupernet } from '../supernet/trainer.js';
 import type { TokenBatch } from '../train/batch.js';
@@ -143,7 +145,7 @@ export function prepareValidation(task: TaskData, tokenizer: Tokenizer, maxLengt
   return task.hasChoices ? { choices: prepareChoices(task.validation, tokenizer, { maxLength }) } : { rows: encodeRows(task.validation, tokenizer, maxLength) };
 }
 
-/** Evaluate named configurations (undefined = all adapters off) of a supernet. */
+/** Evaluate named configurations (undefined = all adapters off, full widths) of a supernet; widths of width genes included. */
 export async function evaluateSubnets(
   model: LlamaModel,
   adapters: AdapterSet,
@@ -153,9 +155,12 @@ export async function evaluateSubnets(
 ): Promise<SubnetMetrics[]> {
   const out: SubnetMetrics[] = [];
   const before = adapters.activeRanks();
+  const widthsBefore = model.mlpWidths();
   try {
     for (const { name, config } of subnets) {
       adapters.setActiveRanks(config ? space.activeRanks(config) : new Map([...adapters.adapters.keys()].map((k) => [k, 0])));
+      // The base model without adapters is the full-width base.
+      model.setMlpWidths(config ? space.activeWidths(config) : widthsBefore);
       // For choice tasks the correct candidates' rows give the answer loss too: one pass, not two.
       const choice = validation.choices ? await evaluateChoices(model, validation.choices) : undefined;
       const loss = choice ? choice.answerLoss : (await evaluateLoss(model, validation.rows!)).loss;
@@ -169,6 +174,7 @@ export async function evaluateSubnets(
     }
   } finally {
     adapters.setActiveRanks(before);
+    model.setMlpWidths(widthsBefore);
   }
   return out;
 }
@@ -198,8 +204,16 @@ export async function openSupernetRun(o: {
   const task = await loadTaskData(o.data, o.taskOptions);
   const folder = await loadModelFolder(o.model);
   const { model, tokenizer, config } = folder;
-  const spec = await loadSearchSpace(o.space);
-  const space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: o.space });
+  let space: SearchSpace;
+  let spec: SearchSpaceSpec;
+  try {
+    spec = await loadSearchSpace(o.space);
+    space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: o.space, intermediateSizes: intermediateSizesOf(config) });
+    refuseWidthsWithConstrainedAdapters(space, o.adapterMode ?? PLAIN_ADAPTERS, o.space);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   const adapters = AdapterSet.attach(model, space.adapterPlan(), o.seed);
   try {
     applyAdapterMode(adapters, folder, o.adapterMode ?? PLAIN_ADAPTERS);
@@ -248,8 +262,17 @@ export interface SupernetRunOptions {
   readonly taskOptions?: Omit<TaskDataOptions, 'seed'>;
   /** SparsePEFT (`sparse`) and QA-SparsePEFT (`quantAware`) adapters; default plain LoRA. */
   readonly adapterMode?: AdapterMode;
+  /**
+   * Before training, reorder the base model's MLP channels by importance (`nls reorder` with its
+   * defaults and this run's seed) into `OUT/base`, and train on that folder: what a search space
+   * with width groups wants (docs/widths.md). A resumed run reuses `OUT/base`.
+   */
+  readonly reorderWidths?: boolean;
   readonly progress?: Progress;
 }
+
+/** Folder of the reordered base inside a supernet folder trained with `reorderWidths`. */
+export const REORDERED_BASE_DIR = 'base';
 
 /** What {@link runSupernetTraining} returns. */
 export interface SupernetRunResult {
@@ -263,8 +286,20 @@ export interface SupernetRunResult {
 export async function runSupernetTraining(options: SupernetRunOptions): Promise<SupernetRunResult> {
   const progress = options.progress ?? new Progress();
   const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
+  // The base the supernet trains on: the given folder, or its reordered copy in OUT/base.
+  let baseDir = options.model;
+  let baseReordering: SupernetManifest['baseReordering'];
+  if (options.reorderWidths) {
+    baseDir = path.join(options.out, REORDERED_BASE_DIR);
+    if (!(options.resume && (await readReordering(baseDir)))) {
+      progress.log(`reordering the MLP channels of ${options.model} by importance into ${baseDir}`);
+      await runReorder({ model: options.model, out: baseDir, seed: options.seed, backend: options.backend ?? 'wasm', progress });
+    }
+  }
+  const reordered = await readReordering(baseDir);
+  if (reordered) baseReordering = { method: reordered.method, report: path.resolve(reordered.report), ...(options.reorderWidths ? { from: path.resolve(options.model) } : {}) };
   const run = await openSupernetRun({
-    model: options.model,
+    model: baseDir,
     data: options.data,
     taskOptions: { seed: options.seed, ...(options.taskOptions ?? {}) },
     space: options.space,
@@ -274,6 +309,9 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
   const { task, model, tokenizer, spec, space, adapters } = run;
   const adapterMode = options.adapterMode ?? PLAIN_ADAPTERS;
   try {
+    if (space.hasWidths && !baseReordering) {
+      progress.log(`warning: the search space has elastic MLP widths but ${baseDir} was not reordered by importance, so widths cut arbitrary channels; fix: nls reorder first, or pass --reorder-widths`);
+    }
     const trainRows = encodeRows(task.train, tokenizer, options.maxLength);
     const validation = prepareValidation(task, tokenizer, options.maxLength);
     progress.log(
@@ -304,8 +342,9 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
     const manifest: SupernetManifest = {
       format: 'nls-supernet/1',
       nlsVersion: NLS_VERSION,
-      baseModel: path.resolve(options.model),
-      baseModelSha256: await modelWeightsSha256(options.model),
+      baseModel: path.resolve(baseDir),
+      baseModelSha256: await modelWeightsSha256(baseDir),
+      ...(baseReordering ? { baseReordering } : {}),
       space: spec,
       training: {
         rule: options.rule,

@@ -53,3 +53,16 @@ export function applyAdapterMode(adapters: AdapterSet, folder: Pick<ModelFolder,
   }
   adapters.constrainToBase({ sparse: true, ...(fakeQuantize ? { fakeQuantize } : {}) });
 }
+
+/**
+ * Elastic MLP widths and sparsity- / quantization-aware adapters do not combine: the masks and
+ * quantization grids are full-width, and a narrowed base would need them sliced and re-derived
+ * (docs/widths.md, "Limits"). Throws an NlsError naming the space file when both are asked for.
+ */
+export function refuseWidthsWithConstrainedAdapters(space: { readonly hasWidths: boolean; readonly name: string }, mode: AdapterMode, file?: string): void {
+  if (!space.hasWidths || (!mode.sparse && !mode.quantAware)) return;
+  throw new NlsError(
+    `search space "${space.name}" has elastic MLP widths, which sparsity- and quantization-aware adapters (--sparse-adapter, --quant-aware) do not support; fix: train plain adapters, or use a space without width groups`,
+    { field: '--sparse-adapter', ...(file !== undefined ? { file } : {}) },
+  );
+}

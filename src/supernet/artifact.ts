@@ -16,9 +16,11 @@ import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../adapters/adapter-set.js';
-import { adapterModeOf, applyAdapterMode } from './adapter-mode.js';
+import { adapterModeOf, applyAdapterMode, refuseWidthsWithConstrainedAdapters } from './adapter-mode.js';
 import { NlsError } from '../errors.js';
+import type { LlamaConfig } from '../model/hf-config.js';
 import { loadModelFolder, type ModelFolder, readModelConfig } from '../model/model-folder.js';
+import { intermediateSizesOf } from '../model/widths.js';
 import { readSafetensors, serializeSafetensors } from '../model/safetensors.js';
 import { resolveSearchSpace, type SearchSpace, type SearchSpaceSpec, validateSearchSpaceSpec } from '../space/index.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -32,6 +34,12 @@ export interface SupernetManifest {
   /** SHA-256 of the base model's weights file(s), to detect a changed base. */
   readonly baseModelSha256: string;
   readonly space: SearchSpaceSpec;
+  /**
+   * Present when the base's MLP channels were reordered by importance (`nls reorder`, or
+   * `nls train --reorder-widths`): the method, the reorder report, and with `--reorder-widths`
+   * the original folder the reordered base (`baseModel`, then `OUT/base`) was made from.
+   */
+  readonly baseReordering?: { readonly method: string; readonly report: string; readonly from?: string };
   readonly training: Readonly<Record<string, unknown>>;
   readonly data: Readonly<Record<string, unknown>>;
 }
@@ -94,15 +102,19 @@ async function readSupernetManifest(dir: string, baseModel?: string): Promise<{ 
   return { manifest, base };
 }
 
-function resolveManifestSpace(dir: string, manifest: SupernetManifest, numLayers: number): SearchSpace {
+function resolveManifestSpace(dir: string, manifest: SupernetManifest, config: LlamaConfig): SearchSpace {
   const manifestFile = path.join(dir, 'supernet.json');
-  return resolveSearchSpace(validateSearchSpaceSpec(manifest.space, { file: manifestFile }), { numLayers, file: manifestFile });
+  return resolveSearchSpace(validateSearchSpaceSpec(manifest.space, { file: manifestFile }), {
+    numLayers: config.numHiddenLayers,
+    file: manifestFile,
+    intermediateSizes: intermediateSizesOf(config),
+  });
 }
 
 /** A supernet's search space alone, without loading the base model's weights. */
 export async function loadSupernetSpace(dir: string, options: { baseModel?: string } = {}): Promise<SearchSpace> {
   const { manifest, base } = await readSupernetManifest(dir, options.baseModel);
-  return resolveManifestSpace(dir, manifest, (await readModelConfig(base)).numHiddenLayers);
+  return resolveManifestSpace(dir, manifest, await readModelConfig(base));
 }
 
 /** Load a supernet folder, its base model, and attach its adapters. */
@@ -115,7 +127,14 @@ export async function loadSupernet(dir: string, options: { baseModel?: string } 
     });
   }
   const folder = await loadModelFolder(base);
-  const space = resolveManifestSpace(dir, manifest, folder.config.numHiddenLayers);
+  let space: SearchSpace;
+  try {
+    space = resolveManifestSpace(dir, manifest, folder.config);
+    refuseWidthsWithConstrainedAdapters(space, adapterModeOf(manifest.training), path.join(dir, 'supernet.json'));
+  } catch (err) {
+    folder.model.dispose();
+    throw err;
+  }
   const adapters = AdapterSet.attach(folder.model, space.adapterPlan(), 0);
   // Score exactly what training optimised: sparsity- / quantization-aware adapters stay so.
   applyAdapterMode(adapters, folder, adapterModeOf(manifest.training));

@@ -1,6 +1,8 @@
 /**
  * Supernet training (NLS): the base model stays frozen; each optimizer step activates the
- * configuration(s) the sampling rule draws and trains the adapters' active slices.
+ * configuration(s) the sampling rule draws and trains the adapters' active slices. With width
+ * genes (LoNAS mode B) a configuration also sets each layer's MLP width, so widths and ranks are
+ * sampled together under the rule; only adapter weights train.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../adapters/adapter-set.js';
@@ -71,7 +73,10 @@ export async function trainSupernet(
     passes: (_step, rng) =>
       configsForStep(rule, space, rng).map((config) => ({
         label: space.key(config),
-        activate: () => adapters.setActiveRanks(space.activeRanks(config)),
+        activate: () => {
+          adapters.setActiveRanks(space.activeRanks(config));
+          if (space.hasWidths) model.setMlpWidths(space.activeWidths(config));
+        },
       })),
     loss: (batch, ctx) =>
       tf.tidy(() => {
@@ -79,10 +84,16 @@ export async function trainSupernet(
         return tokenCrossEntropy(model.forward(t.ids, ctx), t.targets, t.weights);
       }),
   };
-  const result = await runTrainingLoop(task, data, {
-    ...options,
-    taskName: options.rule === 'max' ? 'lora' : 'supernet',
-    fingerprint: { rule, space: space.fingerprint, user: options.fingerprint ?? null },
-  });
+  let result;
+  try {
+    result = await runTrainingLoop(task, data, {
+      ...options,
+      taskName: options.rule === 'max' ? 'lora' : 'supernet',
+      fingerprint: { rule, space: space.fingerprint, user: options.fingerprint ?? null },
+    });
+  } finally {
+    // The model leaves training at full width, whatever the last step activated.
+    if (space.hasWidths) model.resetMlpWidths();
+  }
   return { ...result, statistics: configStatistics(result.records) };
 }

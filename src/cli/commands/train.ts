@@ -22,6 +22,7 @@ interface TrainArgs extends GlobalOptions {
   'validation-size'?: number;
   'sparse-adapter': boolean;
   'quant-aware': boolean;
+  'reorder-widths': boolean;
   resume: boolean;
 }
 
@@ -36,7 +37,7 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
         demandOption: true,
         describe: `JSONL dataset (instruction, multiple choice, classification or text rows), or "${BUILTIN_SPAM_TASK}" for the built-in SpamAssassin task`,
       })
-      .option('space', { type: 'string', demandOption: true, describe: 'search-space JSON, or a shipped one: demo, shears-llama, sqft-qkv, lonas-llama' })
+      .option('space', { type: 'string', demandOption: true, describe: 'search-space JSON, or a shipped one: demo, demo-widths, shears-llama, sqft-qkv, lonas-llama' })
       .option('out', { type: 'string', demandOption: true, describe: 'output supernet folder (adapters, manifest, training log, validation metrics)' })
       .option('rule', {
         choices: SAMPLING_RULES,
@@ -53,6 +54,11 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       .option('validation-size', { type: 'number', describe: 'held-out examples (default: 10% of a file, 200 for the built-in task)' })
       .option('sparse-adapter', { type: 'boolean', default: false, describe: 'SparsePEFT: mask each adapter update by its base weight\'s non-zeros, so merging keeps a sparse base sparse (sparsify the base first: nls sparsify)' })
       .option('quant-aware', { type: 'boolean', default: false, describe: 'QA-SparsePEFT: also fake-quantize the merged weight with the base\'s own scales (straight-through gradient); needs a base quantized by nls quantize; implies --sparse-adapter' })
+      .option('reorder-widths', {
+        type: 'boolean',
+        default: false,
+        describe: 'first reorder the base model\'s MLP channels by importance (as nls reorder) into OUT/base and train on it: for search spaces with width groups (docs/widths.md)',
+      })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run' }),
   handler: async (argv) => {
     const result = await runSupernetTraining({
@@ -72,6 +78,7 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       backend: argv.backend,
       resume: argv.resume,
       adapterMode: { sparse: argv['sparse-adapter'] || argv['quant-aware'], quantAware: argv['quant-aware'] },
+      reorderWidths: argv['reorder-widths'],
       ...(argv['validation-size'] !== undefined ? { taskOptions: { validationSize: argv['validation-size'] } } : {}),
       progress: progressFor(argv),
     });
