@@ -1,9 +1,22 @@
 /**
  * Analytic cost of a subnet: active adapter parameters, FLOPs per token and inference memory. Pure arithmetic on
  * the model's shape and the configuration (no tfjs), so strategies and cost filters can use it.
+ *
+ * With width genes (elastic MLP widths, LoNAS mode B) every figure is that of the smaller model the
+ * configuration exports: the MLP of a layer at width `w` has `gate_proj` / `up_proj` of `[h, w]`
+ * and `down_proj` of `[w, h]`, and the adapters on them are sliced to match.
  */
 import type { LlamaConfig } from '../model/hf-config.js';
+import { configWithWidths } from '../model/widths.js';
 import type { Config, SearchSpace } from '../space/index.js';
+
+/**
+ * The model config of a configuration: `cfg` with the MLP widths of `config`'s width genes
+ * (`intermediateSizes`), or `cfg` itself for a rank-only space.
+ */
+export function configAtWidths(cfg: LlamaConfig, space: SearchSpace, config: Config): LlamaConfig {
+  return space.hasWidths ? configWithWidths(cfg, space.activeWidths(config)) : cfg;
+}
 
 /** [in, out] of each linear module of a layer. */
 export function moduleShapes(cfg: LlamaConfig, layer = 0): Record<string, readonly [number, number]> {
@@ -21,12 +34,13 @@ export function baseLinearParameters(cfg: LlamaConfig): number {
   return n;
 }
 
-/** Active adapter parameters of `config`: sum over adapted modules of r * (in + out). */
+/** Active adapter parameters of `config`: sum over adapted modules of r * (in + out), at the configuration's MLP widths. */
 export function adapterParameters(cfg: LlamaConfig, space: SearchSpace, config: Config): number {
+  const at = configAtWidths(cfg, space, config);
   let n = 0;
   for (const [key, r] of space.activeRanks(config)) {
     const [, layer, module] = key.split('.');
-    const [i, o] = moduleShapes(cfg, Number(layer))[module!]!;
+    const [i, o] = moduleShapes(at, Number(layer))[module!]!;
     n += r * (i + o);
   }
   return n;
@@ -34,12 +48,13 @@ export function adapterParameters(cfg: LlamaConfig, space: SearchSpace, config: 
 
 /**
  * Forward FLOPs per token of base plus active adapters at context length `seqLen`: 2 per
- * multiply-add of every linear layer, the unmerged adapters (2 r (in + out) each) and the
- * attention products (4 * seqLen * heads * headDim per layer for QK^T and PV, unmasked).
+ * multiply-add of every linear layer (at the configuration's MLP widths), the unmerged adapters
+ * (2 r (in + out) each) and the attention products (4 * seqLen * heads * headDim per layer for
+ * QK^T and PV, unmasked).
  */
 export function flopsPerToken(cfg: LlamaConfig, space: SearchSpace, config: Config, seqLen: number): number {
   const attention = cfg.numHiddenLayers * 4 * seqLen * cfg.numAttentionHeads * cfg.headDim;
-  return 2 * baseLinearParameters(cfg) + 2 * adapterParameters(cfg, space, config) + attention;
+  return 2 * baseLinearParameters(configAtWidths(cfg, space, config)) + 2 * adapterParameters(cfg, space, config) + attention;
 }
 
 /** Every base model parameter: embeddings, lm_head unless tied, linear layers, RMSNorm weights. */
@@ -76,7 +91,8 @@ export interface MemoryEstimate {
 }
 
 /**
- * Analytic inference memory of a subnet in bytes: base weights, the active adapter slices
+ * Analytic inference memory of a subnet in bytes: base weights (of the smaller model, with width
+ * genes), the active adapter slices
  * (unmerged, as a deployed sub-adapter keeps them: r (in + out) per module), and the KV cache
  * (2 x layers x kv heads x head dim x context x batch). Activations of one forward pass are
  * transient and left out; so is the runtime's own overhead.
@@ -84,7 +100,7 @@ export interface MemoryEstimate {
 export function inferenceMemoryBytes(cfg: LlamaConfig, space: SearchSpace, config: Config, options: MemoryOptions = {}): MemoryEstimate {
   const batch = options.batch ?? 1;
   const seqLen = options.seqLen ?? Math.min(2048, cfg.maxPositionEmbeddings);
-  const baseWeights = baseParameters(cfg) * (options.baseBytesPerParam ?? 4);
+  const baseWeights = baseParameters(configAtWidths(cfg, space, config)) * (options.baseBytesPerParam ?? 4);
   const adapterWeights = adapterParameters(cfg, space, config) * (options.adapterBytesPerParam ?? 4);
   const kvCache = 2 * cfg.numHiddenLayers * cfg.numKeyValueHeads * cfg.headDim * seqLen * batch * (options.kvBytesPerValue ?? 4);
   return { baseWeights, adapterWeights, kvCache, total: baseWeights + adapterWeights + kvCache };
