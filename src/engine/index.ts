@@ -12,8 +12,9 @@ export {
   type LlamaExportOptions,
   type LlamaGraphOutput,
   type LlamaWeights,
+  widthInputName,
 } from './onnx/llama.js';
-export { adapterFactorsOf, adapterFeed, type AdapterFactors, type AdapterFeed, llamaWeightsOf, mergedWeightsOf } from './onnx/weights.js';
+export { adapterFactorsOf, adapterFeed, type AdapterFactors, type AdapterFeed, llamaWeightsOf, mergedWeightsOf, sliceLlamaWeights } from './onnx/weights.js';
 export { createOrtSession, defaultThreads, loadOrt, type OnnxAvailability, onnxAvailability, type OnnxSessionOptions, ortSessionOptions } from './onnx/session.js';
 export { GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/graph.js';
 export { encodeModel, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo, OnnxDataType } from './onnx/proto.js';

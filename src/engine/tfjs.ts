@@ -7,7 +7,8 @@ import type { AdapterSet } from '../adapters/adapter-set.js';
 import { scoreRows, type RowScores } from '../evaluate/scoring.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { TokenBatch } from '../train/batch.js';
-import { checkRanks } from './ranks.js';
+import { intermediateSizesOf } from '../model/widths.js';
+import { checkRanks, checkWidths } from './ranks.js';
 import type { EngineInfo, EvaluationEngine } from './types.js';
 
 /** Options of {@link createTfjsEngine}. */
@@ -17,8 +18,9 @@ export interface TfjsEngineOptions {
 }
 
 /**
- * An engine over a tfjs model and its adapters. The engine keeps its own configuration and
- * activates it on the adapters for each call, restoring their previous ranks afterwards.
+ * An engine over a tfjs model and its adapters. The engine keeps its own configuration (ranks and
+ * MLP widths) and activates it on the adapters and the model for each call, restoring their
+ * previous ranks and widths afterwards.
  */
 export function createTfjsEngine(model: LlamaModel, adapters: AdapterSet | undefined, options: TfjsEngineOptions = {}): EvaluationEngine {
   const ranks = new Map(adapters?.activeRanks() ?? []);
@@ -26,14 +28,18 @@ export function createTfjsEngine(model: LlamaModel, adapters: AdapterSet | undef
   // wasm and cpu compute on one thread per tfjs instance; tfjs-node runs its own pool (unknown size).
   const backend = tf.getBackend();
   const info: EngineInfo = { name: 'tfjs', version: backend, ...(backend === 'wasm' || backend === 'cpu' ? { threads: 1 } : {}) };
+  const widths = model.mlpWidths();
+  const sizes = intermediateSizesOf(model.config);
   const withRanks = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (!adapters) return fn();
-    const before = adapters.activeRanks();
-    adapters.setActiveRanks(ranks);
+    const widthsBefore = model.mlpWidths();
+    const before = adapters?.activeRanks();
+    adapters?.setActiveRanks(ranks);
+    model.setMlpWidths(widths);
     try {
       return await fn();
     } finally {
-      adapters.setActiveRanks(before);
+      if (before) adapters?.setActiveRanks(before);
+      model.setMlpWidths(widthsBefore);
     }
   };
   return {
@@ -42,6 +48,10 @@ export function createTfjsEngine(model: LlamaModel, adapters: AdapterSet | undef
     setRanks: async (next) => {
       checkRanks(rMax, next);
       for (const [key, r] of next) ranks.set(key, r);
+    },
+    setWidths: async (next) => {
+      checkWidths(sizes, next);
+      for (const [layer, w] of next) widths.set(layer, w);
     },
     scoreRows: (rows: TokenBatch, batchSize?: number): Promise<RowScores> => withRanks(() => scoreRows(model, rows, batchSize ?? options.batchSize ?? 16)),
     logits: (ids, batch, seq) =>

@@ -4,7 +4,8 @@
  * (the model's own ops) or on ONNX Runtime (an exported graph, src/engine/onnx/).
  *
  * Lifecycle: create an engine for a model with its adapters attached (`createTfjsEngine`,
- * `createOnnxEngine`), then any number of times `setRanks(config ranks)` followed by scoring
+ * `createOnnxEngine`), then any number of times `setRanks(config ranks)` (and `setWidths` for
+ * configurations with elastic MLP widths) followed by scoring
  * calls (`scoreRows`, `logits`, `nextTokenLogits`), which see the ranks last set; finally
  * `dispose()`. Engines are deterministic: the same rows and ranks give the same bits on the same
  * machine and settings. An engine never changes the tfjs adapters' own active ranks.
@@ -43,6 +44,12 @@ export interface EvaluationEngine extends RowScorer, NextTokenModel {
   readonly info: EngineInfo;
   /** Activate a configuration: module key -> rank (modules not named keep their rank). */
   setRanks(ranks: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * Activate elastic MLP widths (LoNAS mode B): layer -> width, the first `w` channels of that
+   * layer's MLP (layers not named keep theirs; an engine starts at the model's active widths).
+   * The onnx engine's unmerged form needs `elasticWidths` at creation for widths below the full one.
+   */
+  setWidths(widths: ReadonlyMap<number, number>): Promise<void>;
   /** Per-row weighted log-likelihood and weight sums of `rows` under the active configuration. */
   scoreRows(rows: TokenBatch, batchSize?: number): Promise<RowScores>;
   /** Logits [batch, seq, vocab] (row-major) of right-padded int32 ids [batch, seq]. */

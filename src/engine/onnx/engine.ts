@@ -7,8 +7,11 @@
  *   `setRanks` only rebuilds the adapter feeds (A^T as stored, s * B^T with rows past the rank
  *   zeroed). Plain, SparsePEFT and QA-SparsePEFT adapters alike.
  * - `merged`: each configuration is merged into the weights (by the tfjs adapters themselves,
- *   so masking and fake quantization are exactly theirs) and exported; a new configuration
- *   builds new sessions, lazily, at its first scoring call.
+ *   so masking and fake quantization are exactly theirs) and exported, its MLPs cut to the active
+ *   widths (the smaller model a width configuration deploys); a new configuration builds new
+ *   sessions, lazily, at its first scoring call (`mergedCache` configurations keep theirs).
+ * - elastic widths (`setWidths`): the merged form exports the smaller model; the unmerged form,
+ *   created with `elasticWidths`, feeds each layer's width and cuts the MLP in the graph.
  *
  * Sessions are created lazily per output kind (`scores` for evaluators, `logits`, `next` for
  * greedy generation) and each holds its own copy of the weights.
@@ -20,11 +23,12 @@ import type { RowScores } from '../../evaluate/scoring.js';
 import type { LlamaModel } from '../../model/llama.js';
 import { NLS_VERSION } from '../../package-info.js';
 import type { TokenBatch } from '../../train/batch.js';
-import { checkRanks } from '../ranks.js';
+import { intermediateSizesOf } from '../../model/widths.js';
+import { checkRanks, checkWidths } from '../ranks.js';
 import type { EngineInfo, EvaluationEngine, OnnxForm } from '../types.js';
-import { type AdapterPath, adapterInputNames, exportLlamaOnnx, type LlamaGraphOutput, type LlamaWeights } from './llama.js';
+import { type AdapterPath, adapterInputNames, exportLlamaOnnx, type LlamaGraphOutput, type LlamaWeights, widthInputName } from './llama.js';
 import { createOrtSession, defaultThreads, loadOrt, type OnnxSessionOptions, type OrtSession } from './session.js';
-import { adapterFactorsOf, adapterFeed, type AdapterFactors, llamaWeightsOf, mergedWeightsOf } from './weights.js';
+import { adapterFactorsOf, adapterFeed, type AdapterFactors, llamaWeightsOf, mergedWeightsOf, sliceLlamaWeights } from './weights.js';
 
 /** Options of {@link createOnnxEngine}. */
 export interface OnnxEngineOptions extends OnnxSessionOptions {
@@ -41,6 +45,19 @@ export interface OnnxEngineOptions extends OnnxSessionOptions {
    * rows keeps the matrix products wider, which is what onnxruntime's threads need.
    */
   readonly rowsPerRun?: number;
+  /**
+   * Unmerged form: export with elastic MLP widths (an `mlp_width.{l}` input per layer, the MLP
+   * weights and adapter factors cut in the graph), so one session scores every width
+   * configuration (docs/widths.md). Default false: `setWidths` below the full width is refused.
+   * The merged form always follows the widths (it exports the smaller model).
+   */
+  readonly elasticWidths?: boolean;
+  /**
+   * Merged form: how many configurations keep their sessions (default 1: a new configuration
+   * releases the previous one's). More lets measurements alternate between configurations
+   * without rebuilding (latency profiles of the merged form use 2).
+   */
+  readonly mergedCache?: number;
 }
 
 /** Default rows per run of the onnx engine. */
@@ -59,22 +76,36 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
   const rowsPerRun = options.rowsPerRun ?? ONNX_ROWS_PER_RUN;
   if (!Number.isSafeInteger(rowsPerRun) || rowsPerRun < 1) throw new NlsError(`must be a positive integer, got ${rowsPerRun}`, { field: 'rowsPerRun' });
   const threads = options.threads ?? defaultThreads();
+  const mergedCache = options.mergedCache ?? 1;
+  if (!Number.isSafeInteger(mergedCache) || mergedCache < 1) throw new NlsError(`must be a positive integer, got ${mergedCache}`, { field: 'mergedCache' });
+  const elasticWidths = form === 'unmerged' && options.elasticWidths === true;
   const base = await llamaWeightsOf(model);
   const { factors, slots } = adapters ? await adapterFactorsOf(adapters) : { factors: new Map<string, AdapterFactors>(), slots: [] };
   const rMax = new Map(slots.map((s) => [s.key, s.rMax]));
   const ranks = new Map(adapters?.activeRanks() ?? []);
+  const sizes = intermediateSizesOf(model.config);
+  const widths = model.mlpWidths();
   const info: EngineInfo = { name: 'onnx', form, threads, version: ort.env.versions.common, providers: [...(options.providers ?? ['cpu'])] };
   const sessionOptions: OnnxSessionOptions = { ...options, threads };
 
-  // Sessions by output kind; in the merged form they belong to one configuration and are dropped when it changes.
-  let sessions = new Map<LlamaGraphOutput, Promise<OrtSession>>();
+  // Sessions by output kind. Unmerged: one set for every configuration. Merged: one set per
+  // configuration (ranks and widths), the `mergedCache` most recently used kept.
+  const configKey = (): string => (form === 'unmerged' ? '' : `${[...ranks].map(([k, r]) => `${k}=${r}`).join(',')}|${[...widths].map(([l, w]) => `${l}=${w}`).join(',')}`);
+  const cache = new Map<string, Map<LlamaGraphOutput, Promise<OrtSession>>>();
   let disposed = false;
   const exportFor = async (output: LlamaGraphOutput): Promise<Uint8Array> => {
     const common = { output, producerVersion: NLS_VERSION, ...(options.fuseProjections !== undefined ? { fuseProjections: options.fuseProjections } : {}) };
     if (form === 'unmerged') {
-      return exportLlamaOnnx(base, { ...common, adapters: slots, rankDim: feedMode === 'sliced' ? 'dynamic' : 'fixed', ...(options.adapterPath ? { adapterPath: options.adapterPath } : {}) });
+      return exportLlamaOnnx(base, {
+        ...common,
+        adapters: slots,
+        rankDim: feedMode === 'sliced' ? 'dynamic' : 'fixed',
+        ...(options.adapterPath ? { adapterPath: options.adapterPath } : {}),
+        ...(elasticWidths ? { elasticWidths: true } : {}),
+      });
     }
-    return exportLlamaOnnx(await mergedWeights(), common);
+    // The deployed model of this configuration: adapters merged, MLPs cut to the widths.
+    return exportLlamaOnnx(sliceLlamaWeights(await mergedWeights(), widths), common);
   };
   const mergedWeights = async (): Promise<LlamaWeights> => {
     if (!adapters) return base;
@@ -86,17 +117,28 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
       adapters.setActiveRanks(before);
     }
   };
-  const session = (output: LlamaGraphOutput): Promise<OrtSession> => {
+  const release = async (old: Map<LlamaGraphOutput, Promise<OrtSession>>) => {
+    for (const s of old.values()) await (await s.catch(() => undefined))?.release();
+  };
+  const session = async (output: LlamaGraphOutput): Promise<OrtSession> => {
     if (disposed) throw new Error('the onnx engine was disposed');
+    const key = configKey();
+    let sessions = cache.get(key);
+    if (sessions) cache.delete(key); // re-inserted below: most recently used last
+    sessions ??= new Map();
+    cache.set(key, sessions);
     let s = sessions.get(output);
     if (!s) {
       s = exportFor(output).then((bytes) => createOrtSession(bytes, sessionOptions));
       sessions.set(output, s);
     }
+    // Evict after the lookup, so that a concurrent call for this configuration finds its session.
+    while (cache.size > mergedCache) {
+      const [oldest, old] = cache.entries().next().value as [string, Map<LlamaGraphOutput, Promise<OrtSession>>];
+      cache.delete(oldest);
+      await release(old);
+    }
     return s;
-  };
-  const release = async (old: Map<LlamaGraphOutput, Promise<OrtSession>>) => {
-    for (const s of old.values()) await (await s.catch(() => undefined))?.release();
   };
 
   // Adapter feeds of the unmerged form, per module and rank (a handful of ranks per module).
@@ -118,8 +160,25 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
     }
     adapterFeeds = out;
   };
-  if (form === 'unmerged') buildFeeds();
-  const feedsWith = (extra: Record<string, Ort.Tensor>): Record<string, Ort.Tensor> => (form === 'unmerged' ? { ...adapterFeeds, ...extra } : extra);
+  // Width feeds of the elastic unmerged form: one int64 [1] per layer.
+  let widthFeeds: Record<string, Ort.Tensor> = {};
+  const buildWidthFeeds = () => {
+    widthFeeds = elasticWidths ? Object.fromEntries(sizes.map((full, l) => [widthInputName(l), new ort.Tensor('int64', BigInt64Array.of(BigInt(widths.get(l) ?? full)), [1])])) : {};
+  };
+  if (form === 'unmerged') {
+    buildFeeds();
+    buildWidthFeeds();
+  }
+  const feedsWith = (extra: Record<string, Ort.Tensor>): Record<string, Ort.Tensor> => (form === 'unmerged' ? { ...adapterFeeds, ...widthFeeds, ...extra } : extra);
+  const checkFixedWidths = () => {
+    if (form === 'merged' || elasticWidths) return;
+    widths.forEach((w, l) => {
+      if (w !== sizes[l]) {
+        throw new NlsError(`layer ${l} is at MLP width ${w}, but this unmerged onnx engine was created without elasticWidths; fix: createOnnxEngine(..., { elasticWidths: true })`, { field: `widths.${l}` });
+      }
+    });
+  };
+  checkFixedWidths();
 
   const int32 = (values: Int32Array, dims: number[]) => new ort.Tensor('int32', values, dims);
 
@@ -135,11 +194,18 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
       }
       if (!changed) return;
       if (form === 'unmerged') buildFeeds();
-      else {
-        const old = sessions;
-        sessions = new Map();
-        await release(old);
+    },
+    setWidths: async (next) => {
+      checkWidths(sizes, next);
+      const before = new Map(widths);
+      for (const [layer, w] of next) widths.set(layer, w);
+      try {
+        checkFixedWidths();
+      } catch (err) {
+        for (const [layer, w] of before) widths.set(layer, w);
+        throw err;
       }
+      if (form === 'unmerged') buildWidthFeeds();
     },
     scoreRows: async (rows: TokenBatch): Promise<RowScores> => {
       const s = await session('scores');
@@ -177,9 +243,9 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
     },
     dispose: async () => {
       disposed = true;
-      const old = sessions;
-      sessions = new Map();
-      await release(old);
+      const all = [...cache.values()];
+      cache.clear();
+      for (const old of all) await release(old);
     },
   };
 }

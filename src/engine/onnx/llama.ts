@@ -16,6 +16,10 @@
  *   fake-quantize the merged weight on the base's grid, exactly the computation of the tfjs
  *   adapter (src/adapters/elastic-lora.ts), so the unmerged form scores every supernet nls trains.
  *
+ * Per-layer MLP widths (`config.intermediateSizes`, a model exported from a width configuration)
+ * follow the weights' shapes. With `elasticWidths`, each layer also takes its MLP width as an
+ * input `mlp_width.{l}` and cuts its MLP weights in the graph (one session for every width).
+ *
  * Graph inputs: `input_ids` int32 [batch, seq] (right-padded). Outputs by `output`:
  * `logits` float [batch, seq, vocab]; `scores`: with inputs `targets` int32 and `weights` float
  * [batch, seq], outputs `log_likelihood` and `tokens` float [batch] (per row: sum of weight x
@@ -87,11 +91,24 @@ export interface LlamaExportOptions {
   /** Written into the model's metadata (`nls.*` keys are added). */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly producerVersion?: string;
+  /**
+   * Elastic MLP widths (LoNAS mode B): every layer takes an int64 `[1]` input `mlp_width.{l}`
+   * and its MLP uses the first `w` channels: gate/up weights (merged in the graph or base) cut to
+   * `[h, w]`, down to `[w, h]`, low-rank adapter factors cut alike (`Slice` in the graph, so the
+   * products shrink with the width). Default false: fixed widths, no width inputs. Not with
+   * sparsity- or quantization-aware adapters (refused, as in tfjs).
+   */
+  readonly elasticWidths?: boolean;
 }
 
 /** Input names of an adapted module's factors. */
 export function adapterInputNames(key: string): { a: string; b: string } {
   return { a: `lora_a.${key}`, b: `lora_b.${key}` };
+}
+
+/** Input name of layer `layer`'s MLP width in a graph exported with `elasticWidths`. */
+export function widthInputName(layer: number): string {
+  return `mlp_width.${layer}`;
 }
 
 /** [in, out] of a linear module (as src/model/llama.ts). */
@@ -191,27 +208,49 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
     return g.mul(g.div(x, g.op('Sqrt', [g.add(variance, g.scalar(c.rmsNormEps))])), weight);
   };
 
+  // Elastic widths: one int64 [1] input per layer; `cut` slices a tensor's first `width` rows (axis 0) or columns (axis 1).
+  const elastic = options.elasticWidths === true;
+  const widthInputs = elastic ? weights.layers.map((_, l) => g.input(widthInputName(l), OnnxDataType.INT64, [1])) : [];
+  const cutOf = (layer: number, module: LinearModuleName): { axis: 0 | 1; width: string } | undefined => {
+    if (!elastic) return undefined;
+    if (module === 'gate_proj' || module === 'up_proj') return { axis: 1, width: widthInputs[layer]! };
+    if (module === 'down_proj') return { axis: 0, width: widthInputs[layer]! };
+    return undefined;
+  };
+  const slice = (t: string, cut: { axis: 0 | 1; width: string }): string => g.op('Slice', [t, g.int64s([0]), cut.width, g.int64s([cut.axis])]);
+
   /**
    * The weight a module multiplies by (base, or merged in the graph with its adapter's factors),
-   * and the low-rank delta to add to its output when the adapter takes the low-rank path.
+   * and the low-rank delta to add to its output when the adapter takes the low-rank path; with
+   * elastic widths, both cut to the layer's width.
    */
   const weightOf = (x: string, layer: number, module: LinearModuleName, w: Float32Array): { weight: string; delta?: string } => {
     const key = `layers.${layer}.${module}`;
     const [inDim, outDim] = linearShapeOf(c, layer, module);
     const base = g.floats(`${key}.weight_t`, [inDim, outDim], w);
+    const cut = cutOf(layer, module);
     const adapter = adapters.get(key);
-    if (!adapter) return { weight: base };
+    if (!adapter) return { weight: cut ? slice(base, cut) : base };
     const names = adapterInputNames(key);
     const rankDim = options.rankDim === 'dynamic' ? `rank.${key}` : adapter.rMax;
     const a = g.input(names.a, OnnxDataType.FLOAT, [inDim, rankDim]);
     const b = g.input(names.b, OnnxDataType.FLOAT, [rankDim, outDim]);
-    if (!adapter.sparse && !adapter.quant && adapterPath === 'low-rank') return { weight: base, delta: g.matmul(g.matmul(x, a), b) };
+    if (cut && (adapter.sparse || adapter.quant)) {
+      throw new NlsError('sparsity- and quantization-aware adapters do not support elastic MLP widths; export without elasticWidths', { field: key });
+    }
+    if (!adapter.sparse && !adapter.quant && adapterPath === 'low-rank') {
+      if (!cut) return { weight: base, delta: g.matmul(g.matmul(x, a), b) };
+      // Down: A^T's first w rows read the w inputs; gate/up: B^T's first w columns make the w outputs.
+      const a2 = cut.axis === 0 ? slice(a, cut) : a;
+      const b2 = cut.axis === 1 ? slice(b, cut) : b;
+      return { weight: slice(base, cut), delta: g.matmul(g.matmul(x, a2), b2) };
+    }
     let delta = g.matmul(a, b);
     // The mask depends on initializers only: onnxruntime folds it into a constant at load time.
     if (adapter.sparse) delta = g.mul(delta, g.op('Cast', [g.op('Not', [g.op('Equal', [base, g.scalar(0)])])], { to: OnnxDataType.FLOAT }));
     let merged = g.add(base, delta);
     if (adapter.quant) merged = fakeQuantize(g, key, merged, adapter.quant, inDim, outDim);
-    return { weight: merged };
+    return { weight: cut ? slice(merged, cut) : merged };
   };
 
   /**
@@ -222,7 +261,8 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
   const linears = (x: string, layer: number, modules: readonly LinearModuleName[], w: Readonly<Record<LinearModuleName, Float32Array>>): string[] => {
     const parts = modules.map((m) => weightOf(x, layer, m, w[m]));
     let outs: string[];
-    if (modules.length === 1 || options.fuseProjections === false) {
+    // With elastic widths gate/up have a width known only at run time: no fused product.
+    if (modules.length === 1 || options.fuseProjections === false || (elastic && modules.includes('gate_proj'))) {
       outs = parts.map((p) => g.matmul(x, p.weight));
     } else {
       const widths = modules.map((m) => linearShapeOf(c, layer, m)[1]);
@@ -295,6 +335,8 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
       'nls.form': form,
       'nls.output': options.output,
       ...(adapters.size > 0 ? { 'nls.adapter_path': adapterPath, 'nls.adapters': [...adapters.keys()].join(',') } : {}),
+      ...(elastic ? { 'nls.elastic_widths': 'true' } : {}),
+      ...(c.intermediateSizes !== undefined ? { 'nls.intermediate_sizes': c.intermediateSizes.join(',') } : {}),
     },
   });
 }

@@ -10,6 +10,7 @@ import { FakeQuantizerT, fakeQuantGridT } from '../../compress/quantize.js';
 import { NlsError } from '../../errors.js';
 import { LINEAR_MODULES, type LinearModuleName } from '../../model/linear.js';
 import type { LlamaModel } from '../../model/llama.js';
+import { configWithWidths } from '../../model/widths.js';
 import { loraScale } from '../../space/search-space.js';
 import type { AdapterSlot, LlamaWeights } from './llama.js';
 
@@ -110,4 +111,31 @@ export async function mergedWeightsOf(model: LlamaModel, adapters: AdapterSet, b
     }
   }
   return { ...w, layers };
+}
+
+/**
+ * The weights of the smaller model a width configuration exports (LoNAS mode B): for each layer
+ * of `widths` (layer -> w), `gate_proj` / `up_proj` cut to their first `w` columns ([h, w] in the
+ * input-major layout) and `down_proj` to its first `w` rows ([w, h]); the config gets the
+ * per-layer sizes (`configWithWidths`). Other tensors are shared, not copied.
+ */
+export function sliceLlamaWeights(weights: LlamaWeights, widths: ReadonlyMap<number, number>): LlamaWeights {
+  const config = configWithWidths(weights.config, widths);
+  const h = weights.config.hiddenSize;
+  const layers = weights.layers.map((layer, l) => {
+    const w = widths.get(l);
+    if (w === undefined) return layer;
+    const inter = layer.linears.down_proj.length / h;
+    if (w === inter) return layer;
+    const cols = (t: Float32Array): Float32Array => {
+      const out = new Float32Array(h * w);
+      for (let r = 0; r < h; r++) out.set(t.subarray(r * inter, r * inter + w), r * w);
+      return out;
+    };
+    return {
+      ...layer,
+      linears: { ...layer.linears, gate_proj: cols(layer.linears.gate_proj), up_proj: cols(layer.linears.up_proj), down_proj: layer.linears.down_proj.slice(0, w * h) },
+    };
+  });
+  return { ...weights, config, layers };
 }
