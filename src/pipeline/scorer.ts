@@ -71,7 +71,7 @@ async function latencyOf(spec: ScorerSpec, trained: SearchSpace, space: SearchSp
     });
   }
   const predictor = await loadPredictor(spec.latencyPredictor, trained);
-  return (config) => predictor.predict(trained.fromActiveRanks(space.activeRanks(config)));
+  return (config) => predictor.predict(trained.fromActiveRanks(space.activeRanks(config), space.activeWidths(config)));
 }
 
 /** The space a scorer scores: the supernet's own, or the sub-space of `spec.spaceFile`. */
@@ -152,7 +152,11 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
       });
     }
     const seqLen = validation.choices ? validation.choices.rows.seqLen : validation.rows!.seqLen;
-    engine = spec.engine === 'onnx' ? await createOnnxEngine(model, adapters, spec.threads !== undefined ? { threads: spec.threads } : {}) : createTfjsEngine(model, adapters);
+    // Width spaces: the unmerged onnx graph takes each layer's MLP width as an input (one session for all).
+    engine =
+      spec.engine === 'onnx'
+        ? await createOnnxEngine(model, adapters, { ...(spec.threads !== undefined ? { threads: spec.threads } : {}), ...(supernet.space.hasWidths ? { elasticWidths: true } : {}) })
+        : createTfjsEngine(model, adapters);
     const e = engine;
     const latency = await latencyOf(spec, supernet.space, space);
     // Exact match generates as many tokens as the longest reference answer, plus EOS.
@@ -166,6 +170,10 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
       memory: inferenceMemoryBytes(modelConfig, space, config, { seqLen }).total,
       ...(latency ? { latency: latency(config) } : {}),
     });
+    const activate = async (config: Config): Promise<void> => {
+      await e.setRanks(space.activeRanks(config));
+      if (space.hasWidths) await e.setWidths(space.activeWidths(config));
+    };
     return {
       space,
       validationExamples,
@@ -175,7 +183,7 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
         }
         const out: { -readonly [K in keyof SliceMeasurement]: SliceMeasurement[K] } = { cost: costOf(config) };
         if (!needsModel) return out;
-        await e.setRanks(space.activeRanks(config));
+        await activate(config);
         if (needs.has('accuracy') || needs.has('loss')) {
           if (validation.choices) {
             const m = await evaluateChoices(e, sliceChoices(validation.choices, start, end));
@@ -196,7 +204,7 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
       },
       measure: async (config) => {
         const out = costOf(config);
-        if (needsModel) await e.setRanks(space.activeRanks(config));
+        if (needsModel) await activate(config);
         if (needs.has('accuracy') || needs.has('loss')) {
           if (validation.choices) {
             const m = await evaluateChoices(e, validation.choices);

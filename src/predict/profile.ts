@@ -16,7 +16,7 @@
 import { NlsError } from '../errors.js';
 import type { AdapterSet } from '../adapters/adapter-set.js';
 import type { BackendInfo, BackendRequest } from '../backend/types.js';
-import type { EngineInfo, EngineName } from '../engine/types.js';
+import type { EngineInfo, EngineName, OnnxForm } from '../engine/types.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { createRng } from '../util/rng.js';
 import type { Progress } from '../util/progress.js';
@@ -76,9 +76,10 @@ export interface LatencyProfile {
   readonly backend: BackendInfo;
   /**
    * The engine that ran the forward passes (docs/engines.md): `tfjs` on `backend`, or `onnx`
-   * (the unmerged form with the low-rank adapter path and sliced feeds, so the work follows the
-   * ranks as a deployed unmerged adapter's does). Absent in profiles written before engines
-   * existed, which were all measured with tfjs.
+   * (`form: 'unmerged'`: the low-rank adapter path and sliced feeds, so the work follows the ranks
+   * as a deployed unmerged adapter's does; `form: 'merged'`: each configuration's merged model,
+   * MLPs cut to its widths). Absent in profiles written before engines existed, which were all
+   * measured with tfjs.
    */
   readonly engine?: EngineInfo;
   /** Versions: `tfjs` (tfjs-core), `node`, plus those the backend reported. */
@@ -164,6 +165,15 @@ export interface ProfileLatencyOptions {
   readonly engine?: EngineName;
   /** onnx: intra-op threads of the session (default: every core). With more than 1, the `cpu` clock is refused. */
   readonly threads?: number;
+  /**
+   * onnx: what is timed. `unmerged` (default): the unmerged graph with the low-rank adapter path
+   * and sliced feeds (the work follows the ranks, as a deployed unmerged adapter's does; with
+   * width genes the MLP is cut in the graph). `merged`: the deployed merged model of each
+   * configuration, adapters merged and MLPs cut to the widths (the smaller model `nls merge`
+   * exports): ranks then cost nothing and widths everything. Sessions of two configurations are
+   * kept, so paired measurements do not rebuild them.
+   */
+  readonly form?: OnnxForm;
   /** Sequences per forward pass (default {@link PROFILE_DEFAULTS}). */
   readonly batch?: number;
   /** Tokens per sequence (default {@link PROFILE_DEFAULTS}). */
@@ -220,8 +230,11 @@ export function profileConfigs(space: SearchSpace, samples: number, seed: number
   });
 }
 
-/** Runs one forward pass with the given active ranks (adapter key to rank; 0 = adapter off). */
-export type ProfileRunner = (ranks: ReadonlyMap<string, number>) => Promise<void> | void;
+/**
+ * Runs one forward pass with the given active ranks (adapter key to rank; 0 = adapter off) and,
+ * for spaces with width genes, MLP widths (layer to width; empty for a rank-only space).
+ */
+export type ProfileRunner = (ranks: ReadonlyMap<string, number>, widths: ReadonlyMap<number, number>) => Promise<void> | void;
 
 /** Options of {@link measureProfile}. */
 export interface ProfileMeasurementOptions {
@@ -288,15 +301,20 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
   );
   const minConfig = space.minConfig();
   const minRanks = space.activeRanks(minConfig);
+  const minWidths = space.activeWidths(minConfig);
   const off = new Map(space.adapterPlan().map((e) => [e.key, 0]));
+  // The base model: adapters off, every MLP at its largest width.
+  const fullWidths = space.activeWidths(space.maxConfig());
 
   progress?.start('profile', total);
   const allMinRuns: number[] = [];
-  /** Paired measurement of `ranks` against the all-min configuration. */
-  const paired = async (ranks: ReadonlyMap<string, number>): Promise<{ diff: number; rawMs: number }> => {
+  /** Paired measurement of `config` against the all-min configuration. */
+  const paired = async (config: Config): Promise<{ diff: number; rawMs: number }> => {
+    const ranks = space.activeRanks(config);
+    const widths = space.activeWidths(config);
     const m = await measurePairedDifference(
-      () => run(minRanks),
-      () => run(ranks),
+      () => run(minRanks, minWidths),
+      () => run(ranks, widths),
       timing,
     );
     rejected += m.rejected;
@@ -304,7 +322,7 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
     return { diff: m.medianDiffMs, rawMs: robustMedian(m.bMs).median };
   };
 
-  const baseRun = await measureMedian(() => run(off), timing);
+  const baseRun = await measureMedian(() => run(off, fullWidths), timing);
   rejected += baseRun.rejected;
   const base = baseRun.medianMs;
   progress?.step(++step, { config: 'base (adapters off)', ms: base });
@@ -315,7 +333,7 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
     for (let c = 0; c < n - 1; c++) {
       const config = [...minConfig];
       config[g] = c;
-      const { diff } = await paired(space.activeRanks(config));
+      const { diff } = await paired(config);
       row[c] = diff;
       progress?.step(++step, { gene: `${space.label(g)}=${space.instances[g]?.kind === 'width' ? 'w' : ''}${space.instances[g]?.choices[c]}`, 'Δms': diff });
     }
@@ -327,13 +345,14 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
   const rows: { key: string; config: number[]; source: MeasuredSource; diff: number; rawMs: number }[] = [];
   for (const { config, source } of configs) {
     const key = space.key(config);
-    const ranks = space.activeRanks(config);
     if (method === 'paired') {
-      const m = await paired(ranks);
+      const m = await paired(config);
       rows.push({ key, config: [...config], source, ...m });
       progress?.step(++step, { config: `${source} ${key}`, 'Δms': m.diff });
     } else {
-      const m = await measureMedian(() => run(ranks), timing);
+      const ranks = space.activeRanks(config);
+      const widths = space.activeWidths(config);
+      const m = await measureMedian(() => run(ranks, widths), timing);
       rejected += m.rejected;
       rows.push({ key, config: [...config], source, diff: Number.NaN, rawMs: m.medianMs });
       progress?.step(++step, { config: `${source} ${key}`, ms: m.medianMs });
@@ -399,7 +418,8 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
   let ids: import('@tensorflow/tfjs').Tensor2D | undefined;
   let engine: import('../engine/types.js').EvaluationEngine | undefined;
   try {
-    const space = await loadAndResolveSearchSpace(options.spaceFile, { numLayers: modelConfig.numHiddenLayers });
+    const { intermediateSizesOf } = await import('../model/widths.js');
+    const space = await loadAndResolveSearchSpace(options.spaceFile, { numLayers: modelConfig.numHiddenLayers, intermediateSizes: intermediateSizesOf(modelConfig) });
     if (seqLen > modelConfig.maxPositionEmbeddings) {
       throw new NlsError(`sequence length ${seqLen} exceeds the model's max_position_embeddings ${modelConfig.maxPositionEmbeddings}; fix: pass a smaller --seq`, {
         field: 'seq',
@@ -413,14 +433,22 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     const set = adapters;
     if (engineName === 'onnx') {
       const { createOnnxEngine } = await import('../engine/onnx/engine.js');
-      // What a deployed unmerged adapter computes: x W + (x A_r^T)(s B_r^T) at the active rank.
-      engine = await createOnnxEngine(model, set, { form: 'unmerged', adapterPath: 'low-rank', feed: 'sliced', threads: onnxThreads! });
+      engine =
+        options.form === 'merged'
+          ? // The deployed model of each configuration: merged, MLPs cut to the widths.
+            await createOnnxEngine(model, set, { form: 'merged', mergedCache: 2, threads: onnxThreads! })
+          : // What a deployed unmerged adapter computes: x W + (x A_r^T)(s B_r^T) at the active rank.
+            await createOnnxEngine(model, set, { form: 'unmerged', adapterPath: 'low-rank', feed: 'sliced', threads: onnxThreads!, ...(space.hasWidths ? { elasticWidths: true } : {}) });
+    } else if (options.form !== undefined) {
+      throw new NlsError('applies to the onnx engine only; fix: add --engine onnx, or drop --form', { field: 'form' });
     }
     const onnx = engine;
     let onnxRanks: ReadonlyMap<string, number> = new Map();
+    let onnxWidths: ReadonlyMap<number, number> = new Map();
     const forward = onnx
       ? async (): Promise<void> => {
           await onnx.setRanks(onnxRanks);
+          if (onnxWidths.size > 0) await onnx.setWidths(onnxWidths);
           await onnx.logits(idData, batch, seqLen);
         }
       : async (): Promise<void> => {
@@ -431,9 +459,14 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
             logits.dispose();
           }
         };
-    const activate = (ranks: ReadonlyMap<string, number>) => {
-      if (onnx) onnxRanks = ranks;
-      else set.setActiveRanks(ranks);
+    const activate = (ranks: ReadonlyMap<string, number>, widths: ReadonlyMap<number, number>) => {
+      if (onnx) {
+        onnxRanks = ranks;
+        onnxWidths = widths;
+      } else {
+        set.setActiveRanks(ranks);
+        model.setMlpWidths(widths);
+      }
     };
     progress?.log(`[${batch}, ${seqLen}] tokens per forward pass`);
 
@@ -441,7 +474,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     // first seconds of a run are markedly slower and would bias whatever is measured first.
     if (settleMs > 0) {
       progress?.log(`settling for ${settleMs} ms`);
-      activate(space.activeRanks(space.maxConfig()));
+      activate(space.activeRanks(space.maxConfig()), space.activeWidths(space.maxConfig()));
       const until = performance.now() + settleMs;
       while (performance.now() < until) await forward();
     }
@@ -449,8 +482,8 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     // Setting ranks copies no weights (a number per adapter), so it can be part of every run.
     const m = await measureProfile(
       space,
-      async (ranks) => {
-        activate(ranks);
+      async (ranks, widths) => {
+        activate(ranks, widths);
         await forward();
       },
       { samples, seed, warmup, repeats, clock, validationMethod, ...(progress ? { progress } : {}) },

@@ -9,6 +9,7 @@ import { checkClockForBackend, clockFunction, cpuTimeMs, measureMedian, parseClo
 import {
   checkProfile,
   LATENCY_PROFILE_FORMAT,
+  lookupTableFromProfile,
   type LatencyProfile,
   measureProfile,
   parseLatencyProfile,
@@ -16,7 +17,7 @@ import {
   profileConfigs,
   type ValidationMethod,
 } from '../../src/predict/profile.js';
-import type { SearchSpace } from '../../src/space/index.js';
+import { resolveSearchSpace, type SearchSpace } from '../../src/space/index.js';
 import { smallSpace } from './helpers.js';
 
 /** The NlsError thrown by `f` (fails the test when it throws something else or nothing). */
@@ -203,5 +204,49 @@ describe('measureProfile with a synthetic clock', () => {
     const errors = independent.measured.map((x) => x.ms - trueMs(x.config));
     expect(errors.some((e) => Math.abs(e - 10) < 1e-9)).toBe(true);
     for (const x of independent.measured) expect(x.rawMs).toBe(x.ms);
+  });
+});
+
+describe('measureProfile with width genes', () => {
+  const space = resolveSearchSpace(
+    {
+      format: 'nls-search-space/1',
+      name: 'w',
+      alpha: 8,
+      groups: [
+        { name: 'qkv', modules: ['q_proj'], ranks: [4, 2] },
+        { name: 'mlp', kind: 'width', widths: [64, 48, 32] },
+      ],
+    },
+    { numLayers: 2 },
+  );
+  /** Synthetic latency: 10 ms + 1/64 ms per rank unit + 1/16 ms per MLP channel (binary fractions: exact). */
+  const cost = (ranks: ReadonlyMap<string, number>, widths: ReadonlyMap<number, number>): number => {
+    let s = 10;
+    for (const r of ranks.values()) s += r / 64;
+    for (const w of widths.values()) s += w / 16;
+    return s;
+  };
+
+  it('passes each configuration\'s widths to the runner: terms of width genes are the width differences, and the lookup table is exact for additive latency', async () => {
+    let t = 0;
+    const seen = new Set<string>();
+    const p = await measureProfile(
+      space,
+      (ranks, widths) => {
+        seen.add([...widths.values()].join(','));
+        t += cost(ranks, widths);
+      },
+      { samples: 6, seed: 1, warmup: 0, repeats: 3, now: () => t },
+    );
+    // The base is the full-width model with adapters off.
+    expect(p.base).toBeCloseTo(10 + 2 * (64 / 16), 9);
+    expect(seen.has('64,64')).toBe(true);
+    expect(seen.has('32,32')).toBe(true);
+    const widthGene = space.widthGenes[0]!;
+    expect(p.terms[widthGene]).toEqual([(64 - 32) / 16, (48 - 32) / 16, 0]);
+    const profile = { format: LATENCY_PROFILE_FORMAT, space: { name: space.name, fingerprint: space.fingerprint, genes: [] }, clock: 'wall', validationMethod: 'paired', ...p } as unknown as LatencyProfile;
+    const table = lookupTableFromProfile(space, profile);
+    for (const m of p.measured) expect(table.predict(m.config)).toBeCloseTo(cost(space.activeRanks(m.config), space.activeWidths(m.config)), 9);
   });
 });

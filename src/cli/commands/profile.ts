@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { resolveEngine } from '../../engine/select.js';
-import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
+import { ENGINE_REQUESTS, type EngineRequest, type OnnxForm } from '../../engine/types.js';
 import { savePredictor } from '../../predict/predictor.js';
 import { MEASURE_CLOCKS, type MeasureClock } from '../../predict/measure.js';
 import {
@@ -32,6 +32,7 @@ interface ProfileArgs extends GlobalOptions {
   clock: MeasureClock;
   engine: EngineRequest;
   threads?: number;
+  form?: OnnxForm;
   'validation-method': ValidationMethod;
   'settle-ms'?: number;
   validate: boolean;
@@ -81,7 +82,7 @@ function summary(profile: LatencyProfile): string {
 /** The `nls profile` command. */
 export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
   command: 'profile',
-  describe: 'measure forward latency per adapter rank; write a latency profile and a lookup-table latency predictor',
+  describe: 'measure forward latency per adapter rank (and MLP width); write a latency profile and a lookup-table latency predictor',
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors)' })
@@ -108,6 +109,10 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
         describe: 'what runs the forward passes: tfjs (on --backend), onnx (ONNX Runtime, unmerged adapters at their rank, as deployed; use --clock wall, or --threads 1 for the cpu clock), or auto (onnx when it loads here). Recorded in the profile and the predictor',
       })
       .option('threads', { type: 'number', describe: 'onnx: intra-op threads of the session (default: every core)' })
+      .option('form', {
+        choices: ['unmerged', 'merged'] as const,
+        describe: 'onnx: unmerged (default: adapters at their rank on the low-rank path, MLP cut in the graph for width genes) or merged (each configuration merged and exported at its MLP widths: the deployed smaller model, docs/widths.md)',
+      })
       .option('settle-ms', { type: 'number', describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
       .option('validate', { type: 'boolean', default: false, describe: `print predictor quality (lookup table and ridge) and write ${PROFILE_FILES.quality}` }),
   handler: async (argv) => {
@@ -118,6 +123,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       backend: argv.backend,
       engine: await resolveEngine(argv.engine),
       ...(argv.threads !== undefined ? { threads: argv.threads } : {}),
+      ...(argv.form !== undefined ? { form: argv.form } : {}),
       batch: argv.batch,
       seqLen: argv.seq,
       samples: argv.samples,
