@@ -39,9 +39,12 @@ export {
 export {
   MERGE_REPORT_FILE,
   MERGE_REPORT_FORMAT,
+  MERGED_ONNX_FILE,
+  SLICED_BASE_DIR,
   runExport,
   runMerge,
   saveMergedModelFolder,
+  slicedBaseModel,
   type ExportRunOptions,
   type ExportRunResult,
   type MergeReport,

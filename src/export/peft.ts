@@ -43,6 +43,11 @@ export interface PeftNlsRecord {
   readonly config?: readonly number[];
   /** Where the configuration came from (heuristic, key, pareto.json trial, file). */
   readonly source?: string;
+  /**
+   * MLP widths of a width configuration (layer -> width): the adapter was cut to them and belongs
+   * to the smaller base written next to it (`base_model_name_or_path`, docs/widths.md).
+   */
+  readonly widths?: Readonly<Record<string, number>>;
   /** Training scale rule of each exported module: `alpha/r_max` or `alpha/r`, with alpha and r_max. */
   readonly modules: Readonly<Record<string, { readonly rank: number; readonly rMax: number; readonly alpha: number; readonly scaling: string; readonly scale: number }>>;
 }

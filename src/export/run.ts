@@ -13,7 +13,8 @@ import { FakeQuantizerT, type QuantizedMatrix, type QuantSpec } from '../compres
 import { saveQuantizedModelFolder } from '../compress/quantize-folder.js';
 import { NlsError } from '../errors.js';
 import { readJsonFile } from '../model/hf-config.js';
-import type { LlamaModel } from '../model/llama.js';
+import { LlamaModel } from '../model/llama.js';
+import { configWithWidths, intermediateSizesOf, sliceMlpHfTensors } from '../model/widths.js';
 import { saveModelFolder } from '../model/model-folder.js';
 import type { FloatDtype } from '../model/safetensors.js';
 import type { Tokenizer } from '../model/tokenizer.js';
@@ -134,6 +135,15 @@ export interface MergeReport {
    * the base's non-zeros for a sparse merge and fake-quantized on a quantized base's grid).
    */
   readonly logits: { readonly rows: string; readonly positions: number; readonly maxAbsDiff: number };
+  /**
+   * Present for a width configuration (LoNAS mode B): the MLP width of each width layer, and the
+   * per-layer intermediate sizes of the merged model (recorded in config.json as
+   * `nls_intermediate_sizes` unless all equal). The adapter model of `logits` is the supernet
+   * narrowed to these widths.
+   */
+  readonly widths?: { readonly layers: Readonly<Record<string, number>>; readonly intermediateSizes: readonly number[] };
+  /** Present with `onnx`: the merged model's ONNX file and its logits against the merged tfjs model on the same rows. */
+  readonly onnx?: { readonly file: string; readonly bytes: number; readonly maxAbsDiff: number };
 }
 
 /** Options of {@link runMerge}. */
@@ -148,9 +158,14 @@ export interface MergeRunOptions {
   readonly compareRows?: number;
   /** dtype of the merged weights (default F32). */
   readonly dtype?: FloatDtype;
+  /** Also write `model.onnx`: the merged model as an ONNX graph (logits output), checked against tfjs. */
+  readonly onnx?: boolean;
   readonly seed?: number;
   readonly progress?: Progress;
 }
+
+/** File name of the merged model's ONNX graph (`nls merge --onnx`). */
+export const MERGED_ONNX_FILE = 'model.onnx';
 
 /** What {@link runMerge} returns. */
 export interface MergeRunResult {
@@ -160,25 +175,62 @@ export interface MergeRunResult {
 
 interface MergedInMemory {
   readonly loaded: LoadedSupernet;
+  /** The merged model: the supernet's base model, or for a width configuration the smaller model (owned here too). */
+  readonly model: LlamaModel;
   readonly subnet: ResolvedSubnet;
   readonly sub: SubAdapter;
   readonly merge: MergeResult;
   readonly logits: MergeReport['logits'];
   readonly base: string;
+  /** Rows the logits were compared on (freed by {@link disposeMerged}). */
+  readonly rows: tf.Tensor2D;
+  /** The merged model's logits on `rows`. */
+  readonly mergedLogits: Float32Array;
+}
+
+/** Free everything a {@link MergedInMemory} holds. */
+function disposeMerged(m: MergedInMemory): void {
+  m.rows.dispose();
+  if (m.model !== m.loaded.model) m.model.dispose();
+  m.loaded.model.dispose();
+}
+
+/** True when `widths` narrows some layer of `model` below its intermediate size. */
+function narrows(model: LlamaModel, widths: ReadonlyMap<number, number>): boolean {
+  return [...widths].some(([l, w]) => w < model.intermediateSizeOf(l));
+}
+
+/**
+ * The smaller model of a width configuration: `model`'s weights with each MLP cut to its width
+ * (`sliceMlpHfTensors`) and the per-layer sizes in its config. `model` is left as it is.
+ */
+export async function slicedBaseModel(model: LlamaModel, widths: ReadonlyMap<number, number>): Promise<LlamaModel> {
+  return LlamaModel.fromHf(configWithWidths(model.config, widths), sliceMlpHfTensors(model.config, await model.toHf(), widths), 'sliced base');
 }
 
 /**
  * Load the supernet, activate the chosen configuration, record the adapter model's logits, then
- * extract the sub-adapter, detach the supernet's adapters and merge it into the base in place.
- * The caller disposes `loaded.model`.
+ * extract the sub-adapter, detach the supernet's adapters and merge it into the base in place
+ * (for a width configuration, into the smaller model cut from the base). The caller frees it
+ * with {@link disposeMerged}.
  */
 async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; sparse: boolean; compareRows: number; seed: number; progress?: Progress }): Promise<MergedInMemory> {
   const loaded = await loadSupernet(o.supernet);
   let adaptersAttached = true;
+  let small: LlamaModel | undefined;
   try {
     const subnet = await resolveSubnet(loaded.space, o.choice);
     o.progress?.log(`subnet ${subnet.key} (${subnet.source})`, { key: subnet.key });
     loaded.adapters.setActiveRanks(subnet.ranks);
+    const narrowed = narrows(loaded.model, subnet.widths);
+    if (narrowed && (o.sparse || loaded.quantization)) {
+      throw new NlsError(
+        `subnet ${subnet.key} narrows MLP widths, which a ${o.sparse ? 'sparsity-aware merge' : 'quantized base'} does not support (masks and quantization grids are full-width); fix: merge without --sparse into a float base, or choose full widths`,
+        { field: '--subnet' },
+      );
+    }
+    // The adapter model to compare with is the supernet narrowed to the configuration's widths.
+    loaded.model.setMlpWidths(subnet.widths);
     // The reference the merged model should equal is the adapter model constrained like the
     // merge: masked by the base's non-zeros for a sparse merge (SparsePEFT), with its merged
     // weight fake-quantized on the base's grid for a quantized base (QA-SparsePEFT).
@@ -196,22 +248,61 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; spa
     const rows = await comparisonRows(o.supernet, loaded, o.compareRows, o.seed);
     try {
       const before = await logitsOf(loaded.model, rows.ids);
-      const sub = await extractSubAdapter(loaded.adapters, subnet.ranks);
+      const sub = await extractSubAdapter(loaded.adapters, subnet.ranks, narrowed ? subnet.widths : new Map());
       loaded.adapters.dispose();
       adaptersAttached = false;
+      loaded.model.resetMlpWidths();
+      // A width configuration merges into the smaller model cut from the base.
+      if (narrowed) small = await slicedBaseModel(loaded.model, subnet.widths);
+      const target = small ?? loaded.model;
       // A quantized base (nls-rtn folder) is merged back onto its own grid.
-      const merge = await mergeAdapters(loaded.model, sub, { sparsityAware: o.sparse, ...(quantization ? { quantization } : {}) });
-      const after = await logitsOf(loaded.model, rows.ids);
+      const merge = await mergeAdapters(target, sub, { sparsityAware: o.sparse, ...(quantization ? { quantization } : {}) });
+      const after = await logitsOf(target, rows.ids);
       let maxAbsDiff = 0;
       for (let i = 0; i < after.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(after[i]! - before[i]!));
-      return { loaded, subnet, sub, merge, logits: { rows: rows.source, positions: rows.ids.size, maxAbsDiff }, base: path.resolve(loaded.dir) };
-    } finally {
+      return {
+        loaded,
+        model: target,
+        subnet,
+        sub,
+        merge,
+        logits: { rows: rows.source, positions: rows.ids.size, maxAbsDiff },
+        base: path.resolve(loaded.dir),
+        rows: rows.ids,
+        mergedLogits: after,
+      };
+    } catch (err) {
       rows.ids.dispose();
+      throw err;
     }
   } catch (err) {
     if (adaptersAttached) loaded.adapters.dispose();
+    small?.dispose();
     loaded.model.dispose();
     throw err;
+  }
+}
+
+/** Write the merged model's ONNX graph (logits output) to `file` and compare its logits with the merged tfjs model's. */
+async function writeMergedOnnx(m: MergedInMemory, file: string): Promise<NonNullable<MergeReport['onnx']>> {
+  const [{ exportLlamaOnnx }, { llamaWeightsOf }, { createOrtSession, loadOrt }] = await Promise.all([
+    import('../engine/onnx/llama.js'),
+    import('../engine/onnx/weights.js'),
+    import('../engine/onnx/session.js'),
+  ]);
+  const bytes = exportLlamaOnnx(await llamaWeightsOf(m.model), { output: 'logits', producerVersion: NLS_VERSION, metadata: { 'nls.subnet': m.subnet.key } });
+  await writeFileAtomic(file, bytes);
+  const ort = await loadOrt();
+  const session = await createOrtSession(bytes, {});
+  try {
+    const [batch, seq] = m.rows.shape;
+    const ids = Int32Array.from((await m.rows.data()) as Int32Array);
+    const out = (await session.run({ input_ids: new ort.Tensor('int32', ids, [batch, seq]) }))['logits']!.data as Float32Array;
+    let maxAbsDiff = 0;
+    for (let i = 0; i < out.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(out[i]! - m.mergedLogits[i]!));
+    return { file: path.basename(file), bytes: bytes.length, maxAbsDiff };
+  } finally {
+    await session.release();
   }
 }
 
@@ -230,6 +321,9 @@ function mergeReport(supernet: string, m: MergedInMemory): MergeReport {
     ranks: Object.fromEntries(m.subnet.ranks),
     modules: m.merge.modules,
     logits: m.logits,
+    ...(m.subnet.widths.size > 0
+      ? { widths: { layers: Object.fromEntries([...m.subnet.widths].map(([l, w]) => [String(l), w])), intermediateSizes: intermediateSizesOf(m.model.config) } }
+      : {}),
   };
 }
 
@@ -248,12 +342,13 @@ export async function runMerge(options: MergeRunOptions): Promise<MergeRunResult
     ...(options.progress ? { progress: options.progress } : {}),
   });
   try {
-    const report = mergeReport(options.supernet, m);
-    await saveMergedModelFolder(options.out, m.loaded.model, m.base, { ...(options.dtype ? { dtype: options.dtype } : {}), metadata: { nls_subnet: m.subnet.key }, quantized: m.merge.quantized });
+    let report = mergeReport(options.supernet, m);
+    await saveMergedModelFolder(options.out, m.model, m.base, { ...(options.dtype ? { dtype: options.dtype } : {}), metadata: { nls_subnet: m.subnet.key }, quantized: m.merge.quantized });
+    if (options.onnx) report = { ...report, onnx: await writeMergedOnnx(m, path.join(options.out, MERGED_ONNX_FILE)) };
     await writeFileAtomic(path.join(options.out, MERGE_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
     return { subnet: m.subnet, report };
   } finally {
-    m.loaded.model.dispose();
+    disposeMerged(m);
   }
 }
 
@@ -277,12 +372,17 @@ export interface ExportRunOptions {
   readonly progress?: Progress;
 }
 
+/** Folder of the smaller base model written next to a width configuration's PEFT adapter. */
+export const SLICED_BASE_DIR = 'base';
+
 /** What {@link runExport} returns. */
 export interface ExportRunResult {
   readonly subnet: ResolvedSubnet;
   readonly adapterConfig: PeftAdapterConfig;
   /** The merge report when `merged`. */
   readonly mergeReport?: MergeReport;
+  /** For a width configuration: the smaller base model folder written to `out/base` (the adapter's base). */
+  readonly slicedBase?: string;
 }
 
 /**
@@ -298,8 +398,31 @@ export async function runExport(options: ExportRunOptions): Promise<ExportRunRes
       ...(options.dtype ? { dtype: options.dtype } : {}),
       nls: options.plainConfig
         ? false
-        : { supernet: options.supernet, space: { name: subnet.space.name, fingerprint: subnet.space.fingerprint }, key: subnet.key, config: [...subnet.config], source: subnet.source },
+        : {
+            supernet: options.supernet,
+            space: { name: subnet.space.name, fingerprint: subnet.space.fingerprint },
+            key: subnet.key,
+            config: [...subnet.config],
+            source: subnet.source,
+            ...(sub.widths.size > 0 ? { widths: Object.fromEntries([...sub.widths].map(([l, w]) => [String(l), w])) } : {}),
+          },
     });
+  /**
+   * A width configuration's adapter belongs to the smaller base: write it (unmerged, the
+   * supernet's base cut to the widths) to out/base and return that folder, else the supernet's base.
+   */
+  const adapterBase = async (loaded: LoadedSupernet, subnet: ResolvedSubnet): Promise<{ base: string; sliced?: string }> => {
+    const base = path.resolve(loaded.dir);
+    if (!narrows(loaded.model, subnet.widths)) return { base };
+    const dir = path.join(options.out, SLICED_BASE_DIR);
+    const small = await slicedBaseModel(loaded.model, subnet.widths);
+    try {
+      await saveMergedModelFolder(dir, small, base, { ...(options.dtype ? { dtype: options.dtype } : {}), metadata: { nls_subnet_base: subnet.key } });
+    } finally {
+      small.dispose();
+    }
+    return { base: path.resolve(dir), sliced: path.resolve(dir) };
+  };
   if (options.merged) {
     const m = await mergeInMemory({
       supernet: options.supernet,
@@ -312,20 +435,24 @@ export async function runExport(options: ExportRunOptions): Promise<ExportRunRes
     try {
       const report = mergeReport(options.supernet, m);
       const mergedDir = path.join(options.out, 'merged');
-      await saveMergedModelFolder(mergedDir, m.loaded.model, m.base, { ...(options.dtype ? { dtype: options.dtype } : {}), metadata: { nls_subnet: m.subnet.key }, quantized: m.merge.quantized });
+      await saveMergedModelFolder(mergedDir, m.model, m.base, { ...(options.dtype ? { dtype: options.dtype } : {}), metadata: { nls_subnet: m.subnet.key }, quantized: m.merge.quantized });
       await writeFileAtomic(path.join(mergedDir, MERGE_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
-      const adapterConfig = await exportAdapter(m.loaded, m.subnet, m.sub, m.base);
-      return { subnet: m.subnet, adapterConfig, mergeReport: report };
+      // The loaded base was not merged into for a width configuration (the smaller model was).
+      const base = m.model === m.loaded.model ? { base: m.base } : await adapterBase(m.loaded, m.subnet);
+      const adapterConfig = await exportAdapter(m.loaded, m.subnet, m.sub, base.base);
+      return { subnet: m.subnet, adapterConfig, mergeReport: report, ...(base.sliced ? { slicedBase: base.sliced } : {}) };
     } finally {
-      m.loaded.model.dispose();
+      disposeMerged(m);
     }
   }
   const loaded = await loadSupernet(options.supernet);
   try {
     const subnet = await resolveSubnet(loaded.space, options.choice);
     options.progress?.log(`subnet ${subnet.key} (${subnet.source})`, { key: subnet.key });
-    const sub = await extractSubAdapter(loaded.adapters, subnet.ranks);
-    return { subnet, adapterConfig: await exportAdapter(loaded, subnet, sub, path.resolve(loaded.dir)) };
+    const narrowed = narrows(loaded.model, subnet.widths);
+    const sub = await extractSubAdapter(loaded.adapters, subnet.ranks, narrowed ? subnet.widths : new Map());
+    const base = await adapterBase(loaded, subnet);
+    return { subnet, adapterConfig: await exportAdapter(loaded, subnet, sub, base.base), ...(base.sliced ? { slicedBase: base.sliced } : {}) };
   } finally {
     loaded.adapters.dispose();
     loaded.model.dispose();

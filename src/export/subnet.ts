@@ -43,8 +43,9 @@ export type SubnetSelection =
   /**
    * A configuration file: a JSON object with exactly one of `config` (choice indices in canonical
    * gene order), `key` (a canonical key), or `ranks` (an object module key -> rank, e.g.
-   * `{"layers.0.q_proj": 8}`, naming every adapted module; or an array with the rank of every
-   * gene), and optionally `fingerprint` (the space's, checked).
+   * `{"layers.0.q_proj": 8}`, naming every adapted module, with `widths` (layer -> MLP width,
+   * e.g. `{"0": 528}`) for the width genes of a width space; or an array with the value of every
+   * gene, widths included), and optionally `fingerprint` (the space's, checked).
    */
   | { readonly kind: 'file'; readonly file: string };
 
@@ -58,6 +59,8 @@ export interface ResolvedSubnet {
   readonly key: string;
   /** Rank of every adapted module (`layers.{i}.{module}`), 0 for modules switched off. */
   readonly ranks: ReadonlyMap<string, number>;
+  /** MLP width of every layer with a width gene (layer -> width); empty for a rank-only space. */
+  readonly widths: ReadonlyMap<number, number>;
   /** Where the configuration came from, for reports, e.g. `heuristic median` or `runs/s/pareto.json trial 17`. */
   readonly source: string;
 }
@@ -89,7 +92,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
  */
 export async function resolveSubnet(supernet: string | SearchSpace, choice: SubnetSelection): Promise<ResolvedSubnet> {
   const space = typeof supernet === 'string' ? await loadSupernetSpace(supernet) : supernet;
-  const done = (config: Config, source: string): ResolvedSubnet => ({ space, config, key: space.key(config), ranks: space.activeRanks(config), source });
+  const done = (config: Config, source: string): ResolvedSubnet => ({ space, config, key: space.key(config), ranks: space.activeRanks(config), widths: space.activeWidths(config), source });
   switch (choice.kind) {
     case 'heuristic': {
       const config = choice.name === 'max' ? space.maxConfig() : choice.name === 'median' ? space.medianConfig() : space.minConfig();
@@ -173,7 +176,7 @@ async function paretoChoice(
       if (!(err instanceof NlsError)) throw err;
       throw new NlsError(bareMessage(err), { file, field: err.field ?? field });
     }
-    config = space.fromActiveRanks(sub.activeRanks(member.config));
+    config = space.fromActiveRanks(sub.activeRanks(member.config), sub.activeWidths(member.config));
   }
   return done(config, `${file} trial ${member.number}`);
 }
@@ -230,7 +233,17 @@ async function configFileChoice(space: SearchSpace, file: string): Promise<Confi
     if (typeof v !== 'number') throw new NlsError(`must be a number, got ${JSON.stringify(v)}`, { file, field: `ranks.${k}` });
     map.set(k, v);
   }
-  return inFile('ranks', () => space.fromActiveRanks(map));
+  // Width spaces: "widths" gives each width layer's MLP width, e.g. {"0": 528, "1": 704}.
+  let widths: Map<number, number> | undefined;
+  if (json.widths !== undefined) {
+    if (!isObject(json.widths)) throw new NlsError('must be an object layer -> MLP width, e.g. {"0": 528}', { file, field: 'widths' });
+    widths = new Map();
+    for (const [k, v] of Object.entries(json.widths)) {
+      if (typeof v !== 'number' || !/^\d+$/.test(k)) throw new NlsError(`must map a layer index to a width, got ${JSON.stringify(k)}: ${JSON.stringify(v)}`, { file, field: `widths.${k}` });
+      widths.set(Number(k), v);
+    }
+  }
+  return inFile('ranks', () => space.fromActiveRanks(map, widths));
 }
 
 /** One module of an extracted sub-adapter, in PEFT layout. */
@@ -264,18 +277,22 @@ export interface SubAdapter {
   readonly modules: readonly SubAdapterModule[];
   /** Rank of every adapted module, 0 included (what the modules were extracted at). */
   readonly ranks: ReadonlyMap<string, number>;
+  /** MLP widths the modules were cut to (layer -> width); empty without width genes. */
+  readonly widths: ReadonlyMap<number, number>;
 }
 
 const MODULE_KEY = /^layers\.(\d+)\.([a-z_]+)$/;
 
 /**
  * Cut the sub-adapter of `ranks` out of a supernet's adapters: per module A_r = A[:r] and
- * B_r = B[:, :r] with the scale training used at rank r. Modules at rank 0 are omitted.
+ * B_r = B[:, :r] with the scale training used at rank r. Modules at rank 0 are omitted. With
+ * `widths` (layer -> MLP width, a width configuration), gate/up keep B's first `w` rows and down
+ * A's first `w` columns: the sub-adapter of the smaller model.
  * Reads the weights (A^T, B^T as stored) once; creates no tensors.
  *
  * @param ranks - rank of every adapter of the set (e.g. `resolved.ranks`).
  */
-export async function extractSubAdapter(adapters: AdapterSet, ranks: ReadonlyMap<string, number>): Promise<SubAdapter> {
+export async function extractSubAdapter(adapters: AdapterSet, ranks: ReadonlyMap<string, number>, widths: ReadonlyMap<number, number> = new Map()): Promise<SubAdapter> {
   for (const key of ranks.keys()) if (!adapters.adapters.has(key)) throw new NlsError('no adapter on this module in the supernet', { field: key });
   const modules: SubAdapterModule[] = [];
   for (const [key, adapter] of adapters.adapters) {
@@ -286,15 +303,20 @@ export async function extractSubAdapter(adapters: AdapterSet, ranks: ReadonlyMap
     if (rank === 0) continue;
     const m = MODULE_KEY.exec(key);
     if (!m || !isKnownModule(m[2]!)) throw new NlsError('not a module key layers.{i}.{module}', { field: key });
-    const inDim = adapter.aT.shape[0];
-    const outDim = adapter.bT.shape[1];
+    const fullIn = adapter.aT.shape[0];
+    const fullOut = adapter.bT.shape[1];
+    // An elastic MLP width cuts gate/up outputs and down inputs to the layer's first w channels.
+    const width = widths.get(Number(m[1]));
+    const inDim = width !== undefined && m[2] === 'down_proj' ? width : fullIn;
+    const outDim = width !== undefined && (m[2] === 'gate_proj' || m[2] === 'up_proj') ? width : fullOut;
+    if (inDim > fullIn || outDim > fullOut || inDim < 1 || outDim < 1) throw new NlsError(`MLP width ${width} does not fit the adapter ([${fullOut}, ${fullIn}] out, in)`, { field: key });
     // Stored transposed: aT is [in, rMax], bT is [rMax, out].
     const aT = (await adapter.aT.data()) as Float32Array;
     const bT = (await adapter.bT.data()) as Float32Array;
     const a = new Float32Array(rank * inDim);
     for (let k = 0; k < rank; k++) for (let i = 0; i < inDim; i++) a[k * inDim + i] = aT[i * rMax + k]!;
     const b = new Float32Array(outDim * rank);
-    for (let o = 0; o < outDim; o++) for (let k = 0; k < rank; k++) b[o * rank + k] = bT[k * outDim + o]!;
+    for (let o = 0; o < outDim; o++) for (let k = 0; k < rank; k++) b[o * rank + k] = bT[k * fullOut + o]!;
     modules.push({
       key,
       layer: Number(m[1]),
@@ -311,7 +333,7 @@ export async function extractSubAdapter(adapters: AdapterSet, ranks: ReadonlyMap
       b,
     });
   }
-  return { modules, ranks: new Map(ranks) };
+  return { modules, ranks: new Map(ranks), widths: new Map(widths) };
 }
 
 export { copyTokenizerFiles, TOKENIZER_FILES } from '../model/model-folder.js';

@@ -26,22 +26,24 @@ export function withSubnetSelectionOptions<T>(y: Argv<T>): Argv<T & SubnetChoice
     .option('pareto', { type: 'string', describe: 'take the sub-adapter from this pareto.json (nls search): --trial N, or by default its most accurate front member' })
     .option('trial', { type: 'number', describe: 'with --pareto: trial number of the front member' })
     .option('space', { type: 'string', describe: 'with --pareto: the sub-space file the study searched (nls search --space), if any' })
-    .option('config', { type: 'string', describe: 'take the sub-adapter from a JSON file: {"config": [...]}, {"key": "..."} or {"ranks": {"layers.0.q_proj": 8, ...}}' })
+    .option('config', { type: 'string', describe: 'take the sub-adapter from a JSON file: {"config": [...]}, {"key": "..."} or {"ranks": {"layers.0.q_proj": 8, ...}[, "widths": {"0": 528, ...}]}' })
     .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
     .option('dtype', { choices: ['F32', 'F16', 'BF16'] as const, default: 'F32' as FloatDtype, describe: 'dtype of the written weights' }) as unknown as Argv<T & SubnetChoiceArgs>;
 }
 
 interface MergeArgs extends GlobalOptions, SubnetChoiceArgs {
   sparse: boolean;
+  onnx: boolean;
   'compare-rows': number;
 }
 
 export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
   command: 'merge',
-  describe: 'merge a sub-adapter of a supernet into the base weights and write the merged HF model folder',
+  describe: 'merge a sub-adapter of a supernet into the base weights and write the merged HF model folder (a width subnet: the smaller model with per-layer MLP sizes)',
   builder: (y) =>
     withSubnetSelectionOptions(y)
       .option('sparse', { type: 'boolean', default: false, describe: "sparsity-aware merge: keep the base's zeros, W + s*(BA) ⊙ (W != 0) (SparsePEFT)" })
+      .option('onnx', { type: 'boolean', default: false, describe: 'also write OUT/model.onnx: the merged model (for a width subnet the smaller model) as an ONNX graph, its logits checked against tfjs in merge-report.json' })
       .option('compare-rows', { type: 'number', default: 4, describe: 'validation rows on which merged and adapter logits are compared in merge-report.json' }) as unknown as Argv<MergeArgs>,
   handler: async (argv) => {
     const result = await runMerge({
@@ -52,6 +54,7 @@ export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
       backend: argv.backend,
       compareRows: argv['compare-rows'],
       dtype: argv.dtype,
+      onnx: argv.onnx,
       seed: argv.seed,
       progress: progressFor(argv),
     });
@@ -60,6 +63,8 @@ export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
       [
         `merged subnet ${r.key} (${r.source})${r.sparsityAware ? ', sparsity-aware' : ''} into ${argv.out}`,
         `max |logit diff| vs the adapter model: ${r.logits.maxAbsDiff.toExponential(2)} (${r.logits.rows})`,
+        ...(r.widths ? [`MLP widths per layer: ${r.widths.intermediateSizes.join(', ')} (nls_intermediate_sizes in config.json)`] : []),
+        ...(r.onnx ? [`${r.onnx.file}: ${(r.onnx.bytes / 1e6).toFixed(1)} MB, max |logit diff| vs tfjs ${r.onnx.maxAbsDiff.toExponential(2)}`] : []),
         '',
         formatTable(['module', 'rank', 'scale', 'non-zeros before', 'after'], r.modules.map((m) => [m.key, m.rank, m.scale, m.nonZerosBefore, m.nonZerosAfter])),
       ].join('\n'),
