@@ -37,6 +37,8 @@ export * from './model/safetensors.js';
 export * from './model/tokenizer.js';
 export { loadModelFolder, saveModelFolder, type FolderQuantization, type ModelFolder, type SaveModelOptions } from './model/model-folder.js';
 export { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel, demoModelOrRandom } from './model/demo-model.js';
+/** Models with per-layer MLP widths (LoNAS mode B): the smaller model a width configuration exports. */
+export { configWithWidths, intermediateSizesOf, sliceMlpHfTensors } from './model/widths.js';
 
 // Adapters
 export { ElasticLoraAdapter, type ElasticLoraSpec } from './adapters/elastic-lora.js';
@@ -84,6 +86,7 @@ export { pretrain } from './train/pretrain.js';
 export { SAMPLING_RULES, configsForStep, type SamplingRuleName } from './supernet/sampling.js';
 export { trainSupernet, configStatistics, adapterVariables, type ConfigStatistics, type SupernetTrainOptions, type SupernetTrainResult } from './supernet/trainer.js';
 export * from './supernet/artifact.js';
+export { adapterModeOf, applyAdapterMode, PLAIN_ADAPTERS, refuseWidthsWithConstrainedAdapters, type AdapterMode } from './supernet/adapter-mode.js';
 
 // Evaluation
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
@@ -135,6 +138,8 @@ export {
   llamaWeightsOf,
   loadOrt,
   mergedWeightsOf,
+  sliceLlamaWeights,
+  widthInputName,
   ONNX_IR_VERSION,
   ONNX_OPSET,
   onnxAvailability,
