@@ -112,6 +112,12 @@ export interface LatencyProfile {
   readonly repeats: number;
   /** Milliseconds of untimed forward passes before the first measurement. */
   readonly settleMs: number;
+  /**
+   * Forward passes per timed run (absent: 1). Every latency of the profile is per forward pass:
+   * a run's time divided by this. More than 1 times a configuration mostly with warm caches, as a
+   * deployed model runs, after switching to it.
+   */
+  readonly passes?: number;
   /** Seed of the random configurations and token ids. */
   readonly seed: number;
   /** Random configurations requested (before dropping duplicates). */
@@ -198,6 +204,11 @@ export interface ProfileLatencyOptions {
    * allocator warm-up do not bias it (default 2000, or 0 when `warmup` is 0).
    */
   readonly settleMs?: number;
+  /**
+   * Forward passes per timed run (default 1); the profile's latencies are per pass (see
+   * {@link LatencyProfile.passes}).
+   */
+  readonly passes?: number;
   /** Where to report progress (stderr); none by default. */
   readonly progress?: Progress;
 }
@@ -392,6 +403,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
   const validationMethod = parseValidationMethod(options.validationMethod ?? PROFILE_DEFAULTS.validationMethod, 'validation-method');
   const seed = options.seed ?? 0;
   const settleMs = positiveInt(options.settleMs ?? (warmup > 0 ? 2000 : 0), 'settle-ms', 0);
+  const passes = positiveInt(options.passes ?? 1, 'passes');
   if (!Number.isSafeInteger(seed)) throw new NlsError(`must be an integer, got ${String(seed)}`, { field: 'seed' });
   const progress = options.progress;
 
@@ -480,14 +492,26 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     }
 
     // Setting ranks copies no weights (a number per adapter), so it can be part of every run.
-    const m = await measureProfile(
+    const raw = await measureProfile(
       space,
       async (ranks, widths) => {
         activate(ranks, widths);
-        await forward();
+        for (let p = 0; p < passes; p++) await forward();
       },
       { samples, seed, warmup, repeats, clock, validationMethod, ...(progress ? { progress } : {}) },
     );
+    // Per forward pass.
+    const per = (v: number) => v / passes;
+    const m =
+      passes === 1
+        ? raw
+        : {
+            ...raw,
+            base: per(raw.base),
+            allMin: per(raw.allMin),
+            terms: raw.terms.map((row) => row.map(per)),
+            measured: raw.measured.map((x) => ({ ...x, ms: per(x.ms), ...(x.rawMs !== undefined ? { rawMs: per(x.rawMs) } : {}) })),
+          };
 
     return {
       format: LATENCY_PROFILE_FORMAT,
@@ -508,6 +532,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       warmup,
       repeats,
       settleMs,
+      ...(passes !== 1 ? { passes } : {}),
       seed,
       samples,
       base: m.base,

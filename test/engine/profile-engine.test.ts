@@ -52,13 +52,14 @@ describe('latency profiles of a width space', () => {
     await useTestBackend();
     const before = tf.memory().numTensors;
     const spaceFile = builtinSearchSpacePath('demo-widths');
-    for (const run of [{}, { engine: 'onnx', threads: 1, clock: 'cpu' }, { engine: 'onnx', threads: 1, clock: 'cpu', form: 'merged' }] as const) {
+    for (const run of [{ passes: 2 }, { engine: 'onnx', threads: 1, clock: 'cpu' }, { engine: 'onnx', threads: 1, clock: 'cpu', form: 'merged' }] as const) {
       const profile = await profileLatency({ modelDir: DEMO_MODEL_DIR, spaceFile, ...tiny, samples: 0, ...run });
       // 4 layers x (3 rank genes + 1 width gene); the width genes have 5 terms each.
       expect(profile.terms).toHaveLength(16);
       expect(profile.terms[3]).toHaveLength(5);
       expect(profile.space.genes[3]).toEqual({ label: 'layers.0/mlp', ranks: [704, 616, 528, 440, 352], kind: 'width' });
       if ('form' in run) expect(profile.engine).toMatchObject({ name: 'onnx', form: 'merged' });
+      expect(profile.passes).toBe('passes' in run ? 2 : undefined);
       expect(profile.measured.map((m) => m.source)).toEqual(['max', 'min', 'median']);
     }
     expect(tf.memory().numTensors).toBe(before);

@@ -33,6 +33,7 @@ interface ProfileArgs extends GlobalOptions {
   engine: EngineRequest;
   threads?: number;
   form?: OnnxForm;
+  passes: number;
   'validation-method': ValidationMethod;
   'settle-ms'?: number;
   validate: boolean;
@@ -113,6 +114,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
         choices: ['unmerged', 'merged'] as const,
         describe: 'onnx: unmerged (default: adapters at their rank on the low-rank path, MLP cut in the graph for width genes) or merged (each configuration merged and exported at its MLP widths: the deployed smaller model, docs/widths.md)',
       })
+      .option('passes', { type: 'number', default: 1, describe: 'forward passes per timed run (latencies are per pass): more than 1 times each configuration mostly with warm caches, as a deployed model runs' })
       .option('settle-ms', { type: 'number', describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
       .option('validate', { type: 'boolean', default: false, describe: `print predictor quality (lookup table and ridge) and write ${PROFILE_FILES.quality}` }),
   handler: async (argv) => {
@@ -124,6 +126,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       engine: await resolveEngine(argv.engine),
       ...(argv.threads !== undefined ? { threads: argv.threads } : {}),
       ...(argv.form !== undefined ? { form: argv.form } : {}),
+      passes: argv.passes,
       batch: argv.batch,
       seqLen: argv.seq,
       samples: argv.samples,
