@@ -31,11 +31,13 @@ export const spaceCommand: CommandModule<GlobalOptions, SpaceArgs> = {
       genes: space.size,
       cardinality: space.cardinality().toString(),
       adaptedModules: space.adapterPlan().length,
+      widthLayers: space.widthPlan().map((w) => w.layer),
       heuristics: Object.fromEntries(Object.entries(heuristics).map(([k, c]) => [k, space.key(c)])),
     };
     emit(argv, summary, () =>
       [
-        `${space.name}: ${space.size} genes over ${space.numLayers} layers, ${space.cardinality().toLocaleString('en-US')} configurations, ${summary.adaptedModules} adapted modules`,
+        `${space.name}: ${space.size} genes over ${space.numLayers} layers, ${space.cardinality().toLocaleString('en-US')} configurations, ${summary.adaptedModules} adapted modules` +
+          (summary.widthLayers.length > 0 ? `, elastic MLP widths on ${summary.widthLayers.length} layers` : ''),
         '',
         formatTable(['subnet', 'key'], Object.entries(summary.heuristics)),
       ].join('\n'),
