@@ -3,12 +3,13 @@
  * the adapter ranks buy measured inference speed at small accuracy loss, where rank-only search
  * cannot (merged adapters cost nothing at inference)?
  *
- *   npx tsx benchmarks/widths.ts [--steps 150] [--budget 40] [--strategy nsga2] [--repeats 30]
+ *   npx tsx benchmarks/widths.ts [--steps 150] [--rule uniform] [--budget 40] [--strategy nsga2] [--repeats 30]
  *       [--clock cpu] [--threads 1] [--batch 8] [--seq 64] [--passes 4] [--profile-samples 20]
  *       [--front 4] [--seed 0] [--out DIR]
  *
  * Stages (all on the demo model, the spam task as `nls demo` sets it up: 480 train / 100
- * validation emails, 48 characters, 64 tokens, lr 2e-3, batch 8, uniform sampling):
+ * validation emails, 48 characters, 64 tokens, lr 2e-3, batch 8; sampling rule --rule, default
+ * uniform as nls demo):
  *
  * 1. reorder the demo model's MLP channels by importance (`nls reorder`);
  * 2. train a width + rank supernet (search-spaces/demo-widths.json) on the reordered base and a
@@ -48,6 +49,7 @@ import { evaluatePredictor } from '../src/predict/quality.js';
 import type { ParetoFile } from '../src/search/results.js';
 import { builtinSearchSpacePath, type Config } from '../src/space/index.js';
 import { loadSupernet } from '../src/supernet/artifact.js';
+import type { SamplingRuleName } from '../src/supernet/sampling.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { Progress } from '../src/util/progress.js';
 import { createRng } from '../src/util/rng.js';
@@ -68,6 +70,7 @@ if (process.argv.includes('--train-child')) {
 }
 
 const steps = Number(arg('steps', '150'));
+const rule = arg('rule', 'uniform') as SamplingRuleName;
 const budget = Number(arg('budget', '40'));
 const strategy = arg('strategy', 'nsga2');
 const repeats = Number(arg('repeats', '30'));
@@ -108,7 +111,7 @@ const training = (model: string, space: string, dir: string): SupernetRunOptions
   data: BUILTIN_SPAM_TASK,
   space,
   out: dir,
-  rule: 'uniform',
+  rule,
   steps,
   lr: 2e-3,
   warmupSteps: Math.max(1, Math.round(steps / 10)),
@@ -292,6 +295,7 @@ console.log(
   JSON.stringify({
     benchmark: 'widths',
     steps,
+    rule,
     budget,
     strategy,
     clock,

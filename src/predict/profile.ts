@@ -113,6 +113,11 @@ export interface LatencyProfile {
   /** Milliseconds of untimed forward passes before the first measurement. */
   readonly settleMs: number;
   /**
+   * Genes whose terms were not measured but set to 0 because their choice cannot change the
+   * timed work (`form: 'merged'`: the rank genes; absent: every gene was measured).
+   */
+  readonly fixedGenes?: readonly number[];
+  /**
    * Forward passes per timed run (absent: 1). Every latency of the profile is per forward pass:
    * a run's time divided by this. More than 1 times a configuration mostly with warm caches, as a
    * deployed model runs, after switching to it.
@@ -263,6 +268,12 @@ export interface ProfileMeasurementOptions {
   readonly now?: () => number;
   /** How the validation configurations are measured (default `paired`). */
   readonly validationMethod?: ValidationMethod;
+  /**
+   * Genes whose choice cannot change what is timed (the rank genes of a merged model, whose shape
+   * and work do not depend on the rank): their terms are 0 and are not measured. Validation
+   * configurations are still measured whole, so the lookup table's quality stays checked.
+   */
+  readonly fixedGenes?: readonly number[];
   /** Where to report progress; none by default. */
   readonly progress?: Progress;
 }
@@ -302,7 +313,8 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
   const method = options.validationMethod ?? 'paired';
   const timing = { warmup, repeats, ...(options.now ? { now: options.now } : { clock: options.clock ?? 'wall' }) };
   const configs = profileConfigs(space, samples, seed);
-  const termCount = space.choiceCounts.reduce((s, n) => s + n - 1, 0);
+  const fixed = new Set(options.fixedGenes ?? []);
+  const termCount = space.choiceCounts.reduce((s, n, g) => s + (fixed.has(g) ? 0 : n - 1), 0);
   const total = 1 + termCount + configs.length;
   let step = 0;
   let rejected = 0;
@@ -341,7 +353,7 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
   for (let g = 0; g < space.size; g++) {
     const n = space.choiceCounts[g] ?? 0;
     const row = new Array<number>(n).fill(0);
-    for (let c = 0; c < n - 1; c++) {
+    for (let c = 0; c < (fixed.has(g) ? 0 : n - 1); c++) {
       const config = [...minConfig];
       config[g] = c;
       const { diff } = await paired(config);
@@ -492,13 +504,16 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
     }
 
     // Setting ranks copies no weights (a number per adapter), so it can be part of every run.
+    // A merged model's shape and work do not depend on the ranks (they only change weight values):
+    // its rank genes get term 0 unmeasured, so the table carries no noise for them.
+    const fixedGenes = options.form === 'merged' ? space.instances.filter((g) => g.kind === 'rank').map((g) => g.index) : [];
     const raw = await measureProfile(
       space,
       async (ranks, widths) => {
         activate(ranks, widths);
         for (let p = 0; p < passes; p++) await forward();
       },
-      { samples, seed, warmup, repeats, clock, validationMethod, ...(progress ? { progress } : {}) },
+      { samples, seed, warmup, repeats, clock, validationMethod, fixedGenes, ...(progress ? { progress } : {}) },
     );
     // Per forward pass.
     const per = (v: number) => v / passes;
@@ -533,6 +548,7 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       repeats,
       settleMs,
       ...(passes !== 1 ? { passes } : {}),
+      ...(fixedGenes.length > 0 ? { fixedGenes } : {}),
       seed,
       samples,
       base: m.base,

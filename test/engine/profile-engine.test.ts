@@ -60,6 +60,8 @@ describe('latency profiles of a width space', () => {
       expect(profile.space.genes[3]).toEqual({ label: 'layers.0/mlp', ranks: [704, 616, 528, 440, 352], kind: 'width' });
       if ('form' in run) expect(profile.engine).toMatchObject({ name: 'onnx', form: 'merged' });
       expect(profile.passes).toBe('passes' in run ? 2 : undefined);
+      // Merged: the rank genes' terms are 0, unmeasured.
+      if ('form' in run) expect(profile.fixedGenes).toEqual([0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14]);
       expect(profile.measured.map((m) => m.source)).toEqual(['max', 'min', 'median']);
     }
     expect(tf.memory().numTensors).toBe(before);

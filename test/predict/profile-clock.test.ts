@@ -249,4 +249,22 @@ describe('measureProfile with width genes', () => {
     const table = lookupTableFromProfile(space, profile);
     for (const m of p.measured) expect(table.predict(m.config)).toBeCloseTo(cost(space.activeRanks(m.config), space.activeWidths(m.config)), 9);
   });
+
+  it('fixed genes (the ranks of a merged model) get term 0 without being measured', async () => {
+    let t = 0;
+    let runs = 0;
+    const rankGenes = space.instances.filter((g) => g.kind === 'rank').map((g) => g.index);
+    const p = await measureProfile(
+      space,
+      (_ranks, widths) => {
+        runs++;
+        t += cost(new Map(), widths);
+      },
+      { samples: 0, seed: 1, warmup: 0, repeats: 2, now: () => t, fixedGenes: rankGenes },
+    );
+    for (const g of rankGenes) expect(p.terms[g]).toEqual([0, 0]);
+    expect(p.terms[space.widthGenes[0]!]).toEqual([2, 1, 0]);
+    // Base (2 runs), 2 width genes x 2 terms and 3 validation configurations, each 2 pairs of 2 runs.
+    expect(runs).toBe(2 + (4 + 3) * 4);
+  });
 });
