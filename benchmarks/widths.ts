@@ -3,13 +3,13 @@
  * the adapter ranks buy measured inference speed at small accuracy loss, where rank-only search
  * cannot (merged adapters cost nothing at inference)?
  *
- *   npx tsx benchmarks/widths.ts [--steps 150] [--rule uniform] [--budget 40] [--strategy nsga2] [--repeats 30]
+ *   npx tsx benchmarks/widths.ts [--steps 150] [--rule uniform] [--lr 2e-3] [--budget 40] [--strategy nsga2] [--repeats 30]
  *       [--clock cpu] [--threads 1] [--batch 8] [--seq 64] [--passes 4] [--profile-samples 20]
  *       [--front 4] [--seed 0] [--out DIR]
  *
  * Stages (all on the demo model, the spam task as `nls demo` sets it up: 480 train / 100
- * validation emails, 48 characters, 64 tokens, lr 2e-3, batch 8; sampling rule --rule, default
- * uniform as nls demo):
+ * validation emails, 48 characters, 64 tokens, batch 8; learning rate --lr and sampling rule
+ * --rule, default 2e-3 and uniform as nls demo):
  *
  * 1. reorder the demo model's MLP channels by importance (`nls reorder`);
  * 2. train a width + rank supernet (search-spaces/demo-widths.json) on the reordered base and a
@@ -71,6 +71,7 @@ if (process.argv.includes('--train-child')) {
 
 const steps = Number(arg('steps', '150'));
 const rule = arg('rule', 'uniform') as SamplingRuleName;
+const lr = Number(arg('lr', '2e-3'));
 const budget = Number(arg('budget', '40'));
 const strategy = arg('strategy', 'nsga2');
 const repeats = Number(arg('repeats', '30'));
@@ -113,7 +114,7 @@ const training = (model: string, space: string, dir: string): SupernetRunOptions
   out: dir,
   rule,
   steps,
-  lr: 2e-3,
+  lr,
   warmupSteps: Math.max(1, Math.round(steps / 10)),
   batchSize: 8,
   gradAccum: 1,
@@ -296,6 +297,7 @@ console.log(
     benchmark: 'widths',
     steps,
     rule,
+    lr,
     budget,
     strategy,
     clock,
