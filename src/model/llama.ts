@@ -36,8 +36,8 @@ export function hfLinearName(layer: number, module: LinearModuleName): string {
   return `model.layers.${layer}.${block}.${module}.weight`;
 }
 
-/** Shape [in, out] of a linear module of `layer` under `config`. */
-function linearShape(config: LlamaConfig, layer: number, module: LinearModuleName): [number, number] {
+/** Shape [in, out] of a linear module of `layer` under `config` (per-layer MLP widths included). */
+export function linearShape(config: LlamaConfig, layer: number, module: LinearModuleName): [number, number] {
   const h = config.hiddenSize;
   const q = config.numAttentionHeads * config.headDim;
   const kv = config.numKeyValueHeads * config.headDim;

@@ -28,7 +28,7 @@
  */
 import type { LlamaConfig } from '../../model/hf-config.js';
 import { LINEAR_MODULES, type LinearModuleName } from '../../model/linear.js';
-import { ropeTableValues } from '../../model/llama.js';
+import { linearShape, ropeTableValues } from '../../model/llama.js';
 import { NlsError } from '../../errors.js';
 import { GraphBuilder } from './graph.js';
 import { OnnxDataType } from './proto.js';
@@ -111,28 +111,6 @@ export function widthInputName(layer: number): string {
   return `mlp_width.${layer}`;
 }
 
-/** [in, out] of a linear module (as src/model/llama.ts). */
-export function linearShapeOf(config: LlamaConfig, layer: number, module: LinearModuleName): [number, number] {
-  const h = config.hiddenSize;
-  const q = config.numAttentionHeads * config.headDim;
-  const kv = config.numKeyValueHeads * config.headDim;
-  const inter = config.intermediateSizes?.[layer] ?? config.intermediateSize;
-  switch (module) {
-    case 'q_proj':
-      return [h, q];
-    case 'k_proj':
-    case 'v_proj':
-      return [h, kv];
-    case 'o_proj':
-      return [q, h];
-    case 'gate_proj':
-    case 'up_proj':
-      return [h, inter];
-    case 'down_proj':
-      return [inter, h];
-  }
-}
-
 function checkWeights(w: LlamaWeights): void {
   const c = w.config;
   const expect = (name: string, got: number, want: number) => {
@@ -144,7 +122,7 @@ function checkWeights(w: LlamaWeights): void {
     expect(`layers.${l}.input_layernorm`, layer.inputNorm.length, c.hiddenSize);
     expect(`layers.${l}.post_attention_layernorm`, layer.postAttentionNorm.length, c.hiddenSize);
     for (const m of LINEAR_MODULES) {
-      const [i, o] = linearShapeOf(c, l, m);
+      const [i, o] = linearShape(c, l, m);
       expect(`layers.${l}.${m}`, layer.linears[m].length, i * o);
     }
   });
@@ -226,7 +204,7 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
    */
   const weightOf = (x: string, layer: number, module: LinearModuleName, w: Float32Array): { weight: string; delta?: string } => {
     const key = `layers.${layer}.${module}`;
-    const [inDim, outDim] = linearShapeOf(c, layer, module);
+    const [inDim, outDim] = linearShape(c, layer, module);
     const base = g.floats(`${key}.weight_t`, [inDim, outDim], w);
     const cut = cutOf(layer, module);
     const adapter = adapters.get(key);
@@ -265,7 +243,7 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
     if (modules.length === 1 || options.fuseProjections === false || (elastic && modules.includes('gate_proj'))) {
       outs = parts.map((p) => g.matmul(x, p.weight));
     } else {
-      const widths = modules.map((m) => linearShapeOf(c, layer, m)[1]);
+      const widths = modules.map((m) => linearShape(c, layer, m)[1]);
       const fused = g.matmul(x, g.op('Concat', parts.map((p) => p.weight), { axis: 1 }));
       outs = g.opN('Split', [fused, g.int64s(widths)], modules.length, { axis: -1 });
     }
