@@ -28,6 +28,7 @@
  * (glibc reads it at process start only), to measure what reusing large allocations buys.
  * Prints a table and one JSON line.
  */
+import { median } from 'simple-statistics';
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -126,10 +127,6 @@ for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1}/${rounds} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
 }
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const reference = results.get(engines[0]!)!;
 const tfjsSeconds = median(seconds.get(engines[0]!)!);
 const rowsOut = engines.map((e) => {

@@ -17,6 +17,7 @@
  * the gain of bigger passes apart from the gain of several candidates per pass. Defaults keep the
  * run to ~5 minutes on a quiet 2-core machine (one-by-one costs ~1 s per 16 rows here).
  */
+import { median } from 'simple-statistics';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../src/adapters/adapter-set.js';
@@ -110,10 +111,6 @@ for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1}/${rounds} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
 }
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const reference = results.get(methods[0]!)!;
 const baseline = median(seconds.get(methods[0]!)!);
 const cpuBaseline = median(cpuSeconds.get(methods[0]!)!);
