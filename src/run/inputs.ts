@@ -52,6 +52,12 @@ function packageVersion(dir: string): string {
   return `${pkg.name}@${pkg.version}`;
 }
 
+/** `{ packaged }` for a path inside the nls package, `{}` otherwise (for spreading into a {@link Located}). */
+function packagedField(p: string): { packaged?: string } {
+  const packaged = packagedPath(p);
+  return packaged !== undefined ? { packaged } : {};
+}
+
 function packagedPath(p: string): string | undefined {
   const rel = path.relative(PACKAGE_ROOT, p);
   return rel.startsWith('..') || path.isAbsolute(rel) || rel.split(path.sep)[0] === 'node_modules' ? undefined : rel.split(path.sep).join('/');
@@ -61,14 +67,12 @@ function packagedPath(p: string): string | undefined {
 export function locateInputValue(kind: InputKind, value: string, cwd: string = process.cwd()): Located | undefined {
   const asPath = path.resolve(cwd, value);
   if (existsSync(asPath)) {
-    const isDir = statIsDir(asPath);
-    const packaged = packagedPath(asPath);
-    return { kind: isDir ? 'dir' : 'file', path: asPath, ...(packaged !== undefined ? { packaged } : {}) };
+    return { kind: statSync(asPath).isDirectory() ? 'dir' : 'file', path: asPath, ...packagedField(asPath) };
   }
   if (kind === 'model' && value === 'demo') return { kind: 'dir', path: DEMO_MODEL_DIR, packaged: packagedPath(DEMO_MODEL_DIR) ?? 'models/demo' };
   if (kind === 'space') {
     const file = builtinSearchSpacePath(value);
-    if (existsSync(file)) return { kind: 'file', path: file, ...(packagedPath(file) !== undefined ? { packaged: packagedPath(file)! } : {}) };
+    if (existsSync(file)) return { kind: 'file', path: file, ...packagedField(file) };
   }
   if ((kind === 'data' || kind === 'text') && value === BUILTIN_DATA.spam) {
     const dir = spamDir();
@@ -87,10 +91,6 @@ function safePackageVersion(dir: string, fallback: string): string {
   } catch {
     return fallback;
   }
-}
-
-function statIsDir(p: string): boolean {
-  return statSync(p).isDirectory();
 }
 
 /** Record one input: its digest and the places a reproduction will look for it. */
@@ -125,7 +125,7 @@ export async function referencedInputs(input: RunInput, runDir: string): Promise
   const out: RunInput[] = [];
   if (typeof m.baseModel === 'string') {
     const base = path.resolve(input.path, m.baseModel);
-    if (existsSync(base)) out.push(await recordInput(`${input.name}.baseModel`, m.baseModel, { kind: 'dir', path: base, ...(packagedPath(base) ? { packaged: packagedPath(base)! } : {}) }, runDir));
+    if (existsSync(base)) out.push(await recordInput(`${input.name}.baseModel`, m.baseModel, { kind: 'dir', path: base, ...packagedField(base) }, runDir));
   }
   const source = m.data?.source;
   if (typeof source === 'string') {
