@@ -12,6 +12,7 @@
  *
  * A plot is undefined when the run has nothing to draw in it. Output is deterministic.
  */
+import type { GroupKind } from '../space/index.js';
 import type { ReportData } from './collect.js';
 import { formatObjective, formatValue } from './format.js';
 import { type ChosenSubnet, type SearchAnalysis, movingAverage, smoothingWindow, stepMeans } from './analysis.js';
@@ -267,10 +268,17 @@ export function progressionPlot(a: SearchAnalysis): Plot | undefined {
   };
 }
 
-/** Distinct ranks of a space, largest first. */
+/** Distinct ranks of a space's rank genes, largest first. */
 function rankLevels(data: ReportData): number[] {
   const s = new Set<number>();
-  for (const g of data.space?.instances ?? []) for (const r of g.ranks) s.add(r);
+  for (const g of data.space?.instances ?? []) if (g.kind === 'rank') for (const r of g.ranks) s.add(r);
+  return [...s].sort((p, q) => q - p);
+}
+
+/** Distinct MLP widths of a space's width genes, largest first. */
+function widthLevels(data: ReportData): number[] {
+  const s = new Set<number>();
+  for (const g of data.space?.instances ?? []) if (g.kind === 'width') for (const w of g.choices) s.add(w);
   return [...s].sort((p, q) => q - p);
 }
 
@@ -280,20 +288,46 @@ export function rankColor(rank: number, rMax: number): string {
   return mixColor('#deebf7', '#08306b', rank / rMax);
 }
 
-/** Rows = layers, columns = groups: the rank of each (layer, group) gene under `ranks`, null where a group does not adapt a layer. */
-export function rankGrid(data: ReportData, ranks: readonly number[]): { rows: string[]; columns: string[]; values: (number | null)[][] } {
+/**
+ * Colour of an MLP width: light to dark orange with the width's share of the layer's full width
+ * (a different hue from ranks, since the two genes measure different things).
+ */
+export function widthColor(width: number, fullWidth: number): string {
+  if (width <= 0 || fullWidth <= 0) return '#d9d9d9';
+  return mixColor('#fee6ce', '#a63603', width / fullWidth);
+}
+
+/**
+ * Rows = layers, columns = groups: the value of each (layer, group) gene under `values` (a
+ * decoded configuration: ranks of rank genes, MLP widths of width genes), null where a group has
+ * no gene on a layer. `kinds[c]` says what column `c` holds; `full[r][c]` is the gene's largest
+ * choice (r_max or the layer's full width), the scale its colour is drawn on.
+ */
+export function rankGrid(
+  data: ReportData,
+  values: readonly number[],
+): { rows: string[]; columns: string[]; kinds: GroupKind[]; values: (number | null)[][]; full: (number | null)[][] } {
   const space = data.space;
-  if (!space) return { rows: [], columns: [], values: [] };
+  if (!space) return { rows: [], columns: [], kinds: [], values: [], full: [] };
   const groups: string[] = [];
-  for (const g of [...space.instances].sort((p, q) => p.groupIndex - q.groupIndex)) if (!groups.includes(g.group)) groups.push(g.group);
-  const values = space.layers.map((layer) => groups.map(() => null as number | null));
+  const kinds: GroupKind[] = [];
+  for (const g of [...space.instances].sort((p, q) => p.groupIndex - q.groupIndex)) {
+    if (!groups.includes(g.group)) {
+      groups.push(g.group);
+      kinds.push(g.kind);
+    }
+  }
+  const grid = space.layers.map(() => groups.map(() => null as number | null));
+  const full = space.layers.map(() => groups.map(() => null as number | null));
   for (const g of space.instances) {
     const r = space.layers.indexOf(g.layer);
     const c = groups.indexOf(g.group);
-    const row = values[r];
-    if (row) row[c] = ranks[g.index] ?? null;
+    const row = grid[r];
+    const fullRow = full[r];
+    if (row) row[c] = values[g.index] ?? null;
+    if (fullRow) fullRow[c] = g.choices[0] ?? null;
   }
-  return { rows: space.layers.map((l) => `layer ${l}`), columns: groups, values };
+  return { rows: space.layers.map((l) => `layer ${l}`), columns: groups.map((g, c) => (kinds[c] === 'width' ? `${g} (width)` : g)), kinds, values: grid, full };
 }
 
 /** The three title lines of a rank-pattern panel: roles, key, measured values. */
@@ -304,12 +338,13 @@ function panelTitle(c: ChosenSubnet, a: SearchAnalysis | undefined): string[] {
   return lines;
 }
 
-/** Heatmaps of the chosen subnets' rank patterns; undefined without a space or a subnet. */
+/** Heatmaps of the chosen subnets' rank (and MLP width) patterns; undefined without a space or a subnet. */
 export function ranksPlot(data: ReportData, a: SearchAnalysis | undefined): Plot | undefined {
   const space = data.space;
   const chosen: readonly ChosenSubnet[] = a?.chosen ?? [];
   if (!space || chosen.length === 0) return undefined;
   const levels = rankLevels(data);
+  const widths = widthLevels(data);
   const rMax = Math.max(0, ...levels);
   const grid0 = rankGrid(data, space.decode(space.maxConfig()));
   const nRows = grid0.rows.length;
@@ -324,12 +359,25 @@ export function ranksPlot(data: ReportData, a: SearchAnalysis | undefined): Plot
   const panelH = titleH + nRows * cellH + 22;
   const perRow = Math.max(1, Math.min(chosen.length, Math.floor((WIDTH + 160) / panelW)));
   const width = Math.max(WIDTH, perRow * panelW + 20);
-  const legendH = 44;
+  const legendRows = (levels.length > 0 ? 1 : 0) + (widths.length > 0 ? 1 : 0);
+  const legendH = 20 + 24 * legendRows;
   const height = legendH + Math.ceil(chosen.length / perRow) * panelH + 8;
   const parts: string[] = [];
-  const legendItems: LegendItem[] = levels.map((r) => ({ label: r === 0 ? 'off (0)' : `rank ${r}`, swatch: 'box', color: rankColor(r, rMax) }));
-  parts.push(textElement(12, 24, 'rank:', { size: 11, baseline: 'middle', weight: 'bold' }));
-  parts.push(legend(legendItems, { x: 52, y: 24, itemWidth: 84 }));
+  let legendY = 24;
+  if (levels.length > 0) {
+    const items: LegendItem[] = levels.map((r) => ({ label: r === 0 ? 'off (0)' : `rank ${r}`, swatch: 'box', color: rankColor(r, rMax) }));
+    parts.push(textElement(12, legendY, 'rank:', { size: 11, baseline: 'middle', weight: 'bold' }));
+    parts.push(legend(items, { x: 52, y: legendY, itemWidth: 84 }));
+    legendY += 24;
+  }
+  if (widths.length > 0) {
+    // Width genes are coloured by their share of the layer's full width; the legend names the
+    // widths on the widest layer's scale.
+    const wMax = widths[0] ?? 0;
+    const items: LegendItem[] = widths.map((w) => ({ label: `width ${w}`, swatch: 'box', color: widthColor(w, wMax) }));
+    parts.push(textElement(12, legendY, 'width:', { size: 11, baseline: 'middle', weight: 'bold' }));
+    parts.push(legend(items, { x: 52, y: legendY, itemWidth: 96 }));
+  }
   chosen.forEach((c, i) => {
     const col = i % perRow;
     const row = Math.floor(i / perRow);
@@ -349,22 +397,24 @@ export function ranksPlot(data: ReportData, a: SearchAnalysis | undefined): Plot
       rowLabels: grid.rows,
       columnLabels: grid.columns,
       values: grid.values,
-      color: (v) => rankColor(v, rMax),
+      color: (v, r, col) => (grid.kinds[col] === 'width' ? widthColor(v, grid.full[r]?.[col] ?? v) : rankColor(v, rMax)),
       cellText: (v) => (cellH < 14 ? undefined : String(v)),
     });
     parts.push(el('g', { class: 'subnet', 'data-key': c.key }, text + map));
   });
-  const modules = [...new Map(space.instances.map((g) => [g.group, g.modules.join(', ')])).entries()];
+  const modules = [...new Map(space.instances.map((g) => [g.group, g.kind === 'width' ? 'MLP width' : g.modules.join(', ')])).entries()];
+  const what = widths.length > 0 ? 'Rank and width patterns' : 'Rank patterns';
+  const cellMeaning = widths.length > 0 ? 'the active LoRA rank (blue) or MLP intermediate width (orange)' : 'the active LoRA rank';
   const svg = svgDocument(
-    { width, height, title: `Rank patterns of ${chosen.length} subnets`, description: `Rows: decoder layers; columns: module groups (${modules.map(([g, m]) => `${g} = ${m}`).join('; ')}); cell: the active LoRA rank.` },
+    { width, height, title: `${what} of ${chosen.length} subnets`, description: `Rows: decoder layers; columns: module groups (${modules.map(([g, m]) => `${g} = ${m}`).join('; ')}); cell: ${cellMeaning}.` },
     parts.join(''),
   );
   return {
     id: 'ranks',
-    title: 'Rank patterns',
+    title: what,
     caption:
-      `The active LoRA rank of every (layer, module group) gene of ${chosen.length} subnets: rows are decoder layers, columns the groups of the space ` +
-      `(${modules.map(([g, m]) => `${g}: ${m}`).join('; ')}), darker = larger rank.`,
+      `${widths.length > 0 ? 'The active LoRA rank or MLP width' : 'The active LoRA rank'} of every (layer, group) gene of ${chosen.length} subnets: rows are decoder layers, columns the groups of the space ` +
+      `(${modules.map(([g, m]) => `${g}: ${m}`).join('; ')}), darker = larger rank${widths.length > 0 ? ' (blue) or larger share of the layer\'s full MLP width (orange)' : ''}.`,
     svg,
   };
 }

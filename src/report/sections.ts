@@ -249,9 +249,11 @@ function ranksSection(data: ReportData, a: SearchAnalysis | undefined, plots: Re
     };
   }
   const blocks: Block[] = [...figure(plots, 'ranks')];
+  const hasWidths = space.instances.some((g) => g.kind === 'width');
   blocks.push({
     kind: 'table',
-    header: ['subnet', 'config key', 'ranks by layer'],
+    // describe() writes a width gene as `group=w<width>`.
+    header: ['subnet', 'config key', hasWidths ? 'ranks and MLP widths (w) by layer' : 'ranks by layer'],
     rows: a.chosen.map((c) => [c.roles.join(', '), code(c.key), space.describe(c.config).split('\n').join('; ')]),
   });
   return { id: 'ranks', title: 'Rank patterns of the chosen subnets', blocks };

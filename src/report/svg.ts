@@ -408,10 +408,10 @@ export interface HeatmapOptions {
   readonly columnLabels: readonly string[];
   /** `values[row][column]`; `null` is an empty cell (drawn hatched-grey, labelled `–`). */
   readonly values: readonly (readonly (number | null)[])[];
-  /** Fill colour of a value. */
-  readonly color: (value: number) => string;
+  /** Fill colour of a value (its row and column given for grids whose columns differ in kind). */
+  readonly color: (value: number, row: number, column: number) => string;
   /** Text written in a cell (default the value); `undefined` writes nothing. */
-  readonly cellText?: (value: number) => string | undefined;
+  readonly cellText?: (value: number, row: number, column: number) => string | undefined;
   /** Title above the grid. */
   readonly title?: string;
 }
@@ -435,9 +435,9 @@ export function heatmap(options: HeatmapOptions): string {
     row.forEach((v, c) => {
       const cx = x + c * w;
       const cy = y + r * h;
-      const fill = v === null ? '#f4f4f4' : options.color(v);
+      const fill = v === null ? '#f4f4f4' : options.color(v, r, c);
       parts.push(el('rect', { class: 'cell', x: cx, y: cy, width: w, height: h, fill, stroke: '#ffffff', 'stroke-width': 1, 'data-row': r, 'data-col': c }, el('title', {}, escapeXml(`${rowLabels[r]} / ${columnLabels[c]}: ${v === null ? 'not adapted' : String(v)}`))));
-      const label = v === null ? '–' : options.cellText ? options.cellText(v) : String(v);
+      const label = v === null ? '–' : options.cellText ? options.cellText(v, r, c) : String(v);
       if (label !== undefined) {
         parts.push(textElement(cx + w / 2, cy + h / 2, label, { anchor: 'middle', baseline: 'middle', size: 11, fill: v === null ? '#999' : contrastText(fill) }));
       }

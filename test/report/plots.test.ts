@@ -1,4 +1,6 @@
 /** The search analysis and the four plots, on synthetic ReportData with known answers. */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ConstraintSpec, ObjectiveSpec } from '../../src/search/contract.js';
 import { hypervolume } from '../../src/search/hypervolume.js';
@@ -6,9 +8,10 @@ import type { StudyHeaderRecord, TrialRecord } from '../../src/search/journal.js
 import { paretoFront } from '../../src/search/results.js';
 import { analyseSearch, HV_REFERENCE, movingAverage, smoothingWindow, stepMeans } from '../../src/report/analysis.js';
 import type { ReportData, ReportStudy, TrainingLogRecord } from '../../src/report/collect.js';
-import { lossPlot, paretoPlot, progressionPlot, rankGrid, ranksPlot, spreadLabels } from '../../src/report/plots.js';
+import { lossPlot, paretoPlot, progressionPlot, rankColor, rankGrid, ranksPlot, spreadLabels, widthColor } from '../../src/report/plots.js';
+import { resolveSearchSpace, validateSearchSpaceSpec } from '../../src/space/index.js';
 import { formatCount, formatObjective, formatValue } from '../../src/report/format.js';
-import { DEMO_SPACE } from './fixtures.js';
+import { DEMO_SPACE, ROOT } from './fixtures.js';
 import { checkXml, type XmlElement } from './xml.js';
 
 const OBJECTIVES: ObjectiveSpec[] = [
@@ -228,6 +231,36 @@ describe('the plots', () => {
     expect(rankGrid(data, DEMO_SPACE.decode(DEMO_SPACE.maxConfig())).values).toEqual(new Array(4).fill([16, 16, 16]));
     expect(rankGrid(data, DEMO_SPACE.decode(DEMO_SPACE.maxConfig())).columns).toEqual(['qkv', 'up', 'down']);
     expect(ranksPlot({ ...data, space: undefined }, a)).toBeUndefined();
+  });
+
+  it('ranks: width genes are drawn as widths (own column, colour scale and legend), not as ranks', () => {
+    const spec: unknown = JSON.parse(readFileSync(path.join(ROOT, 'search-spaces/demo-widths.json'), 'utf8'));
+    const space = resolveSearchSpace(validateSearchSpaceSpec(spec), { numLayers: 4 });
+    const widthData: ReportData = { ...data, space };
+    const median = space.medianConfig();
+    const chosen = [
+      { key: space.key(space.maxConfig()), config: space.maxConfig(), roles: ['max'] },
+      { key: space.key(median), config: median, roles: ['median'] },
+    ];
+    const grid = rankGrid(widthData, space.decode(space.maxConfig()));
+    expect(grid.columns).toEqual(['qkv', 'up', 'down', 'mlp (width)']);
+    expect(grid.kinds).toEqual(['rank', 'rank', 'rank', 'width']);
+    expect(grid.values).toEqual(new Array(4).fill([16, 16, 16, 704]));
+    expect(rankGrid(widthData, space.decode(median)).values[0]).toEqual([12, 12, 12, 528]);
+    const p = ranksPlot(widthData, { ...a, chosen })!;
+    expect(p.title).toBe('Rank and width patterns');
+    for (const w of [704, 616, 528, 440, 352]) expect(p.svg).toContain(`>width ${w}</text>`);
+    for (const r of [16, 12, 8, 4]) expect(p.svg).toContain(`>rank ${r}</text>`);
+    // A full-width cell is the darkest orange, not a rank colour far off the rank scale.
+    const cells = elements(p.svg, (e) => e.attrs['class'] === 'cell');
+    expect(cells).toHaveLength(2 * 4 * 4);
+    const fullWidthCell = cells.find((e) => e.attrs['data-row'] === '0' && e.attrs['data-col'] === '3');
+    expect(fullWidthCell?.attrs['fill']).toBe(widthColor(704, 704));
+    expect(widthColor(704, 704)).toBe('#a63603');
+    expect(cells.find((e) => e.attrs['data-row'] === '0' && e.attrs['data-col'] === '0')?.attrs['fill']).toBe(rankColor(16, 16));
+    // A rank-only space keeps its title and has no width legend.
+    expect(ranksPlot(data, a)!.title).toBe('Rank patterns');
+    expect(ranksPlot(data, a)!.svg).not.toContain('width:');
   });
 
   it('loss: every pass, the per-step mean, a moving average for long runs, validation lines', () => {
