@@ -12,7 +12,8 @@ import type { CalibrationRows } from '../../src/compress/calibration.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadModelFolder, saveModelFolder } from '../../src/model/model-folder.js';
 import { createRng } from '../../src/util/rng.js';
-import { useTestBackend } from '../helpers/backend.js';
+import { TEST_BACKEND, useTestBackend } from '../helpers/backend.js';
+import { nlsInProcess } from '../helpers/cli.js';
 import { tinyConfig, tinyWeights } from '../helpers/tiny-model.js';
 
 const cfg = tinyConfig({ numHiddenLayers: 2, intermediateSize: 24, vocabSize: 320, maxPositionEmbeddings: 64 });
@@ -152,5 +153,26 @@ describe('MLP channel reordering', () => {
     await expect(runReorder({ model: dir, out: dir })).rejects.toThrow(/reorder never overwrites its input/);
     loaded.model.dispose();
     model.dispose();
+  });
+
+  it('nls reorder (the CLI) writes the reordered folder and prints its report as JSON; a bad model folder exits 1', async () => {
+    const dir = path.join(tmp, 'cli-model');
+    const out = path.join(tmp, 'cli-reordered');
+    const model = LlamaModel.fromHf(cfg, tinyWeights(cfg, 35));
+    await saveModelFolder(dir, model, { byteTokenizer: true });
+    const calib = path.join(tmp, 'cli-calib.txt');
+    await fsp.writeFile(calib, 'Sphinx of black quartz, judge my vow. How vexingly quick daft zebras jump!\n'.repeat(4));
+    const { stdout, code } = await nlsInProcess('reorder', '--model', dir, '--calib', calib, '--samples', '4', '--seqlen', '16', '--out', out, '--json', '--quiet', '--backend', TEST_BACKEND);
+    expect(code).toBe(0);
+    const printed = JSON.parse(stdout) as ReorderReport;
+    expect(printed.layers.map((l) => l.order.length)).toEqual([24, 24]);
+    expect(printed.logits.maxAbsDiff).toBeLessThan(1e-5);
+    expect(JSON.parse(await fsp.readFile(path.join(out, REORDER_REPORT_FILE), 'utf8'))).toEqual(printed);
+    const loaded = await loadModelFolder(out);
+    const ids = [[70, 71, 72, 10, 33, 99, 5]];
+    expect(maxDiff(await logits(loaded.model, ids), await logits(model, ids))).toBeLessThan(1e-5);
+    loaded.model.dispose();
+    model.dispose();
+    expect((await nlsInProcess('reorder', '--model', path.join(tmp, 'no-such-model'), '--out', path.join(tmp, 'never'), '--quiet', '--backend', TEST_BACKEND)).code).toBe(1);
   });
 });

@@ -20,6 +20,7 @@ import { loraScale, resolveSearchSpace, validateSearchSpaceSpec } from '../../sr
 import { loadSupernet, modelWeightsSha256, saveSupernet } from '../../src/supernet/artifact.js';
 import { createRng, normalArray } from '../../src/util/rng.js';
 import { TEST_BACKEND, useTestBackend } from '../helpers/backend.js';
+import { nlsInProcess } from '../helpers/cli.js';
 import { naiveLogits } from '../helpers/naive-llama.js';
 import { tinyConfig, tinyWeights } from '../helpers/tiny-model.js';
 
@@ -268,19 +269,11 @@ describe('nls merge / nls export', () => {
       }),
     );
     const out = path.join(root, 'cli-merged');
-    const stdout: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (stdout.push(chunk), true)) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await main(['merge', '--supernet', supernetDir, '--pareto', paretoFile, '--trial', '7', '--out', out, '--quiet', '--json', '--backend', TEST_BACKEND]);
-    } finally {
-      process.stdout.write = write;
-    }
+    const { stdout, code } = await nlsInProcess('merge', '--supernet', supernetDir, '--pareto', paretoFile, '--trial', '7', '--out', out, '--quiet', '--json', '--backend', TEST_BACKEND);
     expect(code).toBe(0);
     const report = JSON.parse(await fsp.readFile(path.join(out, 'merge-report.json'), 'utf8')) as MergeReport;
     expect(report.key).toBe('10.200');
-    expect(JSON.parse(stdout.join('')).key).toBe('10.200');
+    expect(JSON.parse(stdout).key).toBe('10.200');
     expect(report.sparsityAware).toBe(false);
     expect(report.quantization).toBeNull();
     expect(report.modules.every((m) => m.nonZerosAfter <= m.elements)).toBe(true);

@@ -19,6 +19,7 @@ import { runSupernetTraining } from '../../src/pipeline/train-supernet.js';
 import { loadSupernet } from '../../src/supernet/artifact.js';
 import { Progress } from '../../src/util/progress.js';
 import { useTestBackend } from '../helpers/backend.js';
+import { nlsInProcess } from '../helpers/cli.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 import { maxAbsDiff, randomIds } from '../engine/helpers.js';
 
@@ -121,6 +122,19 @@ describe('exporting width subnets', () => {
     // The adapters mattered: the base cut to the same widths without adapters differs.
     expect(report.modules.length).toBeGreaterThan(0);
     expect(Math.max(...report.modules.map((m) => m.maxAbsChange))).toBeGreaterThan(1e-4);
+  }, 300_000);
+
+  it('nls merge --onnx (the CLI) prints the report with the ONNX file and per-layer sizes', async () => {
+    const out = path.join(root, 'cli-merged');
+    const { stdout, code } = await nlsInProcess('merge', '--supernet', supernet, '--subnet', KEY, '--onnx', '--out', out, '--json', '--quiet', '--backend', 'wasm');
+    expect(code).toBe(0);
+    const printed = JSON.parse(stdout) as MergeReport;
+    expect(printed.widths?.intermediateSizes).toEqual([16, 32]);
+    expect(printed.onnx?.file).toBe('model.onnx');
+    expect(printed.onnx!.maxAbsDiff).toBeLessThan(1e-4);
+    expect((await fsp.stat(path.join(out, 'model.onnx'))).size).toBe(printed.onnx!.bytes);
+    const config = JSON.parse(await fsp.readFile(path.join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config.nls_intermediate_sizes).toEqual([16, 32]);
   }, 300_000);
 
   it('a full-width configuration of a width space merges into a model of the original size', async () => {

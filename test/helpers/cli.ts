@@ -20,3 +20,20 @@ export async function nls(...args: string[]): Promise<{ stdout: string; stderr: 
     return { stdout: e.stdout, stderr: e.stderr, code: e.code };
   }
 }
+
+/**
+ * Run the CLI in this process (`main`, the same command layer as the binary, without a tsx
+ * start-up per call), capturing what it writes to stdout.
+ */
+export async function nlsInProcess(...args: string[]): Promise<{ stdout: string; code: number }> {
+  const { main } = await import('../../src/cli/main.js');
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => (chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')), true)) as typeof process.stdout.write;
+  try {
+    const code = await main(args);
+    return { stdout: chunks.join(''), code };
+  } finally {
+    process.stdout.write = write;
+  }
+}
