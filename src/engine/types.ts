@@ -31,6 +31,8 @@ export interface EngineInfo {
   readonly name: EngineName;
   /** onnx: the form evaluated. */
   readonly form?: OnnxForm;
+  /** onnx: attention as onnxruntime's fused GroupQueryAttention kernel or in plain ONNX operators. */
+  readonly attention?: 'fused' | 'standard';
   /** Compute threads (onnx: intra-op threads; tfjs-wasm: 1). */
   readonly threads?: number;
   /** onnxruntime-node's version (onnx) or the tfjs backend's name (tfjs). */

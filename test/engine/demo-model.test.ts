@@ -22,6 +22,7 @@ let adapters: AdapterSet;
 let tfjs: EvaluationEngine;
 let unmerged: EvaluationEngine;
 let merged: EvaluationEngine;
+let standard: EvaluationEngine;
 
 beforeAll(async () => {
   await useTestBackend();
@@ -32,10 +33,11 @@ beforeAll(async () => {
   tfjs = createTfjsEngine(folder.model, adapters);
   unmerged = await createOnnxEngine(folder.model, adapters, { form: 'unmerged' });
   merged = await createOnnxEngine(folder.model, adapters, { form: 'merged' });
+  standard = await createOnnxEngine(folder.model, adapters, { form: 'unmerged', attention: 'standard' });
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([tfjs, unmerged, merged].map((e) => e?.dispose()));
+  await Promise.all([tfjs, unmerged, merged, standard].map((e) => e?.dispose()));
   adapters?.dispose();
   folder?.model.dispose();
 });
@@ -44,17 +46,20 @@ describe('onnx vs tfjs on the demo model', () => {
   const batch = 4;
   const seq = 63;
   for (const subnet of ['max', 'median', 'min'] as const) {
-    it(`${subnet} subnet: logits within 1e-4 (unmerged and merged forms), merged = unmerged within 1e-4`, async () => {
+    it(`${subnet} subnet: logits within 1e-4 (unmerged and merged forms, fused and standard attention), merged = unmerged within 1e-4`, async () => {
       const config = subnet === 'max' ? space.maxConfig() : subnet === 'median' ? space.medianConfig() : space.minConfig();
       const ranks = space.activeRanks(config);
       const ids = randomIds(batch, seq, folder.config.vocabSize, 1);
       const logits: Float32Array[] = [];
-      for (const e of [tfjs, unmerged, merged]) {
+      for (const e of [tfjs, unmerged, merged, standard]) {
         await e.setRanks(ranks);
         logits.push(await e.logits(ids, batch, seq));
       }
-      const [ref, u, m] = logits as [Float32Array, Float32Array, Float32Array];
+      const [ref, u, m, st] = logits as [Float32Array, Float32Array, Float32Array, Float32Array];
+      // head_dim 64: the default engine runs attention in onnxruntime's fused kernel.
+      expect([unmerged.info.attention, merged.info.attention, standard.info.attention]).toEqual(['fused', 'fused', 'standard']);
       expect(maxAbsDiff(ref, u)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(ref, st)).toBeLessThan(1e-4);
       expect(maxAbsDiff(ref, m)).toBeLessThan(1e-4);
       expect(maxAbsDiff(u, m)).toBeLessThan(1e-4);
     });

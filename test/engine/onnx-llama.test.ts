@@ -1,6 +1,7 @@
 /**
  * The ONNX export against the tfjs model it came from: logits of tiny random models (tied and
- * untied lm_head, grouped and plain multi-head attention, both scalings) in the merged and the
+ * untied lm_head, grouped and plain multi-head attention, both scalings; attention as
+ * onnxruntime's fused GroupQueryAttention and in plain ONNX operators) in the merged and the
  * unmerged form (both adapter paths, padded and sliced feeds), SparsePEFT and QA-SparsePEFT
  * adapters, per-row scores and next-token logits; one session reused across configurations gives
  * the bits a fresh one gives; runs are bit-identical.
@@ -70,10 +71,17 @@ describe('ONNX export vs the tfjs model (tiny random models, random non-zero ada
     ['tied lm_head, GQA', { tieWordEmbeddings: true }],
     ['multi-head attention (kv heads = heads)', { numKeyValueHeads: 4 }],
     ['one kv head, 3 layers', { numKeyValueHeads: 1, numHiddenLayers: 3 }],
+    // head_dim 16: the size onnxruntime's fused GroupQueryAttention kernel takes (auto = fused).
+    ['head_dim 16, GQA (fused attention by default)', { hiddenSize: 64, headDim: 16, numAttentionHeads: 4, numKeyValueHeads: 2 }],
+    ['head_dim 16, MHA, tied', { hiddenSize: 32, headDim: 16, numAttentionHeads: 2, numKeyValueHeads: 2, tieWordEmbeddings: true }],
   ] as const) {
-    it(`${label}: unmerged (merge and low-rank paths, padded and sliced feeds) and merged forms within 1e-4`, async () => {
+    it(`${label}: unmerged (merge and low-rank paths, padded and sliced feeds) and merged forms, fused and standard attention, within 1e-4`, async () => {
       const n = net({ config });
       await compareLogits(n, { form: 'unmerged', threads: 1 });
+      await compareLogits(n, { form: 'unmerged', attention: 'standard', threads: 1 });
+      await compareLogits(n, { form: 'merged', attention: 'standard', threads: 2 });
+      if (n.model.config.headDim % 16 === 0) await compareLogits(n, { form: 'merged', attention: 'fused', threads: 2 });
+      else await expect(compareLogits(n, { form: 'merged', attention: 'fused', threads: 1 })).rejects.toThrow(/multiple of 16/);
       await compareLogits(n, { form: 'unmerged', adapterPath: 'low-rank', threads: 1 });
       await compareLogits(n, { form: 'unmerged', feed: 'sliced', threads: 2 });
       await compareLogits(n, { form: 'unmerged', fuseProjections: true, threads: 2 });

@@ -26,7 +26,7 @@ import type { TokenBatch } from '../../train/batch.js';
 import { intermediateSizesOf } from '../../model/widths.js';
 import { checkRanks, checkWidths } from '../ranks.js';
 import type { EngineInfo, EvaluationEngine, OnnxForm } from '../types.js';
-import { type AdapterPath, adapterInputNames, exportLlamaOnnx, type LlamaGraphOutput, type LlamaWeights, widthInputName } from './llama.js';
+import { type AdapterPath, type AttentionKind, adapterInputNames, exportLlamaOnnx, fusedAttentionSupported, type LlamaGraphOutput, type LlamaWeights, widthInputName } from './llama.js';
 import { createOrtSession, defaultThreads, loadOrt, type OnnxSessionOptions, type OrtSession } from './session.js';
 import { adapterFactorsOf, adapterFeed, type AdapterFactors, llamaWeightsOf, mergedWeightsOf, sliceLlamaWeights } from './weights.js';
 
@@ -38,6 +38,13 @@ export interface OnnxEngineOptions extends OnnxSessionOptions {
   readonly adapterPath?: AdapterPath;
   /** Adapter feeds of the unmerged form: `padded` to r_max (default) or `sliced` to the rank. */
   readonly feed?: 'padded' | 'sliced';
+  /**
+   * Attention as onnxruntime's fused `GroupQueryAttention` kernel (`fused`: measured ~25% less
+   * time per run on the demo model, docs/engines.md) or in plain ONNX operators (`standard`, the
+   * form `nls merge --onnx` writes for other runtimes). Default `auto`: fused where the kernel
+   * takes the head size (a multiple of 16), else standard.
+   */
+  readonly attention?: AttentionKind | 'auto';
   /** One product for q/k/v and one for gate/up (default false: measured no faster here). */
   readonly fuseProjections?: boolean;
   /**
@@ -79,13 +86,14 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
   const mergedCache = options.mergedCache ?? 1;
   if (!Number.isSafeInteger(mergedCache) || mergedCache < 1) throw new NlsError(`must be a positive integer, got ${mergedCache}`, { field: 'mergedCache' });
   const elasticWidths = form === 'unmerged' && options.elasticWidths === true;
+  const attention: AttentionKind = options.attention === undefined || options.attention === 'auto' ? (fusedAttentionSupported(model.config) ? 'fused' : 'standard') : options.attention;
   const base = await llamaWeightsOf(model);
   const { factors, slots } = adapters ? await adapterFactorsOf(adapters) : { factors: new Map<string, AdapterFactors>(), slots: [] };
   const rMax = new Map(slots.map((s) => [s.key, s.rMax]));
   const ranks = new Map(adapters?.activeRanks() ?? []);
   const sizes = intermediateSizesOf(model.config);
   const widths = model.mlpWidths();
-  const info: EngineInfo = { name: 'onnx', form, threads, version: ort.env.versions.common, providers: [...(options.providers ?? ['cpu'])] };
+  const info: EngineInfo = { name: 'onnx', form, attention, threads, version: ort.env.versions.common, providers: [...(options.providers ?? ['cpu'])] };
   const sessionOptions: OnnxSessionOptions = { ...options, threads };
 
   // Sessions by output kind. Unmerged: one set for every configuration. Merged: one set per
@@ -94,7 +102,12 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
   const cache = new Map<string, Map<LlamaGraphOutput, Promise<OrtSession>>>();
   let disposed = false;
   const exportFor = async (output: LlamaGraphOutput): Promise<Uint8Array> => {
-    const common = { output, producerVersion: NLS_VERSION, ...(options.fuseProjections !== undefined ? { fuseProjections: options.fuseProjections } : {}) };
+    const common = {
+      output,
+      producerVersion: NLS_VERSION,
+      attention,
+      ...(options.fuseProjections !== undefined ? { fuseProjections: options.fuseProjections } : {}),
+    };
     if (form === 'unmerged') {
       return exportLlamaOnnx(base, {
         ...common,

@@ -20,6 +20,8 @@ import {
 export const ONNX_OPSET = 17;
 /** IR version written (onnxruntime 1.14+ reads it). */
 export const ONNX_IR_VERSION = 8;
+/** onnxruntime's contrib-operator domain. */
+export const MICROSOFT_DOMAIN = 'com.microsoft';
 
 /** Attribute values as plain JS: integers, floats (by `float()`), strings, arrays. */
 export type AttrInput = number | string | readonly number[] | OnnxAttributeValue;
@@ -151,7 +153,8 @@ export class GraphBuilder {
   build(options: { producerVersion: string; metadata?: Readonly<Record<string, string>> }): Uint8Array {
     return encodeModel({
       irVersion: ONNX_IR_VERSION,
-      opsets: [{ domain: '', version: ONNX_OPSET }],
+      // Contrib operators (com.microsoft, e.g. GroupQueryAttention) need their domain imported.
+      opsets: [{ domain: '', version: ONNX_OPSET }, ...(this.nodes.some((n) => n.domain === MICROSOFT_DOMAIN) ? [{ domain: MICROSOFT_DOMAIN, version: 1 }] : [])],
       producerName: 'nls',
       producerVersion: options.producerVersion,
       graph: { name: this.name, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs },

@@ -30,7 +30,7 @@ import type { LlamaConfig } from '../../model/hf-config.js';
 import { LINEAR_MODULES, type LinearModuleName } from '../../model/linear.js';
 import { linearShape, ropeTableValues } from '../../model/llama.js';
 import { NlsError } from '../../errors.js';
-import { GraphBuilder } from './graph.js';
+import { GraphBuilder, MICROSOFT_DOMAIN } from './graph.js';
 import { OnnxDataType } from './proto.js';
 
 /** The float32 weights of a decoder, linear weights input-major ([in, out]) as nls holds them. */
@@ -77,6 +77,18 @@ export type AdapterPath = 'low-rank' | 'merge';
 /** Which outputs the graph has (see the module comment). */
 export type LlamaGraphOutput = 'logits' | 'scores' | 'next';
 
+/**
+ * How attention is written: `standard` = ONNX operators only (rotary, products, mask, softmax;
+ * any ONNX runtime loads it); `fused` = onnxruntime's contrib `GroupQueryAttention` (com.microsoft),
+ * one kernel for rotary embeddings, the causal grouped-query products and the softmax.
+ */
+export type AttentionKind = 'standard' | 'fused';
+
+/** Whether onnxruntime's CPU GroupQueryAttention kernel takes this head size (a multiple of 16). */
+export function fusedAttentionSupported(config: Pick<LlamaConfig, 'headDim'>): boolean {
+  return config.headDim % 16 === 0;
+}
+
 /** Options of {@link exportLlamaOnnx}. */
 export interface LlamaExportOptions {
   readonly output: LlamaGraphOutput;
@@ -88,6 +100,8 @@ export interface LlamaExportOptions {
   readonly rankDim?: 'fixed' | 'dynamic';
   /** Multiply q/k/v and gate/up by one concatenated weight each (default true). */
   readonly fuseProjections?: boolean;
+  /** Default `standard`. */
+  readonly attention?: AttentionKind;
   /** Written into the model's metadata (`nls.*` keys are added). */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly producerVersion?: string;
@@ -162,23 +176,60 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
   if (!Number.isInteger(groups)) throw new NlsError(`num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`, { field: 'num_key_value_heads' });
   if (d % 2 !== 0) throw new NlsError(`head_dim ${d} must be even for rotary embeddings`, { field: 'head_dim' });
 
+  if (options.attention === 'fused' && !fusedAttentionSupported(c)) {
+    throw new NlsError(`head_dim ${d} is not a multiple of 16, which onnxruntime's GroupQueryAttention kernel needs; export with attention 'standard'`, { field: 'head_dim' });
+  }
   const ids = g.input('input_ids', OnnxDataType.INT32, ['batch', 'seq']);
 
   // Sequence length S as a [1] int64 tensor, for slicing the rotary tables and building the mask.
   const shape = g.op('Shape', [ids]);
   const seqLen = g.op('Slice', [shape, g.int64s([1]), g.int64s([2])]);
-  const { cos: cosTable, sin: sinTable } = ropeTableValues(c, c.maxPositionEmbeddings);
-  const cos = g.op('Slice', [g.floats('rope_cos', [c.maxPositionEmbeddings, d], cosTable), g.int64s([0]), seqLen, g.int64s([0])]);
-  const sin = g.op('Slice', [g.floats('rope_sin', [c.maxPositionEmbeddings, d], sinTable), g.int64s([0]), seqLen, g.int64s([0])]);
-  // Causal mask [S, S]: -1e9 where key position > query position (as the tfjs model: exp
-  // underflows to exactly 0, and no inf - inf can arise).
   const seqScalar = g.op('Squeeze', [seqLen, g.int64s([0])]);
-  const zeroI64 = g.initializer('const_i64_scalar_0', OnnxDataType.INT64, [], BigInt64Array.of(0n));
-  const oneI64 = g.initializer('const_i64_scalar_1', OnnxDataType.INT64, [], BigInt64Array.of(1n));
-  const pos = g.op('Range', [zeroI64, seqScalar, oneI64]);
-  const later = g.op('Greater', [g.op('Unsqueeze', [pos, g.int64s([0])]), g.op('Unsqueeze', [pos, g.int64s([1])])]);
-  // Tiled once per query group ([groups*S, S], row r = query position r mod S), as the tfjs model.
-  const mask = groups === 1 ? g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]) : g.op('Tile', [g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]), g.int64s([groups, 1])]);
+  const { cos: cosTable, sin: sinTable } = ropeTableValues(c, c.maxPositionEmbeddings);
+  const standard = options.attention === 'fused' ? undefined : standardAttentionInputs();
+  const gqa = options.attention === 'fused' ? fusedAttentionInputs() : undefined;
+
+  /** Rotary tables sliced to S ([S, d]) and the causal mask, for attention written in ONNX operators. */
+  function standardAttentionInputs(): { cos: string; sin: string; mask: string } {
+    const P = c.maxPositionEmbeddings;
+    const cos = g.op('Slice', [g.floats('rope_cos', [P, d], cosTable), g.int64s([0]), seqLen, g.int64s([0])]);
+    const sin = g.op('Slice', [g.floats('rope_sin', [P, d], sinTable), g.int64s([0]), seqLen, g.int64s([0])]);
+    // Causal mask [S, S]: -1e9 where key position > query position (as the tfjs model: exp
+    // underflows to exactly 0, and no inf - inf can arise).
+    const zeroI64 = g.initializer('const_i64_scalar_0', OnnxDataType.INT64, [], BigInt64Array.of(0n));
+    const oneI64 = g.initializer('const_i64_scalar_1', OnnxDataType.INT64, [], BigInt64Array.of(1n));
+    const pos = g.op('Range', [zeroI64, seqScalar, oneI64]);
+    const later = g.op('Greater', [g.op('Unsqueeze', [pos, g.int64s([0])]), g.op('Unsqueeze', [pos, g.int64s([1])])]);
+    const causal = g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]);
+    // Tiled once per query group ([groups*S, S], row r = query position r mod S), as the tfjs model.
+    return { cos, sin, mask: groups === 1 ? causal : g.op('Tile', [causal, g.int64s([groups, 1])]) };
+  }
+
+  /**
+   * The extra inputs of onnxruntime's GroupQueryAttention: every row attends causally over all S
+   * positions (right padding is computed like any token, as in tfjs), so seqlens_k = S - 1 for
+   * every row and total_sequence_length = S; the rotary caches hold each frequency once
+   * ([positions, d/2], rotate-half convention), the same float32 values as the tables above.
+   */
+  function fusedAttentionInputs(): { seqlensK: string; totalLength: string; cos: string; sin: string } {
+    const half = d / 2;
+    const P = c.maxPositionEmbeddings;
+    const cosHalf = new Float32Array(P * half);
+    const sinHalf = new Float32Array(P * half);
+    for (let p = 0; p < P; p++) {
+      cosHalf.set(cosTable.subarray(p * d, p * d + half), p * half);
+      sinHalf.set(sinTable.subarray(p * d, p * d + half), p * half);
+    }
+    const total = g.op('Cast', [seqScalar], { to: OnnxDataType.INT32 });
+    const batch = g.op('Slice', [shape, g.int64s([0]), g.int64s([1])]);
+    const last = g.op('Sub', [total, g.initializer('const_i32_scalar_1', OnnxDataType.INT32, [], Int32Array.of(1))]);
+    return {
+      seqlensK: g.op('Expand', [last, batch]),
+      totalLength: total,
+      cos: g.floats('rope_cos_half', [P, half], cosHalf),
+      sin: g.floats('rope_sin_half', [P, half], sinHalf),
+    };
+  }
 
   const rmsNorm = (x: string, weight: string): string => {
     // The pattern onnxruntime fuses into SimplifiedLayerNormalization (Pow, ReduceMean, Add, Sqrt, Div, Mul).
@@ -253,6 +304,7 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
 
   const splitHeads = (x: string, n: number): string => g.transpose(g.reshape(x, [0, 0, n, d]), [0, 2, 1, 3]);
   const rope = (x: string): string => {
+    const { cos, sin } = standard!;
     const half = d / 2;
     const x1 = g.op('Slice', [x, g.int64s([0]), g.int64s([half]), g.int64s([3])]);
     const x2 = g.op('Slice', [x, g.int64s([half]), g.int64s([d]), g.int64s([3])]);
@@ -268,12 +320,28 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
     // head are stacked along the sequence axis and share one product with it, as in the tfjs model.
     const x = rmsNorm(h, norm1);
     const [qOut, kOut, vOut] = linears(x, l, ['q_proj', 'k_proj', 'v_proj'], layer.linears);
+    if (gqa) {
+      // One contrib kernel: rotary on q and k, causal grouped-query products, softmax; [B, S, heads*d] out.
+      const [attended] = g.opN(
+        'GroupQueryAttention',
+        [qOut!, kOut!, vOut!, '', '', gqa.seqlensK, gqa.totalLength, gqa.cos, gqa.sin],
+        3,
+        { num_heads: heads, kv_num_heads: kvHeads, do_rotary: 1, rotary_interleaved: 0, scale: 1 / Math.sqrt(d) },
+        undefined,
+        MICROSOFT_DOMAIN,
+      );
+      h = g.add(h, linear(attended!, l, 'o_proj', layer.linears));
+      const y = rmsNorm(h, norm2);
+      const [gate, up] = linears(y, l, ['gate_proj', 'up_proj'], layer.linears);
+      h = g.add(h, linear(g.mul(g.mul(gate!, g.op('Sigmoid', [gate!])), up!), l, 'down_proj', layer.linears));
+      return;
+    }
     const q = rope(splitHeads(qOut!, heads));
     const k = rope(splitHeads(kOut!, kvHeads));
     const v = splitHeads(vOut!, kvHeads);
     const qStacked = g.reshape(q, [0, kvHeads, -1, d]); // [B, kv, groups*S, d]
     const scores = g.mul(g.matmul(qStacked, g.transpose(k, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(d)));
-    const probs = g.op('Softmax', [g.add(scores, mask)], { axis: -1 }); // [B, kv, groups*S, S]
+    const probs = g.op('Softmax', [g.add(scores, standard!.mask)], { axis: -1 }); // [B, kv, groups*S, S]
     const attended = g.reshape(g.matmul(probs, v), [0, heads, -1, d]); // [B, heads, S, d]
     const merged = g.reshape(g.transpose(attended, [0, 2, 1, 3]), [0, 0, heads * d]);
     h = g.add(h, linear(merged, l, 'o_proj', layer.linears));
@@ -314,6 +382,7 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
       'nls.output': options.output,
       ...(adapters.size > 0 ? { 'nls.adapter_path': adapterPath, 'nls.adapters': [...adapters.keys()].join(',') } : {}),
       ...(elastic ? { 'nls.elastic_widths': 'true' } : {}),
+      'nls.attention': options.attention ?? 'standard',
       ...(c.intermediateSizes !== undefined ? { 'nls.intermediate_sizes': c.intermediateSizes.join(',') } : {}),
     },
   });
