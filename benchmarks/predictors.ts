@@ -7,6 +7,11 @@
  *
  *   npx tsx benchmarks/predictors.ts [--clocks wall,cpu] [--batch 1] [--seq 64] [--repeats 15]
  *       [--warmup 1] [--samples 40] [--validation-method paired] [--seed 0] [--out DIR]
+ *       [--space demo|demo-widths|FILE] [--engine tfjs|onnx] [--form merged|unmerged] [--threads N] [--passes N]
+ *
+ * `--space demo-widths --engine onnx --form merged --threads 1 --clocks cpu --batch 8 --passes 4`
+ * profiles the elastic-width space (LoNAS mode B) as a user deploys it: each configuration's
+ * merged, narrowed model on onnxruntime, where configurations really differ in latency.
  *
  * (defaults: PROFILE_DEFAULTS of src/predict/profile.ts, except --clocks)
  *   # validate saved profiles instead of measuring
@@ -24,7 +29,8 @@ import { LATENCY_PREDICTOR_TARGETS } from '../src/cli/commands/profile.js';
 import { parseClock } from '../src/predict/measure.js';
 import { type LatencyProfile, parseValidationMethod, PROFILE_DEFAULTS, profileLatency, readLatencyProfile, validateProfile, type ProfileValidation } from '../src/predict/profile.js';
 import { readHfConfig } from '../src/model/hf-config.js';
-import { loadAndResolveSearchSpace } from '../src/space/index.js';
+import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../src/space/index.js';
+import type { EngineName, OnnxForm } from '../src/engine/types.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { formatTable } from '../src/util/table.js';
 
@@ -34,14 +40,19 @@ function arg(name: string, fallback: string): string {
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MODEL_DIR = path.join(here, '..', 'models', 'demo');
-const SPACE_FILE = path.join(here, '..', 'search-spaces', 'demo.json');
+const spaceArg = arg('space', 'demo');
+const SPACE_FILE = /[\\/]|\.json$/.test(spaceArg) ? path.resolve(spaceArg) : builtinSearchSpacePath(spaceArg);
+const engine = arg('engine', 'tfjs') as EngineName;
+const form = arg('form', 'unmerged') as OnnxForm;
+const threadsArg = arg('threads', '');
+const passes = Number(arg('passes', '1'));
 const seed = Number(arg('seed', '0'));
 const out = path.resolve(arg('out', path.join(os.tmpdir(), 'nls-predictors-bench')));
 const loadavg = (): string => os.loadavg().map((v) => v.toFixed(2)).join(', ');
 
 const started = performance.now();
 const loadBefore = loadavg();
-console.log(`load average before: ${loadBefore} (${os.cpus().length} cores)`);
+console.log(`load average before: ${loadBefore} (${os.cpus().length} cores); space ${path.basename(SPACE_FILE)}, engine ${engine}${engine === 'onnx' ? ` (${form}, threads ${threadsArg || 'all'})` : ''}, passes ${passes}`);
 
 const profiles: LatencyProfile[] = [];
 const given = arg('profile', '');
@@ -64,6 +75,8 @@ if (given) {
       validationMethod: parseValidationMethod(arg('validation-method', PROFILE_DEFAULTS.validationMethod), '--validation-method'),
       clock,
       seed,
+      ...(engine === 'onnx' ? { engine, form, ...(threadsArg ? { threads: Number(threadsArg) } : {}) } : {}),
+      ...(passes > 1 ? { passes } : {}),
     });
     const file = path.join(out, `latency-profile-${clock}.json`);
     await writeFileAtomic(file, `${JSON.stringify(profile, null, 2)}\n`);
@@ -124,6 +137,10 @@ console.log(`\nload average after: ${loadAfter}; ${seconds.toFixed(1)} s`);
 console.log(
   JSON.stringify({
     benchmark: 'predictors',
+    space: path.basename(SPACE_FILE),
+    engine,
+    ...(engine === 'onnx' ? { form, threads: threadsArg ? Number(threadsArg) : null } : {}),
+    passes,
     date: new Date().toISOString(),
     loadAverage: { before: loadBefore, after: loadAfter },
     targets: LATENCY_PREDICTOR_TARGETS,
