@@ -39,10 +39,11 @@ export interface OnnxEngineOptions extends OnnxSessionOptions {
   /** Adapter feeds of the unmerged form: `padded` to r_max (default) or `sliced` to the rank. */
   readonly feed?: 'padded' | 'sliced';
   /**
-   * Attention as onnxruntime's fused `GroupQueryAttention` kernel (`fused`: measured ~25% less
-   * time per run on the demo model, docs/engines.md) or in plain ONNX operators (`standard`, the
-   * form `nls merge --onnx` writes for other runtimes). Default `auto`: fused where the kernel
-   * takes the head size (a multiple of 16), else standard.
+   * Attention in plain ONNX operators (`standard`, the default; the form `nls merge --onnx`
+   * writes for any runtime) or as onnxruntime's fused contrib `GroupQueryAttention` kernel
+   * (`fused`, head sizes that are multiples of 16 only; `auto` = fused where allowed). Measured on
+   * the demo model (head_dim 64, 63-token rows): no difference beyond the machine's noise
+   * (docs/engines.md), so the portable form is the default.
    */
   readonly attention?: AttentionKind | 'auto';
   /** One product for q/k/v and one for gate/up (default false: measured no faster here). */
@@ -86,7 +87,7 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
   const mergedCache = options.mergedCache ?? 1;
   if (!Number.isSafeInteger(mergedCache) || mergedCache < 1) throw new NlsError(`must be a positive integer, got ${mergedCache}`, { field: 'mergedCache' });
   const elasticWidths = form === 'unmerged' && options.elasticWidths === true;
-  const attention: AttentionKind = options.attention === undefined || options.attention === 'auto' ? (fusedAttentionSupported(model.config) ? 'fused' : 'standard') : options.attention;
+  const attention: AttentionKind = options.attention === 'auto' ? (fusedAttentionSupported(model.config) ? 'fused' : 'standard') : (options.attention ?? 'standard');
   const base = await llamaWeightsOf(model);
   const { factors, slots } = adapters ? await adapterFactorsOf(adapters) : { factors: new Map<string, AdapterFactors>(), slots: [] };
   const rMax = new Map(slots.map((s) => [s.key, s.rMax]));
