@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LATENCY_PREDICTOR_TARGETS } from '../src/cli/commands/profile.js';
 import { parseClock } from '../src/predict/measure.js';
-import { type LatencyProfile, parseValidationMethod, PROFILE_DEFAULTS, profileLatency, readLatencyProfile, validateProfile, type ProfileValidation } from '../src/predict/profile.js';
+import { type LatencyProfile, type ValidationMethod, parseValidationMethod, PROFILE_DEFAULTS, profileLatency, readLatencyProfile, validateProfile, type ProfileValidation } from '../src/predict/profile.js';
 import { readHfConfig } from '../src/model/hf-config.js';
 import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../src/space/index.js';
 import type { EngineName, OnnxForm } from '../src/engine/types.js';
@@ -89,7 +89,7 @@ const space = await loadAndResolveSearchSpace(SPACE_FILE, { numLayers: (await re
 
 interface Row {
   readonly clock: string;
-  readonly values: 'paired' | 'raw' | 'independent';
+  readonly values: ValidationMethod | 'raw';
   readonly validation: ProfileValidation;
 }
 const rows: Row[] = [];

@@ -37,11 +37,15 @@ export const LATENCY_PROFILE_FORMAT = 'nls-latency-profile/1';
  *   per-gene terms; cancels drift of the machine between configurations.
  * - `independent`: each on its own ({@link measureMedian}), `ms` = robust median of its runs (the
  *   only method before the field existed).
+ * - `round-robin`: all of them interleaved, one timed run of each per round (order reversed every
+ *   other round), for `repeats` rounds; `ms` = robust median of each one's runs. Drift of the
+ *   machine then lands on every configuration alike instead of on whichever was measured during
+ *   it. With the merged onnx form this keeps one session per configuration.
  */
-export type ValidationMethod = 'paired' | 'independent';
+export type ValidationMethod = 'paired' | 'independent' | 'round-robin';
 
 /** Every {@link ValidationMethod}. */
-export const VALIDATION_METHODS: readonly ValidationMethod[] = ['paired', 'independent'];
+export const VALIDATION_METHODS: readonly ValidationMethod[] = ['paired', 'independent', 'round-robin'];
 
 /** Where a measured configuration of a profile came from. */
 export type MeasuredSource = 'max' | 'min' | 'median' | 'random';
@@ -366,7 +370,29 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
   // Validation: with `paired`, only the differences are kept until the end, so that `allMin`
   // (added back to every one of them) includes the all-min runs of the validation pairs too.
   const rows: { key: string; config: number[]; source: MeasuredSource; diff: number; rawMs: number }[] = [];
-  for (const { config, source } of configs) {
+  if (method === 'round-robin') {
+    const now = options.now ?? clockFunction(options.clock ?? 'wall');
+    const active = configs.map(({ config }) => ({ ranks: space.activeRanks(config), widths: space.activeWidths(config) }));
+    const runs = configs.map(() => [] as number[]);
+    for (let w = 0; w < warmup; w++) for (const a of active) await run(a.ranks, a.widths);
+    const forward = configs.map((_, i) => i);
+    const backward = [...forward].reverse();
+    for (let r = 0; r < repeats; r++) {
+      for (const i of r % 2 === 0 ? forward : backward) {
+        const t0 = now();
+        await run(active[i]!.ranks, active[i]!.widths);
+        runs[i]!.push(now() - t0);
+      }
+      progress?.log(`round ${r + 1}/${repeats} of ${configs.length} configurations`);
+    }
+    configs.forEach(({ config, source }, i) => {
+      const m = robustMedian(runs[i]!);
+      rejected += m.rejected;
+      rows.push({ key: space.key(config), config: [...config], source, diff: Number.NaN, rawMs: m.median });
+      progress?.step(++step, { config: `${source} ${space.key(config)}`, ms: m.median });
+    });
+  }
+  for (const { config, source } of method === 'round-robin' ? [] : configs) {
     const key = space.key(config);
     if (method === 'paired') {
       const m = await paired(config);
@@ -460,7 +486,8 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
       engine =
         options.form === 'merged'
           ? // The deployed model of each configuration: merged, MLPs cut to the widths.
-            await createOnnxEngine(model, set, { form: 'merged', mergedCache: 2, threads: onnxThreads! })
+            // (round-robin validation keeps a session per configuration, so no run rebuilds one)
+            await createOnnxEngine(model, set, { form: 'merged', mergedCache: validationMethod === 'round-robin' ? samples + 5 : 2, threads: onnxThreads! })
           : // What a deployed unmerged adapter computes: x W + (x A_r^T)(s B_r^T) at the active rank.
             await createOnnxEngine(model, set, { form: 'unmerged', adapterPath: 'low-rank', feed: 'sliced', threads: onnxThreads!, ...(space.hasWidths ? { elasticWidths: true } : {}) });
     } else if (options.form !== undefined) {
@@ -572,8 +599,8 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
  * @throws NlsError naming `field` when `value` is not one of {@link VALIDATION_METHODS}.
  */
 export function parseValidationMethod(value: unknown, field = 'validationMethod', file?: string): ValidationMethod {
-  if (value === 'paired' || value === 'independent') return value;
-  throw new NlsError(`expected one of ${VALIDATION_METHODS.join(', ')}, got ${JSON.stringify(value) ?? String(value)}; fix: use paired (drift-robust) or independent`, {
+  if ((VALIDATION_METHODS as readonly unknown[]).includes(value)) return value as ValidationMethod;
+  throw new NlsError(`expected one of ${VALIDATION_METHODS.join(', ')}, got ${JSON.stringify(value) ?? String(value)}; fix: use paired or round-robin (drift-robust) or independent`, {
     field,
     ...(file !== undefined ? { file } : {}),
   });

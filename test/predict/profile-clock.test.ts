@@ -207,6 +207,56 @@ describe('measureProfile with a synthetic clock', () => {
   });
 });
 
+describe('round-robin validation', () => {
+  const space = resolveSearchSpace(
+    { format: 'nls-search-space/1', name: 'rr', alpha: 8, groups: [{ name: 'qkv', modules: ['q_proj', 'v_proj'], ranks: [8, 4, 2] }] },
+    { numLayers: 3 },
+  );
+  const cost = (ranks: ReadonlyMap<string, number>): number => {
+    let s = 20;
+    for (const r of ranks.values()) s += r / 32;
+    return s;
+  };
+  const trueMs = (config: readonly number[]): number => cost(space.activeRanks(config));
+  /** The machine slows down steadily: run i takes `drift * i` ms longer. */
+  function drifting(drift: number) {
+    let t = 0;
+    let runs = 0;
+    return { run: (ranks: ReadonlyMap<string, number>) => void (t += cost(ranks) + drift * runs++), now: () => t, runs: () => runs };
+  }
+
+  it('is exact on a quiet machine and interleaves the configurations (warmup + repeats runs of each)', async () => {
+    const m = drifting(0);
+    const before = m.runs();
+    const p = await measureProfile(space, m.run, { samples: 10, seed: 2, warmup: 1, repeats: 6, now: m.now, validationMethod: 'round-robin' });
+    const configs = profileConfigs(space, 10, 2);
+    expect(p.measured.map((x) => x.key)).toEqual(configs.map((c) => space.key(c.config)));
+    for (const x of p.measured) {
+      expect(x.ms).toBeCloseTo(trueMs(x.config), 9);
+      expect(x.rawMs).toBe(x.ms);
+    }
+    const termCount = space.choiceCounts.reduce((s, n) => s + n - 1, 0);
+    expect(m.runs() - before).toBe(7 + 2 * 7 * termCount + 7 * configs.length);
+  });
+
+  it('puts a steady drift on every configuration alike (the ranking survives), where independent measurements rank by when they ran', async () => {
+    const spread = (p: { measured: readonly { ms: number; config: readonly number[] }[] }): number => {
+      const errors = p.measured.map((x) => x.ms - trueMs(x.config));
+      return Math.max(...errors) - Math.min(...errors);
+    };
+    const options = { samples: 10, seed: 2, warmup: 1, repeats: 9 } as const;
+    const rr = drifting(0.0005);
+    const robin = await measureProfile(space, rr.run, { ...options, now: rr.now, validationMethod: 'round-robin' });
+    const ind = drifting(0.0005);
+    const independent = await measureProfile(space, ind.run, { ...options, now: ind.now, validationMethod: 'independent' });
+    // Round-robin: each configuration's median run sits mid-way through the rounds, within one
+    // round (n runs) of the others; independent: spread over the whole validation phase.
+    const n = robin.measured.length;
+    expect(spread(robin)).toBeLessThanOrEqual(0.0005 * (n + 1));
+    expect(spread(independent)).toBeGreaterThan(0.0005 * 10 * (n - 1) * 0.9);
+  });
+});
+
 describe('measureProfile with width genes', () => {
   const space = resolveSearchSpace(
     {

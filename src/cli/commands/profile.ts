@@ -102,7 +102,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       .option('validation-method', {
         choices: VALIDATION_METHODS,
         default: PROFILE_DEFAULTS.validationMethod as ValidationMethod,
-        describe: 'paired: each validation configuration as a difference to all-min in ABBA pairs (drift-robust); independent: each on its own',
+        describe: 'paired: each validation configuration as a difference to all-min in ABBA pairs (drift-robust); round-robin: all interleaved, one run of each per round (drift-robust; keeps a merged onnx session per configuration); independent: each on its own',
       })
       .option('engine', {
         choices: ENGINE_REQUESTS,
