@@ -312,39 +312,39 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
     return g.add(g.mul(x, cos), g.mul(rotated, sin));
   };
 
-  let h = g.op('Gather', [g.floats('embed_tokens', [c.vocabSize, H], weights.embed), ids], { axis: 0 });
-  weights.layers.forEach((layer, l) => {
-    const norm1 = g.floats(`layers.${l}.input_layernorm`, [H], layer.inputNorm);
-    const norm2 = g.floats(`layers.${l}.post_attention_layernorm`, [H], layer.postAttentionNorm);
-    // Attention. Query head h reads kv head floor(h / groups): the groups query heads of one kv
-    // head are stacked along the sequence axis and share one product with it, as in the tfjs model.
-    const x = rmsNorm(h, norm1);
-    const [qOut, kOut, vOut] = linears(x, l, ['q_proj', 'k_proj', 'v_proj'], layer.linears);
-    if (gqa) {
-      // One contrib kernel: rotary on q and k, causal grouped-query products, softmax; [B, S, heads*d] out.
-      const [attended] = g.opN(
-        'GroupQueryAttention',
-        [qOut!, kOut!, vOut!, '', '', gqa.seqlensK, gqa.totalLength, gqa.cos, gqa.sin],
-        3,
-        { num_heads: heads, kv_num_heads: kvHeads, do_rotary: 1, rotary_interleaved: 0, scale: 1 / Math.sqrt(d) },
-        undefined,
-        MICROSOFT_DOMAIN,
-      );
-      h = g.add(h, linear(attended!, l, 'o_proj', layer.linears));
-      const y = rmsNorm(h, norm2);
-      const [gate, up] = linears(y, l, ['gate_proj', 'up_proj'], layer.linears);
-      h = g.add(h, linear(g.mul(g.mul(gate!, g.op('Sigmoid', [gate!])), up!), l, 'down_proj', layer.linears));
-      return;
-    }
-    const q = rope(splitHeads(qOut!, heads));
-    const k = rope(splitHeads(kOut!, kvHeads));
-    const v = splitHeads(vOut!, kvHeads);
+  /**
+   * Attention in ONNX operators, q/k/v [B, S, heads*d | kv*d] -> [B, S, heads*d]. Query head h
+   * reads kv head floor(h / groups): the groups query heads of one kv head are stacked along the
+   * sequence axis and share one product with it, as in the tfjs model.
+   */
+  const standardAttention = (qOut: string, kOut: string, vOut: string): string => {
+    const q = rope(splitHeads(qOut, heads));
+    const k = rope(splitHeads(kOut, kvHeads));
+    const v = splitHeads(vOut, kvHeads);
     const qStacked = g.reshape(q, [0, kvHeads, -1, d]); // [B, kv, groups*S, d]
     const scores = g.mul(g.matmul(qStacked, g.transpose(k, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(d)));
     const probs = g.op('Softmax', [g.add(scores, standard!.mask)], { axis: -1 }); // [B, kv, groups*S, S]
     const attended = g.reshape(g.matmul(probs, v), [0, heads, -1, d]); // [B, heads, S, d]
-    const merged = g.reshape(g.transpose(attended, [0, 2, 1, 3]), [0, 0, heads * d]);
-    h = g.add(h, linear(merged, l, 'o_proj', layer.linears));
+    return g.reshape(g.transpose(attended, [0, 2, 1, 3]), [0, 0, heads * d]);
+  };
+  /** The same as one contrib kernel: rotary on q and k, causal grouped-query products, softmax. */
+  const fusedAttention = (qOut: string, kOut: string, vOut: string): string =>
+    g.opN(
+      'GroupQueryAttention',
+      [qOut, kOut, vOut, '', '', gqa!.seqlensK, gqa!.totalLength, gqa!.cos, gqa!.sin],
+      3,
+      { num_heads: heads, kv_num_heads: kvHeads, do_rotary: 1, rotary_interleaved: 0, scale: 1 / Math.sqrt(d) },
+      undefined,
+      MICROSOFT_DOMAIN,
+    )[0]!;
+
+  let h = g.op('Gather', [g.floats('embed_tokens', [c.vocabSize, H], weights.embed), ids], { axis: 0 });
+  weights.layers.forEach((layer, l) => {
+    const norm1 = g.floats(`layers.${l}.input_layernorm`, [H], layer.inputNorm);
+    const norm2 = g.floats(`layers.${l}.post_attention_layernorm`, [H], layer.postAttentionNorm);
+    const x = rmsNorm(h, norm1);
+    const [qOut, kOut, vOut] = linears(x, l, ['q_proj', 'k_proj', 'v_proj'], layer.linears);
+    h = g.add(h, linear(gqa ? fusedAttention(qOut!, kOut!, vOut!) : standardAttention(qOut!, kOut!, vOut!), l, 'o_proj', layer.linears));
     // SwiGLU MLP.
     const y = rmsNorm(h, norm2);
     const [gate, up] = linears(y, l, ['gate_proj', 'up_proj'], layer.linears);
