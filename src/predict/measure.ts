@@ -225,3 +225,38 @@ export async function measurePairedDifference(
   const r = robustMedian(bMs.map((v, i) => v - (aMs[i] as number)));
   return { medianDiffMs: r.median, aMs, bMs, rejected: r.rejected };
 }
+
+/**
+ * Measure several functions interleaved: `warmup` untimed runs of each, then `repeats` rounds of
+ * one timed run of each (order reversed every other round), so that slow drift of the machine
+ * lands on all of them alike instead of on whichever ran during it. One {@link Measurement} per
+ * function, in the order given (robust median of its runs). `onRound(r)` is called after each
+ * timed round (1-based), for progress output.
+ *
+ * @throws NlsError when `warmup` is not an integer >= 0 or `repeats` not an integer >= 1.
+ */
+export async function measureRoundRobin(
+  fns: readonly (() => Promise<void> | void)[],
+  options: MeasureOptions = {},
+  onRound?: (round: number) => void,
+): Promise<Measurement[]> {
+  const warmup = checkCount(options.warmup ?? 2, 0, 'warmup');
+  const repeats = checkCount(options.repeats ?? 7, 1, 'repeats');
+  const now = options.now ?? clockFunction(options.clock ?? 'wall');
+  for (let w = 0; w < warmup; w++) for (const fn of fns) await fn();
+  const samples = fns.map(() => [] as number[]);
+  const forward = fns.map((_, i) => i);
+  const backward = [...forward].reverse();
+  for (let r = 0; r < repeats; r++) {
+    for (const i of r % 2 === 0 ? forward : backward) {
+      const t0 = now();
+      await fns[i]!();
+      samples[i]!.push(now() - t0);
+    }
+    onRound?.(r + 1);
+  }
+  return samples.map((samplesMs) => {
+    const r = robustMedian(samplesMs);
+    return { medianMs: r.median, samplesMs, rejected: r.rejected };
+  });
+}

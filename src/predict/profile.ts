@@ -21,7 +21,7 @@ import type { Config, SearchSpace } from '../space/index.js';
 import { createRng } from '../util/rng.js';
 import type { Progress } from '../util/progress.js';
 import { LookupTablePredictor } from './lookup-table.js';
-import { checkClockForBackend, clockFunction, type MeasureClock, measureMedian, measurePairedDifference, parseClock, robustMedian } from './measure.js';
+import { checkClockForBackend, type MeasureClock, measureMedian, measurePairedDifference, measureRoundRobin, parseClock, robustMedian } from './measure.js';
 import type { Predictor, PredictorSample } from './predictor.js';
 import { evaluatePredictor, type PredictorQuality, splitSamples } from './quality.js';
 import { DEFAULT_RIDGE_LAMBDA, RidgePredictor } from './ridge.js';
@@ -371,40 +371,36 @@ export async function measureProfile(space: SearchSpace, run: ProfileRunner, opt
   // (added back to every one of them) includes the all-min runs of the validation pairs too.
   const rows: { key: string; config: number[]; source: MeasuredSource; diff: number; rawMs: number }[] = [];
   if (method === 'round-robin') {
-    const now = options.now ?? clockFunction(options.clock ?? 'wall');
-    const active = configs.map(({ config }) => ({ ranks: space.activeRanks(config), widths: space.activeWidths(config) }));
-    const runs = configs.map(() => [] as number[]);
-    for (let w = 0; w < warmup; w++) for (const a of active) await run(a.ranks, a.widths);
-    const forward = configs.map((_, i) => i);
-    const backward = [...forward].reverse();
-    for (let r = 0; r < repeats; r++) {
-      for (const i of r % 2 === 0 ? forward : backward) {
-        const t0 = now();
-        await run(active[i]!.ranks, active[i]!.widths);
-        runs[i]!.push(now() - t0);
-      }
-      progress?.log(`round ${r + 1}/${repeats} of ${configs.length} configurations`);
-    }
+    const ms = await measureRoundRobin(
+      configs.map(({ config }) => {
+        const ranks = space.activeRanks(config);
+        const widths = space.activeWidths(config);
+        return () => run(ranks, widths);
+      }),
+      timing,
+      (r) => progress?.log(`round ${r}/${repeats} of ${configs.length} configurations`),
+    );
     configs.forEach(({ config, source }, i) => {
-      const m = robustMedian(runs[i]!);
+      const m = ms[i]!;
       rejected += m.rejected;
-      rows.push({ key: space.key(config), config: [...config], source, diff: Number.NaN, rawMs: m.median });
-      progress?.step(++step, { config: `${source} ${space.key(config)}`, ms: m.median });
+      rows.push({ key: space.key(config), config: [...config], source, diff: Number.NaN, rawMs: m.medianMs });
+      progress?.step(++step, { config: `${source} ${space.key(config)}`, ms: m.medianMs });
     });
-  }
-  for (const { config, source } of method === 'round-robin' ? [] : configs) {
-    const key = space.key(config);
-    if (method === 'paired') {
-      const m = await paired(config);
-      rows.push({ key, config: [...config], source, ...m });
-      progress?.step(++step, { config: `${source} ${key}`, 'Δms': m.diff });
-    } else {
-      const ranks = space.activeRanks(config);
-      const widths = space.activeWidths(config);
-      const m = await measureMedian(() => run(ranks, widths), timing);
-      rejected += m.rejected;
-      rows.push({ key, config: [...config], source, diff: Number.NaN, rawMs: m.medianMs });
-      progress?.step(++step, { config: `${source} ${key}`, ms: m.medianMs });
+  } else {
+    for (const { config, source } of configs) {
+      const key = space.key(config);
+      if (method === 'paired') {
+        const m = await paired(config);
+        rows.push({ key, config: [...config], source, ...m });
+        progress?.step(++step, { config: `${source} ${key}`, 'Δms': m.diff });
+      } else {
+        const ranks = space.activeRanks(config);
+        const widths = space.activeWidths(config);
+        const m = await measureMedian(() => run(ranks, widths), timing);
+        rejected += m.rejected;
+        rows.push({ key, config: [...config], source, diff: Number.NaN, rawMs: m.medianMs });
+        progress?.step(++step, { config: `${source} ${key}`, ms: m.medianMs });
+      }
     }
   }
   const allMin = robustMedian(allMinRuns).median;
