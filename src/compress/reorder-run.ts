@@ -13,10 +13,10 @@ import { brownCorpus } from '../data/brown.js';
 import { encodeTextStream } from '../data/encode.js';
 import { NlsError } from '../errors.js';
 import { DEMO_MODEL_DIR, hasPretrainedDemoModel } from '../model/demo-model.js';
-import type { LlamaModel } from '../model/llama.js';
 import { copyTokenizerFiles, loadModelFolder, saveModelFolder } from '../model/model-folder.js';
 import type { FloatDtype } from '../model/safetensors.js';
 import { NLS_VERSION } from '../package-info.js';
+import { maxAbsDiff } from '../util/compare.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Progress } from '../util/progress.js';
 import { randomWindows, readTextDocuments } from './calibration.js';
@@ -71,15 +71,6 @@ export interface ReorderReport {
 
 const BROWN_TRAIN = 'Brown corpus (training documents)';
 
-async function logitsOf(model: LlamaModel, ids: tf.Tensor2D): Promise<Float32Array> {
-  const out = model.forward(ids);
-  try {
-    return Float32Array.from((await out.data()) as Float32Array);
-  } finally {
-    out.dispose();
-  }
-}
-
 /** The dtype a model folder's weights were saved in, from config.json's `torch_dtype`. */
 async function sourceDtype(dir: string): Promise<FloatDtype> {
   const raw: unknown = JSON.parse(await fsp.readFile(path.join(dir, 'config.json'), 'utf8'));
@@ -127,13 +118,12 @@ export async function runReorder(options: RunReorderOptions): Promise<ReorderRep
     const calibration = randomWindows(encodeTextStream(docs, tokenizer), samples, seqlen, seed, calibSource);
     const compareRows = Math.min(4, samples);
     const ids = tf.tensor2d(calibration.inputIds.slice(0, compareRows * seqlen), [compareRows, seqlen], 'int32');
-    let maxAbsDiff = 0;
+    let logitsDiff = 0;
     let reordering;
     try {
-      const before = await logitsOf(model, ids);
+      const before = await model.logitsData(ids);
       reordering = await reorderMlpChannels(model, calibration, options.progress ? { progress: options.progress } : {});
-      const after = await logitsOf(model, ids);
-      for (let i = 0; i < after.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(after[i]! - before[i]!));
+      logitsDiff = maxAbsDiff(await model.logitsData(ids), before);
     } finally {
       ids.dispose();
     }
@@ -148,10 +138,10 @@ export async function runReorder(options: RunReorderOptions): Promise<ReorderRep
       seed,
       tokens: reordering.tokens,
       seconds: (performance.now() - started) / 1000,
-      logits: { rows: compareRows, positions: compareRows * seqlen, maxAbsDiff },
+      logits: { rows: compareRows, positions: compareRows * seqlen, maxAbsDiff: logitsDiff },
       layers: reordering.layers,
     };
-    options.progress?.log(`logits of the reordered model differ by at most ${maxAbsDiff.toExponential(2)} from the original`);
+    options.progress?.log(`logits of the reordered model differ by at most ${logitsDiff.toExponential(2)} from the original`);
     await fsp.mkdir(options.out, { recursive: true });
     const copied = await copyTokenizerFiles(dir, options.out);
     await saveModelFolder(options.out, model, {

@@ -7,8 +7,8 @@ import type { AdapterSet } from '../adapters/adapter-set.js';
 import { scoreRows, type RowScores } from '../evaluate/scoring.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { TokenBatch } from '../train/batch.js';
-import { intermediateSizesOf } from '../model/widths.js';
-import { checkRanks, checkWidths } from './ranks.js';
+import { checkMlpWidths, intermediateSizesOf } from '../model/widths.js';
+import { checkRanks } from './ranks.js';
 import type { EngineInfo, EvaluationEngine } from './types.js';
 
 /** Options of {@link createTfjsEngine}. */
@@ -50,7 +50,7 @@ export function createTfjsEngine(model: LlamaModel, adapters: AdapterSet | undef
       for (const [key, r] of next) ranks.set(key, r);
     },
     setWidths: async (next) => {
-      checkWidths(sizes, next);
+      checkMlpWidths(sizes, next);
       for (const [layer, w] of next) widths.set(layer, w);
     },
     scoreRows: (rows: TokenBatch, batchSize?: number): Promise<RowScores> => withRanks(() => scoreRows(model, rows, batchSize ?? options.batchSize ?? 16)),

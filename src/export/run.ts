@@ -21,6 +21,7 @@ import type { Tokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
 import { encodeRows, loadTaskData, type TaskDataOptions } from '../pipeline/train-supernet.js';
 import { type LoadedSupernet, loadSupernet } from '../supernet/artifact.js';
+import { maxAbsDiff } from '../util/compare.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Progress } from '../util/progress.js';
 import { createRng } from '../util/rng.js';
@@ -101,16 +102,6 @@ function randomRows(tokenizer: Tokenizer, vocab: number, n: number, len: number,
   const ids = new Int32Array(n * len);
   for (let i = 0; i < ids.length; i++) ids[i] = rng.int(Math.min(vocab, tokenizer.vocabSize));
   return { ids: tf.tensor2d(ids, [n, len], 'int32'), source: `${n} random token rows (the training data of ${why} could not be loaded)` };
-}
-
-/** Logits of `model` for `ids`, read back as one flat array. */
-async function logitsOf(model: LlamaModel, ids: tf.Tensor2D): Promise<Float32Array> {
-  const logits = model.forward(ids);
-  try {
-    return (await logits.data()) as Float32Array;
-  } finally {
-    logits.dispose();
-  }
 }
 
 /** The `merge-report.json` document. */
@@ -247,7 +238,7 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; spa
     }
     const rows = await comparisonRows(o.supernet, loaded, o.compareRows, o.seed);
     try {
-      const before = await logitsOf(loaded.model, rows.ids);
+      const before = await loaded.model.logitsData(rows.ids);
       const sub = await extractSubAdapter(loaded.adapters, subnet.ranks, narrowed ? subnet.widths : new Map());
       loaded.adapters.dispose();
       adaptersAttached = false;
@@ -257,16 +248,14 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; spa
       const target = small ?? loaded.model;
       // A quantized base (nls-rtn folder) is merged back onto its own grid.
       const merge = await mergeAdapters(target, sub, { sparsityAware: o.sparse, ...(quantization ? { quantization } : {}) });
-      const after = await logitsOf(target, rows.ids);
-      let maxAbsDiff = 0;
-      for (let i = 0; i < after.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(after[i]! - before[i]!));
+      const after = await target.logitsData(rows.ids);
       return {
         loaded,
         model: target,
         subnet,
         sub,
         merge,
-        logits: { rows: rows.source, positions: rows.ids.size, maxAbsDiff },
+        logits: { rows: rows.source, positions: rows.ids.size, maxAbsDiff: maxAbsDiff(after, before) },
         base: path.resolve(loaded.dir),
         rows: rows.ids,
         mergedLogits: after,
@@ -298,9 +287,7 @@ async function writeMergedOnnx(m: MergedInMemory, file: string): Promise<NonNull
     const [batch, seq] = m.rows.shape;
     const ids = Int32Array.from((await m.rows.data()) as Int32Array);
     const out = (await session.run({ input_ids: new ort.Tensor('int32', ids, [batch, seq]) }))['logits']!.data as Float32Array;
-    let maxAbsDiff = 0;
-    for (let i = 0; i < out.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(out[i]! - m.mergedLogits[i]!));
-    return { file: path.basename(file), bytes: bytes.length, maxAbsDiff };
+    return { file: path.basename(file), bytes: bytes.length, maxAbsDiff: maxAbsDiff(out, m.mergedLogits) };
   } finally {
     await session.release();
   }

@@ -14,6 +14,7 @@ import { bmm, embedding, linear } from '../ops/linalg.js';
 import { createRng, normalArray } from '../util/rng.js';
 import type { LlamaConfig } from './hf-config.js';
 import { type ForwardContext, INFERENCE, LINEAR_MODULES, type LinearModuleName, LinearSlot } from './linear.js';
+import { checkMlpWidths, intermediateSizesOf } from './widths.js';
 
 /** A tensor in HF layout, as read from or written to safetensors (float32 values). */
 export interface HfTensor {
@@ -197,13 +198,7 @@ export class LlamaModel {
    * @throws NlsError for a layer out of range or a width outside `1..intermediate size`.
    */
   setMlpWidths(widths: ReadonlyMap<number, number>): void {
-    for (const [l, w] of widths) {
-      if (!Number.isSafeInteger(l) || l < 0 || l >= this.layers.length) throw new NlsError(`no layer ${l} (the model has ${this.layers.length})`, { field: `widths.${l}` });
-      const full = this.intermediateSizeOf(l);
-      if (!Number.isSafeInteger(w) || w < 1 || w > full) {
-        throw new NlsError(`MLP width must be an integer in [1, ${full}] (layer ${l}'s intermediate size), got ${w}`, { field: `widths.${l}` });
-      }
-    }
+    checkMlpWidths(intermediateSizesOf(this.config), widths);
     for (const [l, w] of widths) {
       const { gate_proj: gate, up_proj: up, down_proj: down } = this.layers[l]!.linears;
       gate.setActiveShape(gate.inFeatures, w);
@@ -365,6 +360,16 @@ export class LlamaModel {
    */
   forward(ids: tf.Tensor2D, ctx: ForwardContext = INFERENCE): tf.Tensor3D {
     return tf.tidy(() => this.lmHead(this.hidden(ids, ctx)) as tf.Tensor3D);
+  }
+
+  /** {@link forward}'s logits (inference) read back as one flat row-major array; no tensor is kept. */
+  async logitsData(ids: tf.Tensor2D): Promise<Float32Array> {
+    const logits = this.forward(ids);
+    try {
+      return Float32Array.from((await logits.data()) as Float32Array);
+    } finally {
+      logits.dispose();
+    }
   }
 
   /** Free every tensor the model holds (weights and caches). Adapters are disposed by their owner. */

@@ -18,12 +18,16 @@ export function intermediateSizesOf(cfg: LlamaConfig): number[] {
   return Array.from({ length: cfg.numHiddenLayers }, (_, l) => cfg.intermediateSizes?.[l] ?? cfg.intermediateSize);
 }
 
-/** Check `widths` (layer -> width) against `cfg`: layers in range, widths in `1..size`. */
-function checkWidths(cfg: LlamaConfig, widths: ReadonlyMap<number, number>): void {
-  const sizes = intermediateSizesOf(cfg);
+/**
+ * Throw an `NlsError` naming the layer when `widths` (layer -> width) names a layer outside
+ * `sizes` (each layer's full MLP width) or a width outside `[1, its size]`. Every entry is
+ * checked before a caller applies any.
+ */
+export function checkMlpWidths(sizes: readonly number[], widths: ReadonlyMap<number, number>): void {
   for (const [l, w] of widths) {
-    if (!Number.isSafeInteger(l) || l < 0 || l >= cfg.numHiddenLayers) throw new NlsError(`no layer ${l} (the model has ${cfg.numHiddenLayers})`, { field: `widths.${l}` });
-    if (!Number.isSafeInteger(w) || w < 1 || w > sizes[l]!) throw new NlsError(`MLP width must be an integer in [1, ${sizes[l]}], got ${w}`, { field: `widths.${l}` });
+    const full = sizes[l];
+    if (full === undefined || !Number.isSafeInteger(l)) throw new NlsError(`no layer ${l} (the model has ${sizes.length})`, { field: `widths.${l}` });
+    if (!Number.isSafeInteger(w) || w < 1 || w > full) throw new NlsError(`MLP width must be an integer in [1, ${full}], got ${w}`, { field: `widths.${l}` });
   }
 }
 
@@ -33,7 +37,7 @@ function checkWidths(cfg: LlamaConfig, widths: ReadonlyMap<number, number>): voi
  * width unless they are all equal (then it is absent: a plain HF LLaMA config).
  */
 export function configWithWidths(cfg: LlamaConfig, widths: ReadonlyMap<number, number>): LlamaConfig {
-  checkWidths(cfg, widths);
+  checkMlpWidths(intermediateSizesOf(cfg), widths);
   const sizes = intermediateSizesOf(cfg).map((s, l) => widths.get(l) ?? s);
   const { intermediateSizes: _drop, ...rest } = cfg;
   void _drop;
@@ -61,7 +65,7 @@ function firstCols(t: HfTensor, cols: number): HfTensor {
  * (shared, not copied). With {@link configWithWidths} this is a complete smaller checkpoint.
  */
 export function sliceMlpHfTensors(cfg: LlamaConfig, tensors: ReadonlyMap<string, HfTensor>, widths: ReadonlyMap<number, number>): Map<string, HfTensor> {
-  checkWidths(cfg, widths);
+  checkMlpWidths(intermediateSizesOf(cfg), widths);
   const out = new Map(tensors);
   for (const [l, w] of widths) {
     const p = `model.layers.${l}.mlp`;

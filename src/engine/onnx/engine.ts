@@ -23,8 +23,8 @@ import type { RowScores } from '../../evaluate/scoring.js';
 import type { LlamaModel } from '../../model/llama.js';
 import { NLS_VERSION } from '../../package-info.js';
 import type { TokenBatch } from '../../train/batch.js';
-import { intermediateSizesOf } from '../../model/widths.js';
-import { checkRanks, checkWidths } from '../ranks.js';
+import { checkMlpWidths, intermediateSizesOf } from '../../model/widths.js';
+import { checkRanks } from '../ranks.js';
 import type { EngineInfo, EvaluationEngine, OnnxForm } from '../types.js';
 import { type AdapterPath, type AttentionKind, adapterInputNames, exportLlamaOnnx, fusedAttentionSupported, type LlamaGraphOutput, type LlamaWeights, widthInputName } from './llama.js';
 import { createOrtSession, defaultThreads, loadOrt, type OnnxSessionOptions, type OrtSession } from './session.js';
@@ -210,7 +210,7 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
       if (form === 'unmerged') buildFeeds();
     },
     setWidths: async (next) => {
-      checkWidths(sizes, next);
+      checkMlpWidths(sizes, next);
       const before = new Map(widths);
       for (const [layer, w] of next) widths.set(layer, w);
       try {
