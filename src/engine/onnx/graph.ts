@@ -46,6 +46,8 @@ export class GraphBuilder {
   private readonly outputs: OnnxValueInfo[] = [];
   private readonly used = new Set<string>();
   private readonly constants = new Map<string, string>();
+  private readonly gradients = new Map<string, { readonly x: string; readonly vjp: (g: GraphBuilder, dy: string) => string }>();
+  private initializerIndex: Map<string, OnnxTensor> | undefined;
   private counter = 0;
 
   constructor(readonly name: string) {}
@@ -83,6 +85,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An initializer under a fresh name starting with `hint`. */
+  constantTensor(hint: string, dataType: OnnxDataTypeValue, dims: readonly number[], values: TensorValues): string {
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dataType, dims, values });
+    return name;
+  }
+
   /** A float initializer. */
   floats(name: string, dims: readonly number[], values: Float32Array): string {
     return this.initializer(name, OnnxDataType.FLOAT, dims, values);
@@ -100,16 +109,55 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A shared float scalar constant. */
-  scalar(value: number): string {
-    const key = `f32:${Object.is(value, -0) ? '-0' : value}`;
+  /** A shared float scalar constant (float32 unless `dataType` is DOUBLE: gradient graphs follow their values' type). */
+  scalar(value: number, dataType: typeof OnnxDataType.FLOAT | typeof OnnxDataType.DOUBLE = OnnxDataType.FLOAT): string {
+    const double = dataType === OnnxDataType.DOUBLE;
+    const key = `${double ? 'f64' : 'f32'}:${Object.is(value, -0) ? '-0' : value}`;
     let name = this.constants.get(key);
     if (!name) {
-      name = this.fresh('const_f32');
-      this.initializers.push({ name, dataType: OnnxDataType.FLOAT, dims: [], values: Float32Array.of(value) });
+      name = this.fresh(double ? 'const_f64' : 'const_f32');
+      this.initializers.push({ name, dataType, dims: [], values: double ? Float64Array.of(value) : Float32Array.of(value) });
       this.constants.set(key, name);
     }
     return name;
+  }
+
+  /** A tensor of zeros of `dims` (ConstantOfShape: nothing stored but the shape). */
+  zeros(dims: readonly number[], dataType: typeof OnnxDataType.FLOAT | typeof OnnxDataType.DOUBLE = OnnxDataType.FLOAT): string {
+    const value: OnnxTensor = { name: 'value', dataType, dims: [1], values: dataType === OnnxDataType.DOUBLE ? Float64Array.of(0) : Float32Array.of(0) };
+    return this.op('ConstantOfShape', [this.int64s(dims)], { value: { kind: 'tensor', value } });
+  }
+
+  /**
+   * Give `y` a hand-written gradient with respect to `x` (like tf.customGrad): reverse-mode
+   * differentiation (autodiff.ts) sends y's gradient through `vjp` to x and does not
+   * differentiate the nodes between them. Used for straight-through estimators.
+   */
+  customGradient(y: string, x: string, vjp: (g: GraphBuilder, dy: string) => string): void {
+    if (this.gradients.has(y)) throw new Error(`ONNX graph ${this.name}: ${y} already has a custom gradient`);
+    this.gradients.set(y, { x, vjp });
+  }
+
+  /** The hand-written gradient of `y`, if {@link customGradient} gave it one. */
+  customGradientOf(y: string): { readonly x: string; readonly vjp: (g: GraphBuilder, dy: string) => string } | undefined {
+    return this.gradients.get(y);
+  }
+
+  /** The nodes so far, in topological order (the order they were added). */
+  get graphNodes(): readonly OnnxNode[] {
+    return this.nodes;
+  }
+
+  /** The graph inputs declared so far. */
+  get graphInputs(): readonly OnnxValueInfo[] {
+    return this.inputs;
+  }
+
+  /** The initializer named `name`, if there is one. */
+  initializerOf(name: string): OnnxTensor | undefined {
+    this.initializerIndex ??= new Map();
+    if (this.initializerIndex.size !== this.initializers.length) this.initializerIndex = new Map(this.initializers.map((t) => [t.name, t]));
+    return this.initializerIndex.get(name);
   }
 
   /** Add a node with one output; returns the output's name (`out`, or a fresh one from the op type). */

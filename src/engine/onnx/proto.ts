@@ -12,7 +12,7 @@
  */
 
 /** ONNX `TensorProto.DataType` values used by nls. */
-export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
 /** One of {@link OnnxDataType}. */
 export type OnnxDataTypeValue = (typeof OnnxDataType)[keyof typeof OnnxDataType];
 
@@ -151,7 +151,7 @@ export function joinChunks(chunks: Chunks): Uint8Array {
 }
 
 /** Element data a tensor can hold. */
-export type TensorValues = Float32Array | Int32Array | BigInt64Array | Uint8Array;
+export type TensorValues = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
 /** A tensor for an initializer or a `value` attribute. */
 export interface OnnxTensor {
