@@ -55,6 +55,18 @@ export { DEMO_RESULT_FILE, demoStrategies, runDemo, type DemoOptions, type DemoR
 export * from './pipeline/train-supernet.js';
 export { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult, type SubnetChoice } from './pipeline/train-eval-job.js';
 export { pretrainDemoModel, type PretrainDemoOptions, type PretrainDemoResult } from './pipeline/pretrain-demo.js';
+/** Randomly initialised model folders of any LLaMA size (`nls init-model`). */
+export {
+  initModelFolder,
+  initModelConfig,
+  initModelCommandLine,
+  parameterBreakdown,
+  INIT_MODEL_DEFAULTS,
+  type InitModelArchitecture,
+  type InitModelOptions,
+  type InitModelResult,
+  type ParameterBreakdown,
+} from './pipeline/init-model.js';
 
 // Data
 export * from './data/index.js';

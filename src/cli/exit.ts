@@ -5,3 +5,14 @@ export class CommandExit extends Error {
     this.name = 'CommandExit';
   }
 }
+
+/**
+ * A bad command line (unknown flag, invalid flag value): `main` prints it with a pointer to
+ * `--help` and exits 2. Commands throw it from their yargs `check` to name the flag at fault.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

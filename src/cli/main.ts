@@ -23,8 +23,9 @@ import { mergeCommand } from './commands/merge.js';
 import { exportCommand } from './commands/export.js';
 import { sparsifyCommand } from './commands/sparsify.js';
 import { reorderCommand } from './commands/reorder.js';
+import { initModelCommand } from './commands/init-model.js';
 import { withGlobalOptions } from './common.js';
-import { CommandExit } from './exit.js';
+import { CommandExit, UsageError } from './exit.js';
 import { recorded, setInvocation } from './recorded.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { reportCommand } from './commands/report.js';
@@ -67,6 +68,8 @@ const RUN_INPUTS = {
     { option: 'model', kind: 'model' },
     { option: 'calib', kind: 'text', default: 'brown' },
   ],
+  // Reads nothing: the weights come from the seed alone.
+  'init-model': [],
   subnet: [
     { option: 'supernet', kind: 'path' },
     { option: 'pareto', kind: 'path' },
@@ -97,13 +100,16 @@ export async function main(argv: string[]): Promise<number> {
       .command(recorded(exportCommand, RUN_INPUTS.subnet))
       .command(recorded(sparsifyCommand, RUN_INPUTS.sparsify))
       .command(recorded(reorderCommand, RUN_INPUTS.reorder))
+      .command(recorded(initModelCommand, RUN_INPUTS['init-model']))
       .command(reproduceCommand)
       .command(reportCommand)
       .demandCommand(1, 'name a command; see nls --help')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))
       .fail((msg, err) => {
-        failed = err ?? new UsageError(msg);
+        // Throw, so that yargs stops here: after a failed validation (a missing required option,
+        // a command's check) it would otherwise go on to run the command's handler.
+        throw err ?? new UsageError(msg);
       })
       .parseAsync();
   } catch (err) {
@@ -122,9 +128,6 @@ export async function main(argv: string[]): Promise<number> {
   process.stderr.write(`nls: internal error: ${failed instanceof Error ? (failed.stack ?? failed.message) : String(failed)}\n`);
   return 70;
 }
-
-class UsageError extends Error {}
-
 
 // Run when this file is the entry point (tsx src/cli/main.ts); bin/nls.js imports main() instead.
 const entry = process.argv[1];

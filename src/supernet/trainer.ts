@@ -4,19 +4,23 @@
  * genes (LoNAS mode B) a configuration also sets each layer's MLP width, so widths and ranks are
  * sampled together under the rule; only adapter weights train.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../adapters/adapter-set.js';
 import type { LlamaModel } from '../model/llama.js';
-import { tokenCrossEntropy } from '../model/loss.js';
 import type { SearchSpace } from '../space/index.js';
 import type { BatchSource } from '../train/batch.js';
-import { batchTensors, runTrainingLoop, type StepRecord, type TrainingTask, type TrainLoopOptions } from '../train/loop.js';
+import { createTrainingEngine, type EngineChoice } from '../train/engines.js';
+import { runTrainingLoop, type StepRecord, type TrainingTask, type TrainLoopOptions } from '../train/loop.js';
 import { configsForStep, type SamplingRuleName } from './sampling.js';
 
 /** Options of {@link trainSupernet}. */
 export interface SupernetTrainOptions extends Omit<TrainLoopOptions, 'taskName'> {
   /** Sampling rule (default `uniform`). */
   readonly rule?: SamplingRuleName;
+  /** Training engine (default `tfjs`; `auto` = onnx where onnxruntime-node loads, src/train/engines.ts). */
+  readonly engine?: EngineChoice;
+  /** Intra-op threads of the onnx engine (default: every core). */
+  readonly threads?: number;
 }
 
 /** How often a configuration was trained and its running mean loss (NNCF v2.17's statistics). */
@@ -33,6 +37,8 @@ export interface SupernetTrainResult {
   readonly seconds: number;
   readonly tokens: number;
   readonly stepsDone: number;
+  /** The engine that trained. */
+  readonly engine: 'tfjs' | 'onnx';
 }
 
 /** Stable checkpoint names of the adapter variables: `<module key>.lora_A` / `.lora_B`. */
@@ -68,21 +74,22 @@ export async function trainSupernet(
   options: SupernetTrainOptions,
 ): Promise<SupernetTrainResult> {
   const rule = options.rule ?? 'uniform';
-  const task: TrainingTask = {
+  const engine = await createTrainingEngine(options.engine ?? 'tfjs', {
+    model,
+    adapters,
     variables: adapterVariables(adapters),
+    elasticWidths: space.hasWidths,
+    optimizer: { weightDecay: options.weightDecay ?? 0.01 },
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  const task: TrainingTask = {
+    engine,
     passes: (_step, rng) =>
       configsForStep(rule, space, rng).map((config) => ({
         label: space.key(config),
-        activate: () => {
-          adapters.setActiveRanks(space.activeRanks(config));
-          if (space.hasWidths) model.setMlpWidths(space.activeWidths(config));
-        },
+        ranks: space.activeRanks(config),
+        ...(space.hasWidths ? { widths: space.activeWidths(config) } : {}),
       })),
-    loss: (batch, ctx) =>
-      tf.tidy(() => {
-        const t = batchTensors(batch);
-        return tokenCrossEntropy(model.forward(t.ids, ctx), t.targets, t.weights);
-      }),
   };
   let result;
   try {
@@ -91,9 +98,11 @@ export async function trainSupernet(
       taskName: options.rule === 'max' ? 'lora' : 'supernet',
       fingerprint: { rule, space: space.fingerprint, user: options.fingerprint ?? null },
     });
+    await engine.finish();
   } finally {
+    await engine.dispose();
     // The model leaves training at full width, whatever the last step activated.
     if (space.hasWidths) model.resetMlpWidths();
   }
-  return { ...result, statistics: configStatistics(result.records) };
+  return { ...result, engine: engine.name, statistics: configStatistics(result.records) };
 }

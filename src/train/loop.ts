@@ -9,33 +9,28 @@
  * Every random choice (configurations, dropout) comes from one seeded RNG whose state is saved
  * in each checkpoint with the weights, the optimizer moments and the step records, so a resumed
  * run ends with exactly the weights an uninterrupted one would.
+ *
+ * The loop is the same on every engine (engine.ts): the engine computes each micro-batch's loss
+ * and gradient (tfjs, or the ONNX training graph on onnxruntime) and holds the optimizer state.
  */
-import * as tf from '@tensorflow/tfjs';
 import { NlsError } from '../errors.js';
 import type { ForwardContext } from '../model/linear.js';
 import { Progress } from '../util/progress.js';
 import { createRng, restoreRng, type Rng, type RngState } from '../util/rng.js';
-import { AdamW, type AdamWSlotState, clipByGlobalNorm } from './adamw.js';
-import type { BatchSource, TokenBatch } from './batch.js';
+import type { AdamWSlotState } from './adamw.js';
+import type { BatchSource } from './batch.js';
 import { type CheckpointContents, hasCheckpoint, loadLatestCheckpoint, saveCheckpointDir } from './checkpoint.js';
+import type { TrainingEngine, TrainingEngineName, TrainingPass } from './engine.js';
 import { cosineWithWarmup } from './schedule.js';
 
-/** One configuration trained within an optimizer step. */
-export interface TrainingPass {
-  /** What is trained, e.g. a configuration key; recorded per step. */
-  readonly label: string;
-  /** Make this pass's configuration active. */
-  activate(): void;
-}
+export { batchTensors, type TrainingPass } from './engine.js';
 
-/** What the loop trains: its variables, the passes of each step, and the loss. */
+/** What the loop trains: the engine that holds the parameters and computes gradients, and the passes of each step. */
 export interface TrainingTask {
-  /** Trainable variables by stable name (the names used in checkpoints). */
-  readonly variables: ReadonlyMap<string, tf.Variable>;
+  /** Computes losses and gradients and applies AdamW (src/train/engine.ts). */
+  readonly engine: TrainingEngine;
   /** The passes of optimizer step `step`, drawing any randomness from `rng`. */
   passes(step: number, rng: Rng): TrainingPass[];
-  /** The loss of a micro-batch under the active configuration. */
-  loss(batch: TokenBatch, ctx: ForwardContext): tf.Scalar;
 }
 
 /** Hyper-parameters and bookkeeping of a run. */
@@ -102,59 +97,19 @@ interface LoopState {
   readonly optimizerSteps: readonly number[];
   readonly records: readonly StepRecord[];
   readonly fingerprint: unknown;
+  /** The engine that wrote the checkpoint (absent in checkpoints older than the onnx engine: tfjs). */
+  readonly engine?: TrainingEngineName;
 }
 
 /** Raised when the loss stops being finite. */
 export class TrainingDivergedError extends NlsError {}
 
-function batchTensors(b: TokenBatch): { ids: tf.Tensor2D; targets: tf.Tensor2D; weights: tf.Tensor2D } {
-  return {
-    ids: tf.tensor2d(b.inputIds, [b.batchSize, b.seqLen], 'int32'),
-    targets: tf.tensor2d(b.targets, [b.batchSize, b.seqLen], 'int32'),
-    weights: tf.tensor2d(b.weights, [b.batchSize, b.seqLen], 'float32'),
-  };
-}
-
-/** A batch's tensors, for tasks' loss functions. */
-export { batchTensors };
-
-function addInto(acc: Record<string, tf.Tensor>, grads: Record<string, tf.Tensor>, scale: number): void {
-  for (const [name, g] of Object.entries(grads)) {
-    const scaled = scale === 1 ? g : tf.mul(g, scale);
-    if (scaled !== g) g.dispose();
-    const prev = acc[name];
-    if (prev) {
-      acc[name] = tf.add(prev, scaled);
-      prev.dispose();
-      scaled.dispose();
-    } else {
-      acc[name] = scaled;
-    }
-  }
-}
-
-/**
- * `tf.variableGrads`, except that a loss reaching none of the variables (every adapter of the
- * configuration switched off) gives no gradients instead of an error.
- */
-function gradsOf(f: () => tf.Scalar, vars: tf.Variable[]): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
-  try {
-    return tf.variableGrads(f, vars);
-  } catch (err) {
-    if (!(err instanceof Error) || !/Cannot find a connection between any variable/.test(err.message)) throw err;
-    return { value: tf.tidy(f), grads: {} };
-  }
-}
-
 /** Run (or resume) a training loop. */
 export async function runTrainingLoop(task: TrainingTask, data: BatchSource, options: TrainLoopOptions): Promise<TrainLoopResult> {
   const progress = options.progress ?? new Progress({ quiet: true });
   const accum = options.gradAccum ?? 1;
-  const names = [...task.variables.keys()];
-  const vars = names.map((n) => task.variables.get(n)!);
-  // tfjs names gradients by variable.name; map back to our stable names.
-  const byTfName = new Map(vars.map((v, i) => [v.name, names[i]!]));
-  const optimizer = new AdamW(vars, { weightDecay: options.weightDecay ?? 0.01 });
+  const { engine } = task;
+  const names = engine.names;
   const schedule = { lr: options.lr, steps: options.steps, warmupSteps: options.warmupSteps, minLrRatio: options.minLrRatio ?? 0.1 };
   const fingerprint = JSON.parse(JSON.stringify(options.fingerprint ?? null)) as unknown;
 
@@ -170,41 +125,45 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
         { file: options.checkpointDir },
       );
     }
-    for (const [name, v] of task.variables) {
+    const current = await engine.weights();
+    for (const [name, v] of current) {
       const t = ckpt.weights.get(name);
-      if (!t || t.data.length !== v.size) throw new NlsError('checkpoint lacks this variable or has another shape', { file: options.checkpointDir, field: name });
-      tf.tidy(() => v.assign(tf.tensor(t.data, v.shape)));
+      if (!t || t.data.length !== v.data.length) throw new NlsError('checkpoint lacks this variable or has another shape', { file: options.checkpointDir, field: name });
     }
+    engine.setWeights(ckpt.weights, options.checkpointDir);
     const slotStates: AdamWSlotState[] = names.map((name, i) => ({
       step: ckpt.state.optimizerSteps[i] ?? 0,
       m: ckpt.optimizer.get(`${name}.m`)!.data,
       v: ckpt.optimizer.get(`${name}.v`)!.data,
     }));
-    optimizer.restore(slotStates, options.checkpointDir);
+    engine.restoreOptimizer(slotStates, options.checkpointDir);
     rng = restoreRng(ckpt.state.rng);
     records = ckpt.state.records.slice();
     start = ckpt.step;
     progress.log(`resumed from step ${start} in ${options.checkpointDir}`);
+    const writer = ckpt.state.engine ?? 'tfjs';
+    if (writer !== engine.name) {
+      progress.log(`note: the checkpoint was written by the ${writer} engine and training continues on ${engine.name}; the result matches an uninterrupted ${writer} run within float32 tolerance, not bit for bit (docs/training.md)`);
+    }
   } else if (options.checkpointDir && hasCheckpoint(options.checkpointDir)) {
     throw new NlsError('a checkpoint already exists here; fix: add --resume to continue it, or choose a new --out folder', { file: options.checkpointDir });
   }
 
   const save = async (step: number) => {
     if (!options.checkpointDir) return;
-    const optState = await optimizer.state();
-    const weights = new Map<string, { shape: number[]; data: Float32Array }>();
-    const opt = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (let i = 0; i < names.length; i++) {
-      const v = vars[i]!;
-      weights.set(names[i]!, { shape: v.shape.slice(), data: (await v.data()) as Float32Array });
-      opt.set(`${names[i]}.m`, { shape: v.shape.slice(), data: optState[i]!.m });
-      opt.set(`${names[i]}.v`, { shape: v.shape.slice(), data: optState[i]!.v });
-    }
+    const optState = await engine.optimizerState();
+    const weights = await engine.weights();
+    const opt = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+    names.forEach((name, i) => {
+      const shape = weights.get(name)!.shape;
+      opt.set(`${name}.m`, { shape, data: optState[i]!.m });
+      opt.set(`${name}.v`, { shape, data: optState[i]!.v });
+    });
     const contents: CheckpointContents<LoopState> = {
       step,
       weights,
       optimizer: opt,
-      state: { step, rng: rng.state(), optimizerSteps: optState.map((s) => s.step), records, fingerprint },
+      state: { step, rng: rng.state(), optimizerSteps: optState.map((s) => s.step), records, fingerprint, engine: engine.name },
     };
     await saveCheckpointDir(options.checkpointDir, contents);
   };
@@ -215,66 +174,42 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
   const t0 = performance.now();
   let tokens = 0;
   let lastGood = start;
-  try {
-    for (let step = start; step < end; step++) {
-      const lr = cosineWithWarmup(schedule, step);
-      const passes = task.passes(step, rng);
-      const acc: Record<string, tf.Tensor> = {};
-      const stepRecords: StepRecord[] = [];
-      try {
-        for (const pass of passes) {
-          pass.activate();
-          let lossSum = 0;
-          for (let micro = 0; micro < accum; micro++) {
-            const batch = data.batch(step, micro);
-            tokens += batch.batchSize * batch.seqLen;
-            const trainable = vars.filter((v) => v.trainable);
-            const { value, grads } = gradsOf(() => task.loss(batch, ctx), trainable);
-            const loss = (await value.data())[0]!;
-            value.dispose();
-            if (!Number.isFinite(loss)) {
-              tf.dispose(grads);
-              throw new TrainingDivergedError(
-                `loss became ${loss} at step ${step} (${pass.label}); ` +
-                  (options.checkpointDir ? `the last good checkpoint is step ${lastGood} in ${options.checkpointDir}` : 'no checkpoint was written') +
-                  '; fix: lower --lr or clip gradients harder',
-              );
-            }
-            lossSum += loss;
-            const renamed: Record<string, tf.Tensor> = {};
-            for (const [tfName, g] of Object.entries(grads)) renamed[byTfName.get(tfName) ?? tfName] = g;
-            addInto(acc, renamed, 1 / accum);
+  const lastGoodNote = () => (options.checkpointDir ? `the last good checkpoint is step ${lastGood} in ${options.checkpointDir}` : 'no checkpoint was written');
+  for (let step = start; step < end; step++) {
+    const lr = cosineWithWarmup(schedule, step);
+    const passes = task.passes(step, rng);
+    const stepRecords: StepRecord[] = [];
+    engine.beginStep();
+    try {
+      for (const pass of passes) {
+        let lossSum = 0;
+        for (let micro = 0; micro < accum; micro++) {
+          const batch = data.batch(step, micro);
+          tokens += batch.batchSize * batch.seqLen;
+          const loss = await engine.accumulate(pass, batch, 1 / accum, ctx);
+          if (!Number.isFinite(loss)) {
+            throw new TrainingDivergedError(`loss became ${loss} at step ${step} (${pass.label}); ${lastGoodNote()}; fix: lower --lr or clip gradients harder`);
           }
-          stepRecords.push({ step, label: pass.label, loss: lossSum / accum, lr });
+          lossSum += loss;
         }
-        const gradNorm = await clipByGlobalNorm(acc, options.clipNorm ?? 1);
-        if (!Number.isFinite(gradNorm)) {
-          throw new TrainingDivergedError(
-            `gradient norm became ${gradNorm} at step ${step}; ` +
-              (options.checkpointDir ? `the last good checkpoint is step ${lastGood} in ${options.checkpointDir}` : 'no checkpoint was written') +
-              '; fix: lower --lr',
-          );
-        }
-        const byVarName: Record<string, tf.Tensor> = {};
-        names.forEach((n, i) => {
-          if (acc[n]) byVarName[vars[i]!.name] = acc[n]!;
-        });
-        optimizer.apply(byVarName, lr);
-      } finally {
-        tf.dispose(Object.values(acc));
+        stepRecords.push({ step, label: pass.label, loss: lossSum / accum, lr });
       }
-      records.push(...stepRecords);
-      const meanLoss = stepRecords.reduce((s, r) => s + r.loss, 0) / stepRecords.length;
-      const tokensPerStep = tokens / (step + 1 - start);
-      progress.step(step + 1, { loss: meanLoss, lr }, { tokens: tokensPerStep });
-      const isLast = step + 1 === end;
-      if (options.checkpointDir && (isLast || (options.checkpointEvery && (step + 1) % options.checkpointEvery === 0))) {
-        await save(step + 1);
-        lastGood = step + 1;
-      }
+      const gradNorm = await engine.clip(options.clipNorm ?? 1);
+      if (!Number.isFinite(gradNorm)) throw new TrainingDivergedError(`gradient norm became ${gradNorm} at step ${step}; ${lastGoodNote()}; fix: lower --lr`);
+      engine.apply(lr);
+    } catch (err) {
+      engine.discardStep();
+      throw err;
     }
-  } finally {
-    optimizer.dispose();
+    records.push(...stepRecords);
+    const meanLoss = stepRecords.reduce((s, r) => s + r.loss, 0) / stepRecords.length;
+    const tokensPerStep = tokens / (step + 1 - start);
+    progress.step(step + 1, { loss: meanLoss, lr }, { tokens: tokensPerStep });
+    const isLast = step + 1 === end;
+    if (options.checkpointDir && (isLast || (options.checkpointEvery && (step + 1) % options.checkpointEvery === 0))) {
+      await save(step + 1);
+      lastGood = step + 1;
+    }
   }
   return { records, stepsDone: end, seconds: (performance.now() - t0) / 1000, tokens };
 }

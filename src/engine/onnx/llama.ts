@@ -28,7 +28,7 @@
  */
 import type { LlamaConfig } from '../../model/hf-config.js';
 import { LINEAR_MODULES, type LinearModuleName } from '../../model/linear.js';
-import { linearShape, ropeTableValues } from '../../model/llama.js';
+import { hfLinearName, linearShape, ropeTableValues } from '../../model/llama.js';
 import { NlsError } from '../../errors.js';
 import { GraphBuilder, MICROSOFT_DOMAIN } from './graph.js';
 import { OnnxDataType } from './proto.js';
@@ -69,13 +69,15 @@ export interface AdapterSlot {
   readonly sparse: boolean;
   /** Fake-quantize the merged weight (QA-SparsePEFT). */
   readonly quant?: FakeQuantGrid;
+  /** Dropout probability on the adapter's input; only the training form applies it (an input `dropout_mask.<key>`). */
+  readonly dropout?: number;
 }
 
 /** How plain adapters of the unmerged form are computed (sparse and quantization-aware ones always merge). */
 export type AdapterPath = 'low-rank' | 'merge';
 
 /** Which outputs the graph has (see the module comment). */
-export type LlamaGraphOutput = 'logits' | 'scores' | 'next';
+export type LlamaGraphOutput = 'logits' | 'scores' | 'next' | 'loss';
 
 /**
  * How attention is written: `standard` = ONNX operators only (rotary, products, mask, softmax;
@@ -113,6 +115,49 @@ export interface LlamaExportOptions {
    * sparsity- or quantization-aware adapters (refused, as in tfjs).
    */
   readonly elasticWidths?: boolean;
+  /** The training form (see {@link LlamaTrainingForm}); output `loss` needs it. */
+  readonly training?: LlamaTrainingForm;
+}
+
+/**
+ * The training form of the graph (train-graph.ts differentiates it): static shapes, and inputs
+ * that let one session train every configuration of a supernet.
+ *
+ * - Inputs `input_ids`, `targets` int32 and `weights` float, all [batch, seq]; output `loss`, the
+ *   weighted mean token cross-entropy `-sum(w log p(target)) / max(sum(w), 1)` (src/model/loss.ts).
+ * - Adapters take their factors raw at r_max (`lora_a.<key>` = A^T, `lora_b.<key>` = B^T) and a
+ *   rank mask `rank_mask.<key>` [r_max]: the scale at the active rank on its first r entries, 0
+ *   beyond, applied between the two products, so inactive rank slices contribute exactly 0 and
+ *   get exactly zero gradient. Dropout, where the adapter has it, multiplies the adapter's input
+ *   by `dropout_mask.<key>` [batch, seq, in] (0 or 1/(1-p), drawn by the caller).
+ * - Elastic widths: `mlp_mask.<l>` [intermediate] (1 on the first w channels, 0 beyond) multiplies
+ *   the MLP's activation before down_proj; every product past it sees exact zeros.
+ * - `trainBase`: every base weight is an input named {@link parameterInputName} (pre-training).
+ */
+export interface LlamaTrainingForm {
+  readonly batch: number;
+  readonly seq: number;
+  readonly trainBase: boolean;
+}
+
+/** Input name of a base weight in the training form with `trainBase` (its HF tensor name; linear weights in nls's [in, out] layout). */
+export function parameterInputName(hfName: string): string {
+  return `param.${hfName}`;
+}
+
+/** Input name of an adapted module's rank mask (training form). */
+export function rankMaskInputName(key: string): string {
+  return `rank_mask.${key}`;
+}
+
+/** Input name of an adapted module's dropout mask (training form). */
+export function dropoutMaskInputName(key: string): string {
+  return `dropout_mask.${key}`;
+}
+
+/** Input name of layer `layer`'s MLP width mask (training form with elastic widths). */
+export function widthMaskInputName(layer: number): string {
+  return `mlp_mask.${layer}`;
 }
 
 /** Input names of an adapted module's factors. */
@@ -157,9 +202,38 @@ export function transposeMatrix(values: Float32Array, rows: number, cols: number
  * `options.adapters` is empty, else the unmerged form with those modules' factors as inputs.
  */
 export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptions): Uint8Array {
+  const g = new GraphBuilder('nls_llama');
+  buildLlamaGraph(g, weights, options);
+  const adapters = options.adapters ?? [];
+  const form = adapters.length > 0 ? 'unmerged' : 'merged';
+  const c = weights.config;
+  return g.build({
+    producerVersion: options.producerVersion ?? '0',
+    metadata: {
+      ...options.metadata,
+      'nls.form': form,
+      'nls.output': options.output,
+      ...(adapters.length > 0 ? { 'nls.adapter_path': options.adapterPath ?? 'merge', 'nls.adapters': adapters.map((a) => a.key).join(',') } : {}),
+      ...(options.elasticWidths ? { 'nls.elastic_widths': 'true' } : {}),
+      'nls.attention': options.attention ?? 'standard',
+      ...(c.intermediateSizes !== undefined ? { 'nls.intermediate_sizes': c.intermediateSizes.join(',') } : {}),
+      ...(options.training ? { 'nls.training': JSON.stringify(options.training) } : {}),
+    },
+  });
+}
+
+/**
+ * Add the decoder (inputs, forward computation, the outputs `options.output` names) to `g`:
+ * what {@link exportLlamaOnnx} serializes, and what train-graph.ts differentiates.
+ */
+export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options: LlamaExportOptions): void {
   checkWeights(weights);
   const c = weights.config;
-  const g = new GraphBuilder('nls_llama');
+  const training = options.training;
+  if ((options.output === 'loss') !== (training !== undefined)) {
+    throw new NlsError(training ? `the training form has output 'loss', not '${options.output}'` : "output 'loss' needs the training form (options.training)", { field: 'output' });
+  }
+  if (training && options.attention === 'fused') throw new NlsError("the training form writes attention in ONNX operators; export it with attention 'standard'", { field: 'attention' });
   const adapters = new Map((options.adapters ?? []).map((a) => [a.key, a]));
   for (const key of adapters.keys()) {
     const [, layer, module] = key.split('.');
@@ -179,26 +253,42 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
   if (options.attention === 'fused' && !fusedAttentionSupported(c)) {
     throw new NlsError(`head_dim ${d} is not a multiple of 16, which onnxruntime's GroupQueryAttention kernel needs; export with attention 'standard'`, { field: 'head_dim' });
   }
-  const ids = g.input('input_ids', OnnxDataType.INT32, ['batch', 'seq']);
+  const rowDims = training ? [training.batch, training.seq] : ['batch', 'seq'];
+  if (training && (training.seq > c.maxPositionEmbeddings || !Number.isSafeInteger(training.seq) || !Number.isSafeInteger(training.batch) || training.seq < 1 || training.batch < 1)) {
+    throw new NlsError(`batch ${training.batch} x sequence ${training.seq} is not a valid training shape (at most ${c.maxPositionEmbeddings} positions)`, { field: 'training' });
+  }
+  const ids = g.input('input_ids', OnnxDataType.INT32, rowDims);
 
-  // Sequence length S as a [1] int64 tensor, for slicing the rotary tables and building the mask.
-  const shape = g.op('Shape', [ids]);
-  const seqLen = g.op('Slice', [shape, g.int64s([1]), g.int64s([2])]);
-  const seqScalar = g.op('Squeeze', [seqLen, g.int64s([0])]);
   const { cos: cosTable, sin: sinTable } = ropeTableValues(c, c.maxPositionEmbeddings);
-  const standard = options.attention === 'fused' ? undefined : standardAttentionInputs();
+  // Sequence length S as a [1] int64 tensor, for slicing the rotary tables and building the mask
+  // (the training form knows S and stores both as constants).
+  const shape = training ? undefined : g.op('Shape', [ids]);
+  const seqLen = shape ? g.op('Slice', [shape, g.int64s([1]), g.int64s([2])]) : undefined;
+  const seqScalar = seqLen ? g.op('Squeeze', [seqLen, g.int64s([0])]) : undefined;
+  const standard = options.attention === 'fused' ? undefined : training ? staticAttentionInputs(training.seq) : standardAttentionInputs();
   const gqa = options.attention === 'fused' ? fusedAttentionInputs() : undefined;
+
+  /** The rotary tables' first S rows and the causal mask, as constants (training form). */
+  function staticAttentionInputs(S: number): { cos: string; sin: string; mask: string } {
+    const mask = new Float32Array(groups * S * S);
+    for (let r = 0; r < groups * S; r++) for (let k = (r % S) + 1; k < S; k++) mask[r * S + k] = -1e9;
+    return {
+      cos: g.floats('rope_cos', [S, d], cosTable.slice(0, S * d)),
+      sin: g.floats('rope_sin', [S, d], sinTable.slice(0, S * d)),
+      mask: g.floats('causal_mask', [groups * S, S], mask),
+    };
+  }
 
   /** Rotary tables sliced to S ([S, d]) and the causal mask, for attention written in ONNX operators. */
   function standardAttentionInputs(): { cos: string; sin: string; mask: string } {
     const P = c.maxPositionEmbeddings;
-    const cos = g.op('Slice', [g.floats('rope_cos', [P, d], cosTable), g.int64s([0]), seqLen, g.int64s([0])]);
-    const sin = g.op('Slice', [g.floats('rope_sin', [P, d], sinTable), g.int64s([0]), seqLen, g.int64s([0])]);
+    const cos = g.op('Slice', [g.floats('rope_cos', [P, d], cosTable), g.int64s([0]), seqLen!, g.int64s([0])]);
+    const sin = g.op('Slice', [g.floats('rope_sin', [P, d], sinTable), g.int64s([0]), seqLen!, g.int64s([0])]);
     // Causal mask [S, S]: -1e9 where key position > query position (as the tfjs model: exp
     // underflows to exactly 0, and no inf - inf can arise).
     const zeroI64 = g.initializer('const_i64_scalar_0', OnnxDataType.INT64, [], BigInt64Array.of(0n));
     const oneI64 = g.initializer('const_i64_scalar_1', OnnxDataType.INT64, [], BigInt64Array.of(1n));
-    const pos = g.op('Range', [zeroI64, seqScalar, oneI64]);
+    const pos = g.op('Range', [zeroI64, seqScalar!, oneI64]);
     const later = g.op('Greater', [g.op('Unsqueeze', [pos, g.int64s([0])]), g.op('Unsqueeze', [pos, g.int64s([1])])]);
     const causal = g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]);
     // Tiled once per query group ([groups*S, S], row r = query position r mod S), as the tfjs model.
@@ -220,8 +310,8 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
       cosHalf.set(cosTable.subarray(p * d, p * d + half), p * half);
       sinHalf.set(sinTable.subarray(p * d, p * d + half), p * half);
     }
-    const total = g.op('Cast', [seqScalar], { to: OnnxDataType.INT32 });
-    const batch = g.op('Slice', [shape, g.int64s([0]), g.int64s([1])]);
+    const total = g.op('Cast', [seqScalar!], { to: OnnxDataType.INT32 });
+    const batch = g.op('Slice', [shape!, g.int64s([0]), g.int64s([1])]);
     const last = g.op('Sub', [total, g.initializer('const_i32_scalar_1', OnnxDataType.INT32, [], Int32Array.of(1))]);
     return {
       seqlensK: g.op('Expand', [last, batch]),
@@ -238,8 +328,14 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
   };
 
   // Elastic widths: one int64 [1] input per layer; `cut` slices a tensor's first `width` rows (axis 0) or columns (axis 1).
-  const elastic = options.elasticWidths === true;
+  // The training form takes widths as masks on the MLP activation instead (see LlamaTrainingForm).
+  const elastic = options.elasticWidths === true && !training;
+  const widthMasks = options.elasticWidths === true && training !== undefined;
   const widthInputs = elastic ? weights.layers.map((_, l) => g.input(widthInputName(l), OnnxDataType.INT64, [1])) : [];
+  const trainBase = training?.trainBase === true;
+  /** A base weight: an initializer (frozen), or in the training form with trainBase a graph input. */
+  const param = (name: string, hfName: string, dims: readonly number[], values: Float32Array): string =>
+    trainBase ? g.input(parameterInputName(hfName), OnnxDataType.FLOAT, dims) : g.floats(name, dims, values);
   const cutOf = (layer: number, module: LinearModuleName): { axis: 0 | 1; width: string } | undefined => {
     if (!elastic) return undefined;
     if (module === 'gate_proj' || module === 'up_proj') return { axis: 1, width: widthInputs[layer]! };
@@ -256,11 +352,12 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
   const weightOf = (x: string, layer: number, module: LinearModuleName, w: Float32Array): { weight: string; delta?: string } => {
     const key = `layers.${layer}.${module}`;
     const [inDim, outDim] = linearShape(c, layer, module);
-    const base = g.floats(`${key}.weight_t`, [inDim, outDim], w);
+    const base = param(`${key}.weight_t`, hfLinearName(layer, module), [inDim, outDim], w);
     const cut = cutOf(layer, module);
     const adapter = adapters.get(key);
     if (!adapter) return { weight: cut ? slice(base, cut) : base };
     const names = adapterInputNames(key);
+    if (training) return trainingAdapter(x, key, base, adapter, inDim, outDim, training);
     const rankDim = options.rankDim === 'dynamic' ? `rank.${key}` : adapter.rMax;
     const a = g.input(names.a, OnnxDataType.FLOAT, [inDim, rankDim]);
     const b = g.input(names.b, OnnxDataType.FLOAT, [rankDim, outDim]);
@@ -281,6 +378,28 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
     if (adapter.quant) merged = fakeQuantize(g, key, merged, adapter.quant, inDim, outDim);
     return { weight: cut ? slice(merged, cut) : merged };
   };
+
+  /**
+   * An adapted module in the training form: raw factors and a rank mask (see LlamaTrainingForm),
+   * computed as the tfjs adapter computes it in training (src/adapters/elastic-lora.ts): plain
+   * adapters as `x W + ((drop(x) A^T) * m) B^T`; sparsity-aware ones merge the masked delta into W
+   * (two products when dropout applies); quantization-aware ones fake-quantize the merged weight
+   * with a straight-through gradient and no dropout.
+   */
+  function trainingAdapter(x: string, key: string, base: string, adapter: AdapterSlot, inDim: number, outDim: number, form: LlamaTrainingForm): { weight: string; delta?: string } {
+    const names = adapterInputNames(key);
+    const a = g.input(names.a, OnnxDataType.FLOAT, [inDim, adapter.rMax]);
+    const b = g.input(names.b, OnnxDataType.FLOAT, [adapter.rMax, outDim]);
+    const mask = g.input(rankMaskInputName(key), OnnxDataType.FLOAT, [adapter.rMax]);
+    const dropout = (adapter.dropout ?? 0) > 0 && !adapter.quant;
+    const dropped = (): string => (dropout ? g.mul(x, g.input(dropoutMaskInputName(key), OnnxDataType.FLOAT, [form.batch, form.seq, inDim])) : x);
+    if (!adapter.sparse && !adapter.quant) return { weight: base, delta: g.matmul(g.mul(g.matmul(dropped(), a), mask), b) };
+    let delta = g.matmul(g.mul(a, mask), b);
+    if (adapter.sparse) delta = g.mul(delta, g.op('Cast', [g.op('Not', [g.op('Equal', [base, g.scalar(0)])])], { to: OnnxDataType.FLOAT }));
+    if (adapter.quant) return { weight: fakeQuantize(g, key, g.add(base, delta), adapter.quant, inDim, outDim, true) };
+    if (dropout) return { weight: base, delta: g.matmul(dropped(), delta) };
+    return { weight: g.add(base, delta) };
+  }
 
   /**
    * The outputs of several modules that read the same input (q/k/v, gate/up): with `fuse`, one
@@ -338,20 +457,27 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
       MICROSOFT_DOMAIN,
     )[0]!;
 
-  let h = g.op('Gather', [g.floats('embed_tokens', [c.vocabSize, H], weights.embed), ids], { axis: 0 });
+  const embed = param('embed_tokens', 'model.embed_tokens.weight', [c.vocabSize, H], weights.embed);
+  let h = g.op('Gather', [embed, ids], { axis: 0 });
   weights.layers.forEach((layer, l) => {
-    const norm1 = g.floats(`layers.${l}.input_layernorm`, [H], layer.inputNorm);
-    const norm2 = g.floats(`layers.${l}.post_attention_layernorm`, [H], layer.postAttentionNorm);
+    const norm1 = param(`layers.${l}.input_layernorm`, `model.layers.${l}.input_layernorm.weight`, [H], layer.inputNorm);
+    const norm2 = param(`layers.${l}.post_attention_layernorm`, `model.layers.${l}.post_attention_layernorm.weight`, [H], layer.postAttentionNorm);
     const x = rmsNorm(h, norm1);
     const [qOut, kOut, vOut] = linears(x, l, ['q_proj', 'k_proj', 'v_proj'], layer.linears);
     h = g.add(h, linear(gqa ? fusedAttention(qOut!, kOut!, vOut!) : standardAttention(qOut!, kOut!, vOut!), l, 'o_proj', layer.linears));
     // SwiGLU MLP.
     const y = rmsNorm(h, norm2);
     const [gate, up] = linears(y, l, ['gate_proj', 'up_proj'], layer.linears);
-    h = g.add(h, linear(g.mul(g.mul(gate!, g.op('Sigmoid', [gate!])), up!), l, 'down_proj', layer.linears));
+    let act = g.mul(g.mul(gate!, g.op('Sigmoid', [gate!])), up!);
+    if (widthMasks) act = g.mul(act, g.input(widthMaskInputName(l), OnnxDataType.FLOAT, [linearShape(c, l, 'down_proj')[0]]));
+    h = g.add(h, linear(act, l, 'down_proj', layer.linears));
   });
-  const hidden = rmsNorm(h, g.floats('norm', [H], weights.finalNorm));
-  const lmHead = g.floats('lm_head.weight_t', [H, c.vocabSize], weights.lmHeadT ?? transposeMatrix(weights.embed, c.vocabSize, H));
+  const hidden = rmsNorm(h, param('norm', 'model.norm.weight', [H], weights.finalNorm));
+  // A tied head trained with the embedding reads the embedding input itself, so both uses' gradients add up.
+  const lmHead =
+    trainBase && !weights.lmHeadT
+      ? g.transpose(embed, [1, 0])
+      : param('lm_head.weight_t', 'lm_head.weight', [H, c.vocabSize], weights.lmHeadT ?? transposeMatrix(weights.embed, c.vocabSize, H));
 
   switch (options.output) {
     case 'logits':
@@ -366,6 +492,17 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
       g.output(g.op('ReduceSum', [rowWeights, g.int64s([1])], { keepdims: 0 }), 'tokens', OnnxDataType.FLOAT, ['batch']);
       break;
     }
+    case 'loss': {
+      // -sum(w * log p(target)) / max(sum(w), 1), as tokenCrossEntropy (src/model/loss.ts).
+      const targets = g.input('targets', OnnxDataType.INT32, rowDims);
+      const rowWeights = g.input('weights', OnnxDataType.FLOAT, rowDims);
+      const logp = g.op('LogSoftmax', [g.matmul(hidden, lmHead)], { axis: -1 });
+      const picked = g.op('Squeeze', [g.op('GatherElements', [logp, g.op('Unsqueeze', [targets, g.int64s([2])])], { axis: 2 }), g.int64s([2])]);
+      const total = g.op('ReduceSum', [g.mul(picked, rowWeights)], { keepdims: 0 });
+      const count = g.op('Max', [g.op('ReduceSum', [rowWeights], { keepdims: 0 }), g.scalar(1)]);
+      g.output(g.div(g.op('Neg', [total]), count), 'loss', OnnxDataType.FLOAT, []);
+      break;
+    }
     case 'next': {
       const positions = g.input('positions', OnnxDataType.INT32, ['batch']);
       const picked = g.op('Gather', [g.reshape(hidden, [-1, H]), positions], { axis: 0 });
@@ -373,27 +510,25 @@ export function exportLlamaOnnx(weights: LlamaWeights, options: LlamaExportOptio
       break;
     }
   }
-  const form = adapters.size > 0 ? 'unmerged' : 'merged';
-  return g.build({
-    producerVersion: options.producerVersion ?? '0',
-    metadata: {
-      ...options.metadata,
-      'nls.form': form,
-      'nls.output': options.output,
-      ...(adapters.size > 0 ? { 'nls.adapter_path': adapterPath, 'nls.adapters': [...adapters.keys()].join(',') } : {}),
-      ...(elastic ? { 'nls.elastic_widths': 'true' } : {}),
-      'nls.attention': options.attention ?? 'standard',
-      ...(c.intermediateSizes !== undefined ? { 'nls.intermediate_sizes': c.intermediateSizes.join(',') } : {}),
-    },
-  });
 }
 
-/** `FQ(w) = (clip(round(w / divisor) + zero, lo, hi) - zero) * scale`, as `FakeQuantizerT.apply`. */
-function fakeQuantize(g: GraphBuilder, key: string, w: string, q: FakeQuantGrid, inDim: number, outDim: number): string {
+/**
+ * `FQ(w) = (clip(round(w / divisor) + zero, lo, hi) - zero) * scale`, as `FakeQuantizerT.apply`;
+ * with `straightThrough`, its gradient is that of FakeQuantizerT too: dy where the code
+ * `round(w / divisor) + zero` lies in [lo, hi], 0 where it was clamped.
+ */
+function fakeQuantize(g: GraphBuilder, key: string, w: string, q: FakeQuantGrid, inDim: number, outDim: number, straightThrough = false): string {
   const scale = g.floats(`${key}.quant_scale`, [inDim, outDim], q.scale);
   const divisor = g.floats(`${key}.quant_divisor`, [inDim, outDim], q.divisor);
   const zero = q.zero ? g.floats(`${key}.quant_zero`, [inDim, outDim], q.zero) : g.scalar(0);
   // Round is round-half-to-even in ONNX, as tf.round; adding the zero (even +0) turns -0 into +0 as tfjs does.
   const u = g.add(g.op('Round', [g.div(w, divisor)]), zero);
-  return g.mul(g.sub(g.op('Clip', [u, g.scalar(q.lo), g.scalar(q.hi)]), zero), scale);
+  const lo = g.scalar(q.lo);
+  const hi = g.scalar(q.hi);
+  const y = g.mul(g.sub(g.op('Clip', [u, lo, hi]), zero), scale);
+  if (straightThrough) {
+    const pass = g.op('Cast', [g.op('And', [g.op('GreaterOrEqual', [u, lo]), g.op('LessOrEqual', [u, hi])])], { to: OnnxDataType.FLOAT });
+    g.customGradient(y, w, (gb, dy) => gb.mul(dy, pass));
+  }
+  return y;
 }
