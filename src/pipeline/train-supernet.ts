@@ -25,6 +25,7 @@ import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace, typ
 import { modelWeightsSha256, saveSupernet, type SupernetManifest } from '../supernet/artifact.js';
 import { type AdapterMode, applyAdapterMode, PLAIN_ADAPTERS, refuseWidthsWithConstrainedAdapters } from '../supernet/adapter-mode.js';
 import type { SamplingRuleName } from '../supernet/sampling.js';
+import type { EngineRequest } from '../engine/types.js';
 import { type SupernetTrainResult, trainSupernet } from '../supernet/trainer.js';
 import type { TokenBatch } from '../train/batch.js';
 import { Progress } from '../util/progress.js';
@@ -268,6 +269,10 @@ export interface SupernetRunOptions {
    * with width groups wants (docs/widths.md). A resumed run reuses `OUT/base`.
    */
   readonly reorderWidths?: boolean;
+  /** Training engine (default `auto`: onnx where onnxruntime-node loads; docs/training.md). */
+  readonly engine?: EngineRequest;
+  /** Intra-op threads of the onnx engine (default: every core). */
+  readonly threads?: number;
   readonly progress?: Progress;
 }
 
@@ -320,6 +325,8 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
     );
     const data = rowBatchSource(trainRows, { batchSize: options.batchSize, gradAccum: options.gradAccum, seed: options.seed });
     const training = await trainSupernet(model, adapters, space, data, {
+      engine: options.engine ?? 'auto',
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
       rule: options.rule,
       steps: options.steps,
       lr: options.lr,
@@ -358,6 +365,7 @@ export async function runSupernetTraining(options: SupernetRunOptions): Promise<
         seed: options.seed,
         adapterMode,
         backend: backend.name,
+        engine: training.engine,
         seconds: training.seconds,
       },
       data: { name: task.name, ...task.description, train: task.train.length, validation: task.validation.length },

@@ -14,16 +14,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../adapters/adapter-set.js';
+import type { EngineName } from '../engine/types.js';
 import type { ForwardContext } from '../model/linear.js';
 import type { LlamaModel } from '../model/llama.js';
 import { tokenCrossEntropy } from '../model/loss.js';
 import { AdamW, type AdamWOptions, type AdamWSlotState, clipByGlobalNorm } from './adamw.js';
 import type { TokenBatch } from './batch.js';
 
-/** Names of the training engines. */
-export const TRAINING_ENGINES = ['tfjs', 'onnx'] as const;
-/** One of {@link TRAINING_ENGINES}. */
-export type TrainingEngineName = (typeof TRAINING_ENGINES)[number];
+/** Training engines are named as evaluation engines are (`tfjs`, `onnx`; src/engine/types.ts). */
+export type TrainingEngineName = EngineName;
 
 /** The configuration one pass of a step trains. */
 export interface TrainingPass {

@@ -5,13 +5,14 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../adapters/adapter-set.js';
 import { onnxAvailability } from '../engine/onnx/session.js';
+import type { EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { AdamWOptions } from './adamw.js';
 import { createTfjsTrainingEngine, type TrainingEngine, type TrainingEngineName } from './engine.js';
 
-/** An engine name, or `auto`. */
-export type EngineChoice = TrainingEngineName | 'auto';
+/** An engine name, or `auto` (as `--engine` takes it). */
+export type EngineChoice = EngineRequest;
 
 /** What to train, for {@link createTrainingEngine}. */
 export interface TrainingEngineSpec {

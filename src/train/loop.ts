@@ -175,41 +175,45 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
   let tokens = 0;
   let lastGood = start;
   const lastGoodNote = () => (options.checkpointDir ? `the last good checkpoint is step ${lastGood} in ${options.checkpointDir}` : 'no checkpoint was written');
-  for (let step = start; step < end; step++) {
-    const lr = cosineWithWarmup(schedule, step);
-    const passes = task.passes(step, rng);
-    const stepRecords: StepRecord[] = [];
-    engine.beginStep();
-    try {
-      for (const pass of passes) {
-        let lossSum = 0;
-        for (let micro = 0; micro < accum; micro++) {
-          const batch = data.batch(step, micro);
-          tokens += batch.batchSize * batch.seqLen;
-          const loss = await engine.accumulate(pass, batch, 1 / accum, ctx);
-          if (!Number.isFinite(loss)) {
-            throw new TrainingDivergedError(`loss became ${loss} at step ${step} (${pass.label}); ${lastGoodNote()}; fix: lower --lr or clip gradients harder`);
+  try {
+    for (let step = start; step < end; step++) {
+      const lr = cosineWithWarmup(schedule, step);
+      const passes = task.passes(step, rng);
+      const stepRecords: StepRecord[] = [];
+      engine.beginStep();
+      try {
+        for (const pass of passes) {
+          let lossSum = 0;
+          for (let micro = 0; micro < accum; micro++) {
+            const batch = data.batch(step, micro);
+            tokens += batch.batchSize * batch.seqLen;
+            const loss = await engine.accumulate(pass, batch, 1 / accum, ctx);
+            if (!Number.isFinite(loss)) {
+              throw new TrainingDivergedError(`loss became ${loss} at step ${step} (${pass.label}); ${lastGoodNote()}; fix: lower --lr or clip gradients harder`);
+            }
+            lossSum += loss;
           }
-          lossSum += loss;
+          stepRecords.push({ step, label: pass.label, loss: lossSum / accum, lr });
         }
-        stepRecords.push({ step, label: pass.label, loss: lossSum / accum, lr });
+        const gradNorm = await engine.clip(options.clipNorm ?? 1);
+        if (!Number.isFinite(gradNorm)) throw new TrainingDivergedError(`gradient norm became ${gradNorm} at step ${step}; ${lastGoodNote()}; fix: lower --lr`);
+        engine.apply(lr);
+      } catch (err) {
+        engine.discardStep();
+        throw err;
       }
-      const gradNorm = await engine.clip(options.clipNorm ?? 1);
-      if (!Number.isFinite(gradNorm)) throw new TrainingDivergedError(`gradient norm became ${gradNorm} at step ${step}; ${lastGoodNote()}; fix: lower --lr`);
-      engine.apply(lr);
-    } catch (err) {
-      engine.discardStep();
-      throw err;
+      records.push(...stepRecords);
+      const meanLoss = stepRecords.reduce((s, r) => s + r.loss, 0) / stepRecords.length;
+      const tokensPerStep = tokens / (step + 1 - start);
+      progress.step(step + 1, { loss: meanLoss, lr }, { tokens: tokensPerStep });
+      const isLast = step + 1 === end;
+      if (options.checkpointDir && (isLast || (options.checkpointEvery && (step + 1) % options.checkpointEvery === 0))) {
+        await save(step + 1);
+        lastGood = step + 1;
+      }
     }
-    records.push(...stepRecords);
-    const meanLoss = stepRecords.reduce((s, r) => s + r.loss, 0) / stepRecords.length;
-    const tokensPerStep = tokens / (step + 1 - start);
-    progress.step(step + 1, { loss: meanLoss, lr }, { tokens: tokensPerStep });
-    const isLast = step + 1 === end;
-    if (options.checkpointDir && (isLast || (options.checkpointEvery && (step + 1) % options.checkpointEvery === 0))) {
-      await save(step + 1);
-      lastGood = step + 1;
-    }
+  } finally {
+    progress.done();
   }
   return { records, stepsDone: end, seconds: (performance.now() - t0) / 1000, tokens };
 }

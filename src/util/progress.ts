@@ -15,6 +15,12 @@ export interface ProgressOptions {
   readonly intervalMs?: number;
   /** Clock, for tests. */
   readonly now?: () => number;
+  /**
+   * While a task runs, print a "still running" line when no step finished for this many
+   * milliseconds (default 15000; 0 = never). It fires only while the event loop is free, i.e.
+   * while the work runs elsewhere (the onnx engine's sessions run on a worker thread).
+   */
+  readonly heartbeatMs?: number;
 }
 
 /** Format seconds as `1h02m`, `3m05s` or `12.3s`. */
@@ -41,6 +47,9 @@ export class Progress {
   private task = '';
   private total = 0;
   private firstStep = 0;
+  private lastStep = 0;
+  private lastStepAt = 0;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: ProgressOptions = {}) {
     this.stream = options.stream ?? process.stderr;
@@ -60,6 +69,38 @@ export class Progress {
     this.firstStep = firstStep;
     this.started = this.now();
     this.lastPrint = -Infinity;
+    this.lastStep = firstStep;
+    this.lastStepAt = this.started;
+    this.stopHeartbeat();
+    const every = this.options.heartbeatMs ?? 15_000;
+    if (!this.options.quiet && every > 0) {
+      this.heartbeat = setInterval(() => this.beat(every), Math.max(250, Math.floor(every / 4)));
+      this.heartbeat.unref?.();
+    }
+  }
+
+  /** The task is over (or stopped early): no more "still running" lines. */
+  done(): void {
+    this.stopHeartbeat();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  /** Print a "still running" line when no step finished for `every` ms (and nothing was printed meanwhile). */
+  beat(every: number): void {
+    const t = this.now();
+    if (t - this.lastStepAt < every || t - this.lastPrint < every) return;
+    this.lastPrint = t;
+    const running = (t - this.lastStepAt) / 1000;
+    const elapsed = (t - this.started) / 1000;
+    if (this.options.json) {
+      this.stream.write(`${JSON.stringify({ event: 'heartbeat', task: this.task, step: this.lastStep, total: this.total, running_s: running, elapsed_s: elapsed })}\n`);
+      return;
+    }
+    this.stream.write(`${this.task} ${this.lastStep}/${this.total}  step ${this.lastStep + 1} running for ${formatDuration(running)}  (elapsed ${formatDuration(elapsed)})\n`);
   }
 
   /**
@@ -69,6 +110,9 @@ export class Progress {
   step(step: number, metrics: Record<string, number | string> = {}, units: Record<string, number> = {}): void {
     if (this.options.quiet) return;
     const t = this.now();
+    this.lastStep = step;
+    this.lastStepAt = t;
+    if (step >= this.total) this.stopHeartbeat();
     if (step < this.total && t - this.lastPrint < (this.options.intervalMs ?? 1000)) return;
     this.lastPrint = t;
     const elapsed = (t - this.started) / 1000;

@@ -30,7 +30,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
       .option('search-budget', { type: 'number', default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
       .option('sparsity', { type: 'number', default: DEMO_SPARSITY, describe: 'Wanda sparsity of the base model; adapters are then sparsity-aware (SparsePEFT) and the chosen subnet is merged and exported (0: dense base, plain adapters)' })
-      .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'evaluation engine of the search stage: onnx (ONNX Runtime), tfjs, or auto (onnx when it loads here); training always runs on tfjs (--backend)' })
+      .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'engine of the training runs and of the search stage: onnx (ONNX Runtime), tfjs (the --backend), or auto (onnx when it loads here)' })
       .option('out', { type: 'string', describe: 'keep the trained supernet and the search journals in this folder (default: a temporary folder, removed)' }),
   handler: async (argv) => {
     const result = await runDemo({

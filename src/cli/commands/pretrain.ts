@@ -1,6 +1,9 @@
 /** `nls pretrain`: build the demo base model from the Brown corpus. */
 import type { CommandModule } from 'yargs';
+import { defaultThreads } from '../../engine/onnx/session.js';
+import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { pretrainDemoModel } from '../../pipeline/pretrain-demo.js';
+import { resolveTrainingEngine } from '../../train/engines.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 
 interface PretrainArgs extends GlobalOptions {
@@ -13,6 +16,8 @@ interface PretrainArgs extends GlobalOptions {
   'min-lr-ratio': number;
   'weight-decay': number;
   'validation-windows': number;
+  engine: EngineRequest;
+  threads?: number;
   resume: boolean;
 }
 
@@ -34,9 +39,18 @@ export const pretrainCommand: CommandModule<GlobalOptions, PretrainArgs> = {
       })
       .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
       .option('validation-windows', { type: 'number', default: 256, describe: 'held-out windows evaluated for the model card' })
+      .option('engine', {
+        choices: ENGINE_REQUESTS,
+        default: 'auto' as EngineRequest,
+        describe: 'training engine: onnx (ONNX Runtime training graph, every core), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); the shipped models/demo was trained with tfjs',
+      })
+      .option('threads', { type: 'number', describe: 'onnx engine: intra-op threads (default: every core)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints' }),
   handler: async (argv) => {
+    const engine = await resolveTrainingEngine(argv.engine);
     const result = await pretrainDemoModel({
+      engine,
+      ...(argv.threads !== undefined ? { threads: argv.threads } : {}),
       out: argv.out,
       steps: argv.steps,
       batchSize: argv.batch,
@@ -50,7 +64,7 @@ export const pretrainCommand: CommandModule<GlobalOptions, PretrainArgs> = {
       backend: argv.backend,
       resume: argv.resume,
       progress: progressFor(argv),
-      command: `npx nls pretrain --out ${argv.out} --steps ${argv.steps} --batch ${argv.batch} --seq ${argv.seq} --lr ${argv.lr} --warmup ${argv.warmup} --min-lr-ratio ${argv['min-lr-ratio']} --weight-decay ${argv['weight-decay']} --seed ${argv.seed} --backend ${argv.backend}`,
+      command: `npx nls pretrain --out ${argv.out} --steps ${argv.steps} --batch ${argv.batch} --seq ${argv.seq} --lr ${argv.lr} --warmup ${argv.warmup} --min-lr-ratio ${argv['min-lr-ratio']} --weight-decay ${argv['weight-decay']} --seed ${argv.seed} --backend ${argv.backend} --engine ${engine}${engine === 'onnx' ? ` --threads ${argv.threads ?? defaultThreads()}` : ''}`,
     });
     emit(argv, result, () =>
       `validation loss ${result.validation.loss.toFixed(4)} nats/byte (${result.validation.bitsPerToken.toFixed(3)} bits/byte, perplexity ${result.validation.perplexity.toFixed(2)}); was ${result.validationBefore.loss.toFixed(4)} at initialisation`,

@@ -1,5 +1,6 @@
 /** `nls train`: train a weight-sharing supernet of elastic LoRA adapters. */
 import type { CommandModule } from 'yargs';
+import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { BUILTIN_SPAM_TASK, runSupernetTraining } from '../../pipeline/train-supernet.js';
 import { SAMPLING_RULES, type SamplingRuleName } from '../../supernet/sampling.js';
 import { formatTable } from '../../util/table.js';
@@ -23,6 +24,8 @@ interface TrainArgs extends GlobalOptions {
   'sparse-adapter': boolean;
   'quant-aware': boolean;
   'reorder-widths': boolean;
+  engine: EngineRequest;
+  threads?: number;
   resume: boolean;
 }
 
@@ -59,7 +62,13 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
         default: false,
         describe: 'first reorder the base model\'s MLP channels by importance (as nls reorder) into OUT/base and train on it: for search spaces with width groups (docs/widths.md)',
       })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run' }),
+      .option('engine', {
+        choices: ENGINE_REQUESTS,
+        default: 'auto' as EngineRequest,
+        describe: 'training engine: onnx (the ONNX training graph on ONNX Runtime, every core), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); recorded in supernet.json (docs/training.md)',
+      })
+      .option('threads', { type: 'number', describe: 'onnx engine: intra-op threads (default: every core)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run (same engine, and on onnx the same thread count)' }),
   handler: async (argv) => {
     const result = await runSupernetTraining({
       model: argv.model,
@@ -79,10 +88,12 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       resume: argv.resume,
       adapterMode: { sparse: argv['sparse-adapter'] || argv['quant-aware'], quantAware: argv['quant-aware'] },
       reorderWidths: argv['reorder-widths'],
+      engine: argv.engine,
+      ...(argv.threads !== undefined ? { threads: argv.threads } : {}),
       ...(argv['validation-size'] !== undefined ? { taskOptions: { validationSize: argv['validation-size'] } } : {}),
       progress: progressFor(argv),
     });
-    const summary = { out: argv.out, validation: result.validation, seconds: result.training.seconds, steps: result.training.stepsDone };
+    const summary = { out: argv.out, engine: result.training.engine, validation: result.validation, seconds: result.training.seconds, steps: result.training.stepsDone };
     emit(argv, summary, () =>
       formatTable(
         ['subnet', 'config key', 'adapter params', 'val loss', 'accuracy'],
