@@ -86,6 +86,16 @@ export interface DoctorReport {
   nvidia: GpuProbeResult;
   engines: EngineReport[];
   gpuRoutes: GpuRouteReport[];
+  /** What `nls train` / `nls pretrain` with `--engine auto` would train on here. */
+  training: TrainingReport;
+}
+
+/** The engine and compute provider training would use (`--engine auto`). */
+export interface TrainingReport {
+  readonly engine: 'onnx' | 'tfjs';
+  /** onnx: the execution providers in order (the first one that initialises runs the graph); tfjs: the backend. */
+  readonly providers: readonly string[];
+  readonly detail: string;
 }
 
 /** The part of the onnxruntime-node module the doctor uses. */
@@ -117,6 +127,24 @@ function ortBinDir(): string | undefined {
     return join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether onnxruntime-node lists a CUDA provider and its libraries are installed next to the
+ * binding (the CUDA build: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`).
+ * Cheap (no GPU probe): the onnx training engine tries CUDA first when this holds.
+ */
+export async function cudaProviderInstalled(): Promise<boolean> {
+  try {
+    const m = (await loadOrt()) as unknown as OrtLike & { default?: OrtLike };
+    const ort = m.listSupportedBackends ? m : (m.default ?? m);
+    if (!(ort.listSupportedBackends?.() ?? []).some((b) => b.name === 'cuda')) return false;
+    const files = cudaProviderFiles(process.platform, process.arch);
+    const dir = ortBinDir();
+    return files.length > 0 && dir !== undefined && files.every((f) => existsSync(join(dir, f)));
+  } catch {
+    return false;
   }
 }
 
@@ -283,6 +311,16 @@ export async function diagnose(opts: DiagnoseOptions = {}): Promise<DoctorReport
     ),
   ];
 
+  const training: TrainingReport = onnx.available
+    ? {
+        engine: 'onnx',
+        providers: cuda?.available ? ['cuda', 'cpu'] : ['cpu'],
+        detail: cuda?.available
+          ? `the training graph on ONNX Runtime's CUDA provider (${nvidia.device ?? 'NVIDIA GPU'}), operators it lacks on the CPU; untested by nls`
+          : `the training graph on ONNX Runtime's CPU provider, ${os.availableParallelism()} intra-op threads (--threads)${cuda === undefined ? '' : `; CUDA: ${cuda.detail}`}`,
+      }
+    : { engine: 'tfjs', providers: ['wasm'], detail: `onnxruntime-node does not load (${onnx.reason}); training runs on tfjs with --backend (default wasm)` };
+
   const cpus = os.cpus();
   return {
     format: DOCTOR_FORMAT,
@@ -292,5 +330,6 @@ export async function diagnose(opts: DiagnoseOptions = {}): Promise<DoctorReport
     nvidia,
     engines: [tfjs, onnx],
     gpuRoutes,
+    training,
   };
 }

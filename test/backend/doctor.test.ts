@@ -36,6 +36,8 @@ describe('nls doctor (CLI)', () => {
     expect(r.engines.map((e) => e.name)).toEqual(['tfjs', 'onnxruntime']);
     expect(r.engines[1]?.providers.find((p) => p.name === 'cpu')?.available).toBe(true);
     expect(r.gpuRoutes.map((g) => g.route)).toEqual(ROUTES);
+    // Training: the onnx engine loads here, on the CPU provider (no CUDA libraries are installed).
+    expect(r.training).toMatchObject({ engine: 'onnx', providers: ['cpu'] });
     for (const g of r.gpuRoutes) expect(g.howToEnable === undefined, g.route).toBe(g.available);
     expect(typeof r.nvidia.present).toBe('boolean');
 

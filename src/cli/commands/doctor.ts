@@ -35,6 +35,8 @@ export function formatDoctorReport(r: DoctorReport): string {
     if (e.name !== 'tfjs') for (const p of e.providers) out.push(`    ${p.available ? '+' : '-'} ${p.name}: ${p.detail}`);
   }
 
+  out.push('', `training (nls train / pretrain --engine auto): ${r.training.engine} on ${r.training.providers.join(' > ')}`, `  ${r.training.detail}`);
+
   out.push('', 'GPU routes:');
   out.push(
     formatTable(

@@ -17,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../../adapters/adapter-set.js';
+import { cudaProviderInstalled } from '../../backend/doctor.js';
 import { NlsError } from '../../errors.js';
 import { LINEAR_MODULES } from '../../model/linear.js';
 import { NLS_VERSION } from '../../package-info.js';
@@ -92,6 +93,19 @@ export async function createOnnxTrainingEngine(spec: TrainingEngineSpec): Promis
   const acc = params.map((p) => new Float32Array(p.length));
   const touched = new Set<number>();
 
+  // CUDA first where its provider is installed (nls doctor reports the same choice), else the CPU.
+  let providers: readonly string[] | undefined = spec.providers;
+  async function createSession(model: Uint8Array): Promise<number> {
+    providers ??= (await cudaProviderInstalled()) ? ['cuda', 'cpu'] : ['cpu'];
+    try {
+      return await host.create(providers[0] === 'cpu' || spec.providers ? model : model.slice(), { threads, providers });
+    } catch (err) {
+      if (spec.providers || providers[0] !== 'cuda') throw err;
+      providers = ['cpu'];
+      return host.create(model, { threads, providers });
+    }
+  }
+
   async function programFor(batch: number, seq: number): Promise<ShapeProgram> {
     const key = `${batch}x${seq}`;
     const known = programs.get(key);
@@ -107,7 +121,7 @@ export async function createOnnxTrainingEngine(spec: TrainingEngineSpec): Promis
     for (const input of inputNames) {
       if (!graph.gradients.has(input)) throw new NlsError(`the training graph has no trained input ${input}`, { field: 'engine' });
     }
-    const session = await host.create(graph.model, { threads, ...(spec.providers ? { providers: spec.providers } : {}) });
+    const session = await createSession(graph.model);
     const feeds: Record<string, HostedTensor> = {};
     for (const input of graph.inputs) {
       const size = input.dims.reduce((a, b) => a * b, 1);
