@@ -1,156 +1,348 @@
 /**
- * Training-step benchmark: an NLS supernet step (uniform rank sampling) against a fixed-rank
- * LoRA step (r = r_max) on the demo model, alternating in one run so that machine noise hits
- * both alike; on each backend given.
+ * Training-step benchmark: the onnx training engine against tfjs-wasm (and PyTorch, when a
+ * Python with torch is at hand), on the demo model and on a larger random model, for the
+ * fixed-rank LoRA step (r = r_max every step) and the NLS step (a uniformly sampled subnet of the
+ * demo search space per step), measured in one run with the configurations alternating round by
+ * round so that machine noise hits all alike.
  *
- *   npx tsx benchmarks/training.ts [--backends wasm,cpu] [--rounds 6] [--batch 8] [--seq 128]
+ *   npx tsx benchmarks/training.ts [--models demo,large] [--engines onnx,tfjs] [--rounds 3]
+ *     [--steps 4] [--batch 8] [--seq 128] [--threads 2] [--python PATH] [--large-model DIR]
  *
- * Prints a table and one JSON line. Model FLOPs count the work a step must do (frozen base:
- * forward + input gradients; adapters: forward + both gradients; attention products), not what
- * the kernels happen to execute. Utilisation is reported against the machine's peak (430
- * GFLOP/s on 2 cores, measured with a native FMA kernel, see DEVELOPERS.md) and against the
- * fastest 2-D matMul the backend reaches here, measured in this run.
+ * Each (model, engine) runs in its own child process (so that its peak RSS is its own), built
+ * once and then asked for `--steps` steps of one kind per round; a step is what `nls train` does
+ * per step: forward, backward, clipping, AdamW, on one fixed batch of random tokens (every
+ * position in the loss), LoRA on q/k/v/up/down (ranks 16/12/8/4, alpha 32, dropout 0.05: the
+ * demo space). The larger model (hidden 512, 8 layers, 8/4 heads, MLP 1408: 23.8M parameters)
+ * is made with `nls init-model` into a temporary folder unless --large-model names one.
+ *
+ * The PyTorch peer (benchmarks/peers/torch_lora_step.py: transformers + PEFT, same weights,
+ * batch and step) runs when --python (default benchmarks/peers/.venv/bin/python or
+ * $NLS_PEER_PYTHON) imports torch; it is never a dependency of nls.
+ *
+ * Model FLOPs count the work a step must do: frozen base, forward + input gradients (4 per
+ * weight per token); adapters at the step's active ranks, forward + both gradients (6 per
+ * parameter); attention products (QK^T and PV, x3), not what the kernels happen to execute. The
+ * float32 GEMM ceiling (onnxruntime MatMul, 2048^3 and the large model's MLP shape, --threads)
+ * is measured in the same run. Prints a table and one JSON line.
  */
-import * as tf from '@tensorflow/tfjs';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { existsSync, promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { median } from 'simple-statistics';
 import { AdapterSet } from '../src/adapters/adapter-set.js';
-import { type BackendName, initBackend } from '../src/backend/index.js';
-import { demoModelOrRandom } from '../src/model/demo-model.js';
+import { initBackend } from '../src/backend/index.js';
+import { GraphBuilder } from '../src/engine/onnx/graph.js';
+import { OnnxDataType } from '../src/engine/onnx/proto.js';
+import { createOrtSession, loadOrt } from '../src/engine/onnx/session.js';
 import type { LlamaConfig } from '../src/model/hf-config.js';
+import { DEMO_MODEL_DIR } from '../src/model/demo-model.js';
+import { loadModelFolder } from '../src/model/model-folder.js';
 import { builtinSearchSpacePath, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
 import { configsForStep } from '../src/supernet/sampling.js';
 import { adapterVariables } from '../src/supernet/trainer.js';
-import { tokenCrossEntropy } from '../src/model/loss.js';
-import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
-import type { ForwardContext } from '../src/model/linear.js';
+import type { TokenBatch } from '../src/train/batch.js';
+import { createTrainingEngine } from '../src/train/engines.js';
+import { runTrainingLoop, type TrainingTask } from '../src/train/loop.js';
+import { initModelFolder } from '../src/pipeline/init-model.js';
 import { createRng } from '../src/util/rng.js';
 import { formatTable } from '../src/util/table.js';
-
-const MACHINE_PEAK_GFLOPS = 430;
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
-const backends = arg('backends', 'wasm,cpu').split(',') as BackendName[];
-const rounds = Number(arg('rounds', '6'));
-const batch = Number(arg('batch', '8'));
-const seq = Number(arg('seq', '128'));
+type Kind = 'fixed' | 'nls';
+const KINDS: readonly Kind[] = ['fixed', 'nls'];
+const SELF = fileURLToPath(import.meta.url);
 
-/** FLOPs of one training step over `tokens` tokens with adapter ranks `ranks`. */
-function stepFlops(cfg: LlamaConfig, space: SearchSpace, config: Config, tokens: number): number {
+/** The batch every engine (and the peer) trains on: seeded random tokens, every position in the loss. */
+function benchmarkBatch(batch: number, seq: number, vocab: number): TokenBatch {
+  const rng = createRng('training-benchmark');
+  const ids = Int32Array.from({ length: batch * seq }, () => rng.int(Math.min(vocab, 256)));
+  const targets = Int32Array.from({ length: batch * seq }, (_, i) => (i % seq === seq - 1 ? rng.int(Math.min(vocab, 256)) : ids[i + 1]!));
+  return { batchSize: batch, seqLen: seq, inputIds: ids, targets, weights: new Float32Array(batch * seq).fill(1) };
+}
+
+/** Model FLOPs of one step over `tokens` tokens at the ranks of `config` (see the module comment). */
+function stepFlops(cfg: LlamaConfig, space: SearchSpace, config: Config, tokens: number, seq: number): number {
   const h = cfg.hiddenSize;
   const q = cfg.numAttentionHeads * cfg.headDim;
   const kv = cfg.numKeyValueHeads * cfg.headDim;
   const inter = cfg.intermediateSize;
   const linearParams = cfg.numHiddenLayers * (h * q + 2 * h * kv + q * h + 3 * h * inter) + h * cfg.vocabSize;
+  const dims: Record<string, [number, number]> = { q_proj: [h, q], k_proj: [h, kv], v_proj: [h, kv], o_proj: [q, h], gate_proj: [h, inter], up_proj: [h, inter], down_proj: [inter, h] };
   let adapterParams = 0;
-  const dims: Record<string, [number, number]> = {
-    q_proj: [h, q], k_proj: [h, kv], v_proj: [h, kv], o_proj: [q, h], gate_proj: [h, inter], up_proj: [h, inter], down_proj: [inter, h],
-  };
   for (const [key, r] of space.activeRanks(config)) {
-    const module = key.split('.')[2]!;
-    const [i, o] = dims[module]!;
+    const [i, o] = dims[key.split('.')[2]!]!;
     adapterParams += r * (i + o);
   }
-  // Attention products per token and layer: QK^T and PV, 2 * seq * q FLOPs each (full, unmasked).
   const attention = cfg.numHiddenLayers * 4 * seq * q;
-  // Frozen base: forward (2N) + input gradients (2N). Adapters: 6 per parameter. Attention: x3.
   return tokens * (4 * linearParams + 6 * adapterParams + 3 * attention);
 }
 
-async function matmulPeak(): Promise<number> {
-  const a = tf.randomNormal([512, 512]) as tf.Tensor2D;
-  tf.matMul(a, a).dispose();
-  const reps = tf.getBackend() === 'cpu' ? 2 : 20;
-  const t = performance.now();
-  for (let i = 0; i < reps; i++) tf.matMul(a, a).dataSync();
-  const s = (performance.now() - t) / 1000;
-  a.dispose();
-  return (2 * 512 ** 3 * reps) / s / 1e9;
+// ---------------------------------------------------------------------------------------------
+// Child: one engine on one model, asked for `steps` steps of one kind at a time.
+
+interface ChildRequest {
+  readonly kind: Kind;
+  readonly steps: number;
+}
+interface ChildReply {
+  readonly kind: Kind;
+  readonly msPerStep: number;
+  readonly flopsPerStep: number;
+  readonly maxRssMb: number;
+  readonly loss: number;
 }
 
-interface Row {
-  backend: string;
-  kind: string;
-  msPerStep: number;
-  stepsPerSecond: number;
-  tokensPerSecond: number;
-  gflops: number;
-  mfuMachine: number;
-  mfuBackend: number;
-}
-
-const results: Row[] = [];
-const ratios: Record<string, number> = {};
-for (const backend of backends) {
-  await initBackend(backend, { quiet: true });
-  const peak = await matmulPeak();
-  const { model } = await demoModelOrRandom();
+async function child(): Promise<void> {
+  const modelDir = arg('model', DEMO_MODEL_DIR);
+  const engineName = arg('engine', 'onnx') as 'onnx' | 'tfjs';
+  const batchSize = Number(arg('batch', '8'));
+  const seq = Number(arg('seq', '128'));
+  const threads = Number(arg('threads', String(os.availableParallelism())));
+  await initBackend('wasm', { quiet: true });
+  const { model } = await loadModelFolder(modelDir);
   const space = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: model.config.numHiddenLayers });
   const adapters = AdapterSet.attach(model, space.adapterPlan(), 0);
-  const vars = [...adapterVariables(adapters).values()];
-  const optimizer = new AdamW(vars);
-  const rng = createRng(1);
-  const ctx: ForwardContext = { training: true, nextSeed: () => rng.int(2 ** 31 - 1) };
-  const ids = tf.tensor2d(Int32Array.from({ length: batch * seq }, () => rng.int(256)), [batch, seq], 'int32');
-  const weights = tf.ones([batch, seq]) as tf.Tensor2D;
-  const step = async (config: Config) => {
-    adapters.setActiveRanks(space.activeRanks(config));
-    const { value, grads } = tf.variableGrads(() => tokenCrossEntropy(model.forward(ids, ctx), ids, weights), vars);
-    await clipByGlobalNorm(grads, 1);
-    optimizer.apply(grads, 1e-4);
-    await value.data();
-    value.dispose();
-    tf.dispose(grads);
-  };
-  // Warm-up: kernels, caches.
-  await step(space.maxConfig());
-  await step(space.sample(rng));
-  const time = { lora: [] as number[], nls: [] as number[] };
-  const flops = { lora: 0, nls: 0 };
-  const reps = backend === 'cpu' ? 1 : 2;
-  for (let r = 0; r < rounds; r++) {
-    for (const kind of r % 2 === 0 ? (['lora', 'nls'] as const) : (['nls', 'lora'] as const)) {
-      for (let k = 0; k < reps; k++) {
-        const config = kind === 'lora' ? space.maxConfig() : configsForStep('uniform', space, rng)[0]!;
-        const t = performance.now();
-        await step(config);
-        time[kind].push(performance.now() - t);
-        flops[kind] += stepFlops(model.config, space, config, batch * seq);
-      }
-    }
-  }
-  for (const kind of ['lora', 'nls'] as const) {
-    const total = time[kind].reduce((a, b) => a + b, 0) / 1000;
-    const ms = (total * 1000) / time[kind].length;
-    const gflops = flops[kind] / total / 1e9;
-    results.push({
-      backend,
-      kind: kind === 'lora' ? 'fixed-rank LoRA (r_max)' : 'NLS supernet (uniform)',
-      msPerStep: ms,
-      stepsPerSecond: 1000 / ms,
-      tokensPerSecond: (batch * seq * 1000) / ms,
-      gflops,
-      mfuMachine: gflops / MACHINE_PEAK_GFLOPS,
-      mfuBackend: gflops / peak,
-    });
-  }
-  const lora = results.at(-2)!;
-  const nls = results.at(-1)!;
-  ratios[backend] = nls.msPerStep / lora.msPerStep;
-  console.error(`${backend}: 2-D matMul peak here ${peak.toFixed(1)} GFLOP/s`);
-  optimizer.dispose();
-  tf.dispose([ids, weights]);
-  adapters.dispose();
-  model.dispose();
+  const engine = await createTrainingEngine(engineName, { model, adapters, variables: adapterVariables(adapters), optimizer: { weightDecay: 0 }, threads });
+  const batch = benchmarkBatch(batchSize, seq, model.config.vocabSize);
+  let round = 0;
+  process.on('message', async (req: ChildRequest) => {
+    const seed = round++;
+    const task: TrainingTask = {
+      engine,
+      passes: (_step, rng) =>
+        (req.kind === 'fixed' ? [space.maxConfig()] : configsForStep('uniform', space, rng)).map((c) => ({ label: space.key(c), ranks: space.activeRanks(c) })),
+    };
+    const flops = configsOf(req.kind, space, seed, req.steps).reduce((s, c) => s + stepFlops(model.config, space, c, batchSize * seq, seq), 0) / req.steps;
+    const t0 = performance.now();
+    const r = await runTrainingLoop(task, { batch: () => batch }, { steps: req.steps, lr: 1e-3, warmupSteps: 0, seed });
+    const ms = (performance.now() - t0) / req.steps;
+    const reply: ChildReply = { kind: req.kind, msPerStep: ms, flopsPerStep: flops, maxRssMb: process.resourceUsage().maxRSS / 1024, loss: r.records.at(-1)!.loss };
+    process.send!(reply);
+  });
+  process.send!({ ready: true });
 }
 
-console.log(
-  formatTable(
-    ['backend', 'step', 'ms/step', 'steps/s', 'tokens/s', 'model GFLOP/s', 'MFU (430 peak)', 'of backend matMul peak'],
-    results.map((r) => [r.backend, r.kind, r.msPerStep, r.stepsPerSecond, r.tokensPerSecond, r.gflops, `${(r.mfuMachine * 100).toFixed(2)}%`, `${(r.mfuBackend * 100).toFixed(1)}%`]),
-  ),
-);
-for (const [b, ratio] of Object.entries(ratios)) console.log(`${b}: NLS step / fixed-rank step = ${ratio.toFixed(3)}x`);
-console.log(JSON.stringify({ benchmark: 'training', batch, seq, rounds, results, nlsOverLora: ratios }));
+/** The configurations the loop will sample for `steps` steps from `seed` (the same draws as the loop's). */
+function configsOf(kind: Kind, space: SearchSpace, seed: number, steps: number): Config[] {
+  if (kind === 'fixed') return Array(steps).fill(space.maxConfig());
+  const rng = createRng(seed);
+  const out: Config[] = [];
+  // The loop also draws dropout seeds from this RNG between steps, so these are an estimate of
+  // the sampled ranks' work, not the exact configurations; their mean is what the FLOPs need.
+  for (let i = 0; i < steps; i++) out.push(configsForStep('uniform', space, rng)[0]!);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent.
+
+interface Runner {
+  readonly model: string;
+  readonly engine: string;
+  ask(kind: Kind, steps: number): Promise<ChildReply>;
+  close(): void;
+}
+
+function startChild(model: string, modelDir: string, engine: 'onnx' | 'tfjs', opts: { batch: number; seq: number; threads: number }): Promise<Runner> {
+  const proc: ChildProcess = fork(SELF, ['--child', '--model', modelDir, '--engine', engine, '--batch', String(opts.batch), '--seq', String(opts.seq), '--threads', String(opts.threads)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('message', () =>
+      resolve({
+        model,
+        engine,
+        ask: (kind, steps) =>
+          new Promise((res, rej) => {
+            proc.once('message', (m) => res(m as ChildReply));
+            proc.once('exit', (code) => rej(new Error(`${model}/${engine} child exited (${code})`)));
+            proc.send({ kind, steps } satisfies ChildRequest);
+          }),
+        close: () => proc.kill(),
+      }),
+    );
+  });
+}
+
+/** GFLOP/s of onnxruntime's float32 MatMul on [m, k] x [k, n] (constant weight), median of `repeats`. */
+async function gemmRate(m: number, k: number, n: number, threads: number, repeats = 7): Promise<number> {
+  const ort = await loadOrt();
+  const rng = createRng(`${m}x${k}x${n}`);
+  const g = new GraphBuilder('gemm');
+  const a = g.input('a', OnnxDataType.FLOAT, [m, k]);
+  g.output(g.matmul(a, g.floats('w', [k, n], Float32Array.from({ length: k * n }, () => rng.next() - 0.5))), 'y', OnnxDataType.FLOAT, [m, n]);
+  const session = await createOrtSession(g.build({ producerVersion: 'bench' }), { threads });
+  const feeds = { a: new ort.Tensor('float32', Float32Array.from({ length: m * k }, () => rng.next() - 0.5), [m, k]) };
+  const times: number[] = [];
+  for (let i = 0; i < repeats + 2; i++) {
+    const t0 = performance.now();
+    await session.run(feeds);
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  await session.release();
+  return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+}
+
+interface PeerResult {
+  readonly ms_per_step_median: number;
+  readonly peak_rss_mb: number;
+  readonly torch: string;
+  readonly gemm_gflops?: number;
+}
+
+function runPeer(python: string, modelDir: string, kind: Kind, dataFile: string, steps: number, threads: number): Promise<PeerResult> {
+  const script = path.join(path.dirname(SELF), 'peers', 'torch_lora_step.py');
+  const args = [script, '--model', modelDir, '--data', dataFile, '--mode', kind, '--steps', String(steps), '--warmup', '2', '--threads', String(threads)];
+  return new Promise((resolve, reject) => {
+    execFile(python, args, { maxBuffer: 1 << 24 }, (err, stdout) => {
+      if (err) return reject(err);
+      const line = stdout.trim().split('\n').at(-1)!;
+      resolve(JSON.parse(line) as PeerResult);
+    });
+  });
+}
+
+function peerPython(): string | undefined {
+  const given = arg('python', process.env['NLS_PEER_PYTHON'] ?? path.join(path.dirname(SELF), 'peers', '.venv', 'bin', 'python'));
+  return existsSync(given) ? given : undefined;
+}
+
+async function hasTorch(python: string): Promise<string | undefined> {
+  return new Promise((resolve) => execFile(python, ['-c', 'import torch; print(torch.__version__)'], (err, out) => resolve(err ? undefined : out.trim())));
+}
+
+async function parent(): Promise<void> {
+  const models = arg('models', 'demo,large').split(',');
+  const engines = arg('engines', 'onnx,tfjs').split(',') as ('onnx' | 'tfjs')[];
+  const rounds = Number(arg('rounds', '3'));
+  const steps = Number(arg('steps', '4'));
+  const batch = Number(arg('batch', '8'));
+  const seq = Number(arg('seq', '128'));
+  const threads = Number(arg('threads', String(os.availableParallelism())));
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-training-bench-'));
+  try {
+    const dirs: Record<string, string> = { demo: DEMO_MODEL_DIR };
+    if (models.includes('large')) {
+      dirs['large'] = arg('large-model', '');
+      if (!dirs['large']) {
+        dirs['large'] = path.join(tmp, 'large');
+        const made = await initModelFolder({ out: dirs['large'], hiddenSize: 512, numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 1408, seed: 0 });
+        console.error(`made the large model (${made.parameters.toLocaleString('en-US')} parameters) with: nls init-model --out DIR --hidden 512 --layers 8 --heads 8 --kv-heads 4 --intermediate 1408 --seed 0`);
+      }
+    }
+    const python = peerPython();
+    const torchVersion = python ? await hasTorch(python) : undefined;
+    console.error(`load average ${os.loadavg()[0]!.toFixed(2)} on ${os.cpus().length} cores; ${threads} threads; PyTorch peer: ${torchVersion ? `torch ${torchVersion} (${python})` : 'not available (no Python with torch; see benchmarks/peers/README.md)'}`);
+
+    const gemm: { shape: string; gflops: number }[] = [];
+    const measureGemm = async () => {
+      gemm.push({ shape: '2048x2048x2048', gflops: await gemmRate(2048, 2048, 2048, threads) });
+      gemm.push({ shape: `${batch * seq}x512x1408 (large up_proj)`, gflops: await gemmRate(batch * seq, 512, 1408, threads) });
+    };
+    await measureGemm();
+
+    const runners: Runner[] = [];
+    for (const m of models) for (const e of engines) runners.push(await startChild(m, dirs[m]!, e, { batch, seq, threads }));
+    // Warm-up: the first request builds the graph and session (onnx) and the wasm kernels.
+    for (const r of runners) for (const k of KINDS) await r.ask(k, 1);
+
+    const dataFiles: Record<string, string> = {};
+    if (torchVersion) {
+      for (const m of models) {
+        const { model } = await loadModelFolder(dirs[m]!);
+        const b = benchmarkBatch(batch, seq, model.config.vocabSize);
+        model.dispose();
+        dataFiles[m] = path.join(tmp, `${m}-batch.json`);
+        await fsp.writeFile(dataFiles[m]!, JSON.stringify({ batch, seq, input_ids: [...b.inputIds], targets: [...b.targets], weights: [...b.weights] }));
+      }
+    }
+
+    const samples = new Map<string, ChildReply[]>();
+    const peerSamples = new Map<string, PeerResult[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const k of KINDS) {
+        for (const r of runners) {
+          const reply = await r.ask(k, steps);
+          const key = `${r.model}|${k}|${r.engine}`;
+          samples.set(key, [...(samples.get(key) ?? []), reply]);
+          console.error(`round ${round + 1}/${rounds}: ${r.model} ${k} ${r.engine} ${reply.msPerStep.toFixed(1)} ms/step`);
+        }
+        if (torchVersion) {
+          for (const m of models) {
+            const p = await runPeer(python!, dirs[m]!, k, dataFiles[m]!, steps, threads);
+            const key = `${m}|${k}|pytorch`;
+            peerSamples.set(key, [...(peerSamples.get(key) ?? []), p]);
+            console.error(`round ${round + 1}/${rounds}: ${m} ${k} pytorch ${p.ms_per_step_median.toFixed(1)} ms/step`);
+          }
+        }
+      }
+    }
+    await measureGemm();
+    for (const r of runners) r.close();
+
+    const bestGemm = Math.max(...gemm.map((x) => x.gflops));
+    type Row = { model: string; kind: Kind; engine: string; msPerStep: number; gflops: number; ofGemm: number; rssMb: number };
+    const rows: Row[] = [];
+    for (const m of models) {
+      for (const k of KINDS) {
+        for (const e of engines) {
+          const s = samples.get(`${m}|${k}|${e}`)!;
+          const ms = median(s.map((x) => x.msPerStep));
+          const flops = s[0]!.flopsPerStep;
+          rows.push({ model: m, kind: k, engine: e, msPerStep: ms, gflops: flops / (ms / 1000) / 1e9, ofGemm: flops / (ms / 1000) / 1e9 / bestGemm, rssMb: Math.max(...s.map((x) => x.maxRssMb)) });
+        }
+        const p = peerSamples.get(`${m}|${k}|pytorch`);
+        if (p) {
+          const flops = samples.get(`${m}|${k}|${engines[0]}`)![0]!.flopsPerStep;
+          const ms = median(p.map((x) => x.ms_per_step_median));
+          rows.push({ model: m, kind: k, engine: 'pytorch', msPerStep: ms, gflops: flops / (ms / 1000) / 1e9, ofGemm: flops / (ms / 1000) / 1e9 / bestGemm, rssMb: Math.max(...p.map((x) => x.peak_rss_mb)) });
+        }
+      }
+    }
+    const find = (m: string, k: Kind, e: string) => rows.find((r) => r.model === m && r.kind === k && r.engine === e);
+    const ratios = models.flatMap((m) =>
+      KINDS.map((k) => {
+        const onnx = find(m, k, 'onnx');
+        const tfjs = find(m, k, 'tfjs');
+        const torch = find(m, k, 'pytorch');
+        return {
+          model: m,
+          kind: k,
+          onnxOverTfjs: onnx && tfjs ? tfjs.msPerStep / onnx.msPerStep : null,
+          onnxOverPytorch: onnx && torch ? torch.msPerStep / onnx.msPerStep : null,
+          rssOnnxOverPytorch: onnx && torch ? onnx.rssMb / torch.rssMb : null,
+          nlsOverFixed: k === 'nls' && onnx && find(m, 'fixed', 'onnx') ? onnx.msPerStep / find(m, 'fixed', 'onnx')!.msPerStep : null,
+        };
+      }),
+    );
+    console.log(
+      formatTable(
+        ['model', 'step', 'engine', 'ms/step', 'steps/s', 'model GFLOP/s', '% of best GEMM', 'peak RSS MB'],
+        rows.map((r) => [r.model, r.kind, r.engine, r.msPerStep.toFixed(1), (1000 / r.msPerStep).toFixed(2), r.gflops.toFixed(1), `${(100 * r.ofGemm).toFixed(0)}%`, r.rssMb.toFixed(0)]),
+      ),
+    );
+    console.log(`float32 GEMM ceiling (onnxruntime MatMul, ${threads} threads): ${gemm.map((x) => `${x.shape} ${x.gflops.toFixed(0)} GFLOP/s`).join('; ')}`);
+    for (const r of ratios) {
+      const parts = [
+        r.onnxOverTfjs !== null ? `onnx ${r.onnxOverTfjs.toFixed(1)}x tfjs-wasm` : undefined,
+        r.onnxOverPytorch !== null ? `${r.onnxOverPytorch.toFixed(2)}x PyTorch (RSS ${r.rssOnnxOverPytorch!.toFixed(2)}x)` : undefined,
+        r.nlsOverFixed !== null ? `NLS/fixed step ${r.nlsOverFixed.toFixed(3)}` : undefined,
+      ].filter(Boolean);
+      console.log(`${r.model} ${r.kind}: ${parts.join(', ')}`);
+    }
+    console.log(JSON.stringify({ benchmark: 'training', batch, seq, threads, rounds, steps, loadAverage: os.loadavg(), torch: torchVersion ?? null, gemm, rows, ratios }));
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--child')) await child();
+else await parent();

@@ -63,6 +63,12 @@ export interface OnnxSessionOptions {
   readonly providers?: readonly string[];
   /** Write the model as onnxruntime optimized it here (for inspection). */
   readonly optimizedModelFile?: string;
+  /**
+   * Plan one memory block for all of a run's values (default true). Training graphs turn it
+   * off: the planned block of forward and backward values was 120 MB larger than allocating
+   * each value from the arena, and no faster (demo training step, docs/training.md).
+   */
+  readonly memoryPattern?: boolean;
 }
 
 /** The intra-op threads a session gets by default: every core this process may use. */
@@ -83,7 +89,7 @@ export function ortSessionOptions(options: OnnxSessionOptions = {}): Ort.Inferen
     // The arena keeps freed blocks for the next run, and the memory pattern plans one block for
     // all activations of a given input shape: large allocations are reused, not fresh pages.
     enableCpuMemArena: true,
-    enableMemPattern: true,
+    enableMemPattern: options.memoryPattern !== false,
     logSeverityLevel: 3,
     ...(options.optimizedModelFile ? { optimizedModelFilePath: options.optimizedModelFile } : {}),
     // The Node binding takes config entries as flat string keys (onnxruntime_session_options_config_keys.h).

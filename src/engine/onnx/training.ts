@@ -98,11 +98,11 @@ export async function createOnnxTrainingEngine(spec: TrainingEngineSpec): Promis
   async function createSession(model: Uint8Array): Promise<number> {
     providers ??= (await cudaProviderInstalled()) ? ['cuda', 'cpu'] : ['cpu'];
     try {
-      return await host.create(providers[0] === 'cpu' || spec.providers ? model : model.slice(), { threads, providers });
+      return await host.create(providers[0] === 'cpu' || spec.providers ? model : model.slice(), { threads, providers, memoryPattern: false });
     } catch (err) {
       if (spec.providers || providers[0] !== 'cuda') throw err;
       providers = ['cpu'];
-      return host.create(model, { threads, providers });
+      return host.create(model, { threads, providers, memoryPattern: false });
     }
   }
 
