@@ -8,8 +8,9 @@
  *   npx tsx benchmarks/training.ts [--models demo,large] [--engines onnx,tfjs] [--rounds 3]
  *     [--steps 4] [--batch 8] [--seq 128] [--threads 2] [--python PATH] [--large-model DIR]
  *
- * Each (model, engine) runs in its own child process (so that its peak RSS is its own), built
- * once and then asked for `--steps` steps of one kind per round; a step is what `nls train` does
+ * Each (model, engine) runs in its own child process (benchmarks/training-child.mjs, plain node on
+ * the built package as the installed `nls` runs, so that its peak RSS is that of an nls process),
+ * built once and then asked for `--steps` steps of one kind per round; a step is what `nls train` does
  * per step: forward, backward, clipping, AdamW, on one fixed batch of random tokens (every
  * position in the loss), LoRA on q/k/v/up/down (ranks 16/12/8/4, alpha 32, dropout 0.05: the
  * demo space). The larger model (hidden 512, 8 layers, 8/4 heads, MLP 1408: 23.8M parameters)
@@ -31,20 +32,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from 'simple-statistics';
-import { AdapterSet } from '../src/adapters/adapter-set.js';
-import { initBackend } from '../src/backend/index.js';
 import { GraphBuilder } from '../src/engine/onnx/graph.js';
 import { OnnxDataType } from '../src/engine/onnx/proto.js';
 import { createOrtSession, loadOrt } from '../src/engine/onnx/session.js';
-import type { LlamaConfig } from '../src/model/hf-config.js';
+import { type LlamaConfig, readHfConfig } from '../src/model/hf-config.js';
 import { DEMO_MODEL_DIR } from '../src/model/demo-model.js';
-import { loadModelFolder } from '../src/model/model-folder.js';
-import { builtinSearchSpacePath, type Config, loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
-import { configsForStep } from '../src/supernet/sampling.js';
-import { adapterVariables } from '../src/supernet/trainer.js';
 import type { TokenBatch } from '../src/train/batch.js';
-import { createTrainingEngine } from '../src/train/engines.js';
-import { runTrainingLoop, type TrainingTask } from '../src/train/loop.js';
 import { initModelFolder } from '../src/pipeline/init-model.js';
 import { createRng } from '../src/util/rng.js';
 import { formatTable } from '../src/util/table.js';
@@ -66,8 +59,8 @@ function benchmarkBatch(batch: number, seq: number, vocab: number): TokenBatch {
   return { batchSize: batch, seqLen: seq, inputIds: ids, targets, weights: new Float32Array(batch * seq).fill(1) };
 }
 
-/** Model FLOPs of one step over `tokens` tokens at the ranks of `config` (see the module comment). */
-function stepFlops(cfg: LlamaConfig, space: SearchSpace, config: Config, tokens: number, seq: number): number {
+/** Model FLOPs of one step over `tokens` tokens at `ranks` (module key -> rank; see the module comment). */
+function stepFlops(cfg: LlamaConfig, ranks: ReadonlyMap<string, number>, tokens: number, seq: number): number {
   const h = cfg.hiddenSize;
   const q = cfg.numAttentionHeads * cfg.headDim;
   const kv = cfg.numKeyValueHeads * cfg.headDim;
@@ -75,7 +68,7 @@ function stepFlops(cfg: LlamaConfig, space: SearchSpace, config: Config, tokens:
   const linearParams = cfg.numHiddenLayers * (h * q + 2 * h * kv + q * h + 3 * h * inter) + h * cfg.vocabSize;
   const dims: Record<string, [number, number]> = { q_proj: [h, q], k_proj: [h, kv], v_proj: [h, kv], o_proj: [q, h], gate_proj: [h, inter], up_proj: [h, inter], down_proj: [inter, h] };
   let adapterParams = 0;
-  for (const [key, r] of space.activeRanks(config)) {
+  for (const [key, r] of ranks) {
     const [i, o] = dims[key.split('.')[2]!]!;
     adapterParams += r * (i + o);
   }
@@ -83,60 +76,18 @@ function stepFlops(cfg: LlamaConfig, space: SearchSpace, config: Config, tokens:
   return tokens * (4 * linearParams + 6 * adapterParams + 3 * attention);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Child: one engine on one model, asked for `steps` steps of one kind at a time.
-
 interface ChildRequest {
   readonly kind: Kind;
   readonly steps: number;
 }
+/** What benchmarks/training-child.mjs reports for a request. */
 interface ChildReply {
   readonly kind: Kind;
   readonly msPerStep: number;
-  readonly flopsPerStep: number;
+  /** The active rank of every adapted module, per step. */
+  readonly ranks: readonly Record<string, number>[];
   readonly maxRssMb: number;
   readonly loss: number;
-}
-
-async function child(): Promise<void> {
-  const modelDir = arg('model', DEMO_MODEL_DIR);
-  const engineName = arg('engine', 'onnx') as 'onnx' | 'tfjs';
-  const batchSize = Number(arg('batch', '8'));
-  const seq = Number(arg('seq', '128'));
-  const threads = Number(arg('threads', String(os.availableParallelism())));
-  await initBackend('wasm', { quiet: true });
-  const { model } = await loadModelFolder(modelDir);
-  const space = await loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: model.config.numHiddenLayers });
-  const adapters = AdapterSet.attach(model, space.adapterPlan(), 0);
-  const engine = await createTrainingEngine(engineName, { model, adapters, variables: adapterVariables(adapters), optimizer: { weightDecay: 0 }, threads });
-  const batch = benchmarkBatch(batchSize, seq, model.config.vocabSize);
-  let round = 0;
-  process.on('message', async (req: ChildRequest) => {
-    const seed = round++;
-    const task: TrainingTask = {
-      engine,
-      passes: (_step, rng) =>
-        (req.kind === 'fixed' ? [space.maxConfig()] : configsForStep('uniform', space, rng)).map((c) => ({ label: space.key(c), ranks: space.activeRanks(c) })),
-    };
-    const flops = configsOf(req.kind, space, seed, req.steps).reduce((s, c) => s + stepFlops(model.config, space, c, batchSize * seq, seq), 0) / req.steps;
-    const t0 = performance.now();
-    const r = await runTrainingLoop(task, { batch: () => batch }, { steps: req.steps, lr: 1e-3, warmupSteps: 0, seed });
-    const ms = (performance.now() - t0) / req.steps;
-    const reply: ChildReply = { kind: req.kind, msPerStep: ms, flopsPerStep: flops, maxRssMb: process.resourceUsage().maxRSS / 1024, loss: r.records.at(-1)!.loss };
-    process.send!(reply);
-  });
-  process.send!({ ready: true });
-}
-
-/** The configurations the loop will sample for `steps` steps from `seed` (the same draws as the loop's). */
-function configsOf(kind: Kind, space: SearchSpace, seed: number, steps: number): Config[] {
-  if (kind === 'fixed') return Array(steps).fill(space.maxConfig());
-  const rng = createRng(seed);
-  const out: Config[] = [];
-  // The loop also draws dropout seeds from this RNG between steps, so these are an estimate of
-  // the sampled ranks' work, not the exact configurations; their mean is what the FLOPs need.
-  for (let i = 0; i < steps; i++) out.push(configsForStep('uniform', space, rng)[0]!);
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,21 +96,24 @@ function configsOf(kind: Kind, space: SearchSpace, seed: number, steps: number):
 interface Runner {
   readonly model: string;
   readonly engine: string;
+  readonly config: LlamaConfig;
   ask(kind: Kind, steps: number): Promise<ChildReply>;
   close(): void;
 }
 
-function startChild(model: string, modelDir: string, engine: 'onnx' | 'tfjs', opts: { batch: number; seq: number; threads: number }): Promise<Runner> {
-  const proc: ChildProcess = fork(SELF, ['--child', '--model', modelDir, '--engine', engine, '--batch', String(opts.batch), '--seq', String(opts.seq), '--threads', String(opts.threads)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+const CHILD = path.join(path.dirname(SELF), 'training-child.mjs');
+
+function startChild(model: string, modelDir: string, config: LlamaConfig, engine: 'onnx' | 'tfjs', opts: { batch: number; seq: number; threads: number; rMax?: number }): Promise<Runner> {
+  const args = ['--model', modelDir, '--engine', engine, '--batch', String(opts.batch), '--seq', String(opts.seq), '--threads', String(opts.threads)];
+  // Plain node on the built package: the process a user's `nls train` is.
+  const proc: ChildProcess = fork(CHILD, opts.rMax ? [...args, '--rmax', String(opts.rMax)] : args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('error', reject);
     proc.once('message', () =>
       resolve({
         model,
-        engine,
+        config,
+        engine: opts.rMax ? `${engine}, adapters built at r=${opts.rMax}` : engine,
         ask: (kind, steps) =>
           new Promise((res, rej) => {
             proc.once('message', (m) => res(m as ChildReply));
@@ -249,17 +203,24 @@ async function parent(): Promise<void> {
     };
     await measureGemm();
 
+    if (!existsSync(path.join(path.dirname(SELF), '..', 'dist', 'index.js'))) throw new Error('the benchmark runs the built package: npm run build first (npm ci does it)');
+    const configs: Record<string, LlamaConfig> = {};
+    for (const m of models) configs[m] = await readHfConfig(dirs[m]!);
     const runners: Runner[] = [];
-    for (const m of models) for (const e of engines) runners.push(await startChild(m, dirs[m]!, e, { batch, seq, threads }));
+    for (const m of models) for (const e of engines) runners.push(await startChild(m, dirs[m]!, configs[m]!, e, { batch, seq, threads }));
+    // --sliced-ranks 4,8: onnx steps with adapters built at that rank, the cost a subnet's step
+    // would have if ranks were sliced instead of masked (compare with the masked r_max step).
+    const slicedRanks = arg('sliced-ranks', '').split(',').filter(Boolean).map(Number);
+    const sliced: Runner[] = [];
+    for (const m of models) for (const r of slicedRanks) sliced.push(await startChild(m, dirs[m]!, configs[m]!, 'onnx', { batch, seq, threads, rMax: r }));
     // Warm-up: the first request builds the graph and session (onnx) and the wasm kernels.
     for (const r of runners) for (const k of KINDS) await r.ask(k, 1);
+    for (const r of sliced) await r.ask('fixed', 1);
 
     const dataFiles: Record<string, string> = {};
     if (torchVersion) {
       for (const m of models) {
-        const { model } = await loadModelFolder(dirs[m]!);
-        const b = benchmarkBatch(batch, seq, model.config.vocabSize);
-        model.dispose();
+        const b = benchmarkBatch(batch, seq, configs[m]!.vocabSize);
         dataFiles[m] = path.join(tmp, `${m}-batch.json`);
         await fsp.writeFile(dataFiles[m]!, JSON.stringify({ batch, seq, input_ids: [...b.inputIds], targets: [...b.targets], weights: [...b.weights] }));
       }
@@ -275,6 +236,14 @@ async function parent(): Promise<void> {
           samples.set(key, [...(samples.get(key) ?? []), reply]);
           console.error(`round ${round + 1}/${rounds}: ${r.model} ${k} ${r.engine} ${reply.msPerStep.toFixed(1)} ms/step`);
         }
+        if (k === 'fixed') {
+          for (const r of sliced) {
+            const reply = await r.ask('fixed', steps);
+            const key = `${r.model}|fixed|${r.engine}`;
+            samples.set(key, [...(samples.get(key) ?? []), reply]);
+            console.error(`round ${round + 1}/${rounds}: ${r.model} ${r.engine} ${reply.msPerStep.toFixed(1)} ms/step`);
+          }
+        }
         if (torchVersion) {
           for (const m of models) {
             const p = await runPeer(python!, dirs[m]!, k, dataFiles[m]!, steps, threads);
@@ -286,22 +255,27 @@ async function parent(): Promise<void> {
       }
     }
     await measureGemm();
-    for (const r of runners) r.close();
+    for (const r of [...runners, ...sliced]) r.close();
 
     const bestGemm = Math.max(...gemm.map((x) => x.gflops));
+    /** Mean model FLOPs of the steps in `replies` (their ranks as reported). */
+    const meanFlops = (config: LlamaConfig, replies: readonly ChildReply[]): number => {
+      const steps = replies.flatMap((r) => r.ranks);
+      return steps.reduce((s, ranks) => s + stepFlops(config, new Map(Object.entries(ranks)), batch * seq, seq), 0) / steps.length;
+    };
     type Row = { model: string; kind: Kind; engine: string; msPerStep: number; gflops: number; ofGemm: number; rssMb: number };
     const rows: Row[] = [];
     for (const m of models) {
       for (const k of KINDS) {
-        for (const e of engines) {
+        for (const e of [...engines, ...(k === 'fixed' ? sliced.filter((r) => r.model === m).map((r) => r.engine) : [])]) {
           const s = samples.get(`${m}|${k}|${e}`)!;
           const ms = median(s.map((x) => x.msPerStep));
-          const flops = s[0]!.flopsPerStep;
+          const flops = meanFlops(configs[m]!, s);
           rows.push({ model: m, kind: k, engine: e, msPerStep: ms, gflops: flops / (ms / 1000) / 1e9, ofGemm: flops / (ms / 1000) / 1e9 / bestGemm, rssMb: Math.max(...s.map((x) => x.maxRssMb)) });
         }
         const p = peerSamples.get(`${m}|${k}|pytorch`);
         if (p) {
-          const flops = samples.get(`${m}|${k}|${engines[0]}`)![0]!.flopsPerStep;
+          const flops = meanFlops(configs[m]!, samples.get(`${m}|${k}|${engines[0]}`)!);
           const ms = median(p.map((x) => x.ms_per_step_median));
           rows.push({ model: m, kind: k, engine: 'pytorch', msPerStep: ms, gflops: flops / (ms / 1000) / 1e9, ofGemm: flops / (ms / 1000) / 1e9 / bestGemm, rssMb: Math.max(...p.map((x) => x.peak_rss_mb)) });
         }
@@ -344,5 +318,4 @@ async function parent(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--child')) await child();
-else await parent();
+await parent();

@@ -78,7 +78,10 @@ export * from './compress/index.js';
 export * from './export/index.js';
 
 // Training
-export { AdamW, clipByGlobalNorm, type AdamWOptions, type AdamWSlotState } from './train/adamw.js';
+export { AdamW, HostAdamW, clipByGlobalNorm, type AdamWOptions, type AdamWSlotState } from './train/adamw.js';
+/** Training engines (docs/training.md): the loop's tfjs and onnx back ends. */
+export { createTfjsTrainingEngine, type TfjsEngineSpec, type TrainingEngine, type TrainingEngineName, type ParameterSnapshot } from './train/engine.js';
+export { createTrainingEngine, resolveTrainingEngine, type EngineChoice, type TrainingEngineSpec } from './train/engines.js';
 export { cosineWithWarmup, type CosineScheduleOptions } from './train/schedule.js';
 export type { TokenBatch, BatchSource } from './train/batch.js';
 export { saveCheckpointDir, loadLatestCheckpoint, hasCheckpoint, type CheckpointContents } from './train/checkpoint.js';
@@ -92,7 +95,7 @@ export {
   type TrainLoopResult,
   type StepRecord,
 } from './train/loop.js';
-export { pretrain } from './train/pretrain.js';
+export { pretrain, type PretrainOptions } from './train/pretrain.js';
 
 // Supernet
 export { SAMPLING_RULES, configsForStep, type SamplingRuleName } from './supernet/sampling.js';
@@ -137,6 +140,35 @@ export {
 } from './engine/index.js';
 /** The engines: tfjs (the model's own forward pass) and ONNX Runtime. */
 export { createOnnxEngine, createTfjsEngine, ONNX_ROWS_PER_RUN, type OnnxEngineOptions, type TfjsEngineOptions } from './engine/index.js';
+/**
+ * Training on ONNX Runtime (docs/training.md): the training form of the LLaMA graph with its
+ * derived gradients, reverse-mode differentiation of ONNX graphs, the operator registry
+ * (shape rules and vector-Jacobian products by operator name), sessions on a worker thread.
+ */
+export {
+  addGradients,
+  buildLlamaGraph,
+  buildLlamaTrainingGraph,
+  createOnnxTrainingEngine,
+  dropoutMaskInputName,
+  fillDropoutMask,
+  gradientOutputName,
+  inferValueTypes,
+  OrtSessionHost,
+  opDefinition,
+  parameterInputName,
+  rankMaskInputName,
+  registeredOps,
+  registerOp,
+  widthMaskInputName,
+  type GradientRequest,
+  type HostedTensor,
+  type LlamaTrainingForm,
+  type OpDefinition,
+  type TrainingGraph,
+  type TrainingGraphOptions,
+  type ValueType,
+} from './engine/index.js';
 /** The ONNX export: LLaMA graph, weights and adapter feeds, sessions, graph builder and protobuf encoder. */
 export {
   adapterFactorsOf,

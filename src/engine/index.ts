@@ -18,3 +18,10 @@ export { adapterFactorsOf, adapterFeed, type AdapterFactors, type AdapterFeed, l
 export { createOrtSession, defaultThreads, loadOrt, type OnnxAvailability, onnxAvailability, type OnnxSessionOptions, ortSessionOptions } from './onnx/session.js';
 export { GraphBuilder, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/graph.js';
 export { encodeModel, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo, OnnxDataType } from './onnx/proto.js';
+export { addGradients, type GradientRequest, inferValueTypes } from './onnx/autodiff.js';
+export { opDefinition, type OpDefinition, registeredOps, registerOp, type ValueType } from './onnx/ops/index.js';
+export { buildLlamaGraph, dropoutMaskInputName, type LlamaTrainingForm, parameterInputName, rankMaskInputName, widthMaskInputName } from './onnx/llama.js';
+export { buildLlamaTrainingGraph, gradientOutputName, type TrainingGraph, type TrainingGraphOptions } from './onnx/train-graph.js';
+export { createOnnxTrainingEngine } from './onnx/training.js';
+export { fillDropoutMask } from './onnx/dropout.js';
+export { type HostedTensor, OrtSessionHost } from './onnx/session-host.js';

@@ -1,12 +1,11 @@
 /**
  * Choosing and creating a training engine (engine.ts): `tfjs`, `onnx`, or `auto` (onnx when
- * onnxruntime-node loads here, else tfjs).
+ * onnxruntime-node loads here, else tfjs), resolved as evaluation engines are (`resolveEngine`).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../adapters/adapter-set.js';
-import { onnxAvailability } from '../engine/onnx/session.js';
+import { resolveEngine } from '../engine/select.js';
 import type { EngineRequest } from '../engine/types.js';
-import { NlsError } from '../errors.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { AdamWOptions } from './adamw.js';
 import { createTfjsTrainingEngine, type TrainingEngine, type TrainingEngineName } from './engine.js';
@@ -28,24 +27,19 @@ export interface TrainingEngineSpec {
   readonly optimizer?: AdamWOptions;
   /** Intra-op threads of the onnx engine (default: every core). */
   readonly threads?: number;
-  /** onnxruntime execution providers of the onnx engine, in order of preference (default ['cpu']). */
+  /** onnxruntime execution providers of the onnx engine, in order of preference (default: cuda then cpu where CUDA is installed, else cpu). */
   readonly providers?: readonly string[];
 }
 
-/** The engine `auto` resolves to here: onnx when onnxruntime-node loads, else tfjs. */
-export async function resolveTrainingEngine(choice: EngineChoice): Promise<TrainingEngineName> {
-  if (choice !== 'auto') return choice;
-  return (await onnxAvailability()).available ? 'onnx' : 'tfjs';
+/** The engine `choice` resolves to here: `auto` is onnx when onnxruntime-node loads, else tfjs; `onnx` is refused (NlsError) where it does not load. */
+export function resolveTrainingEngine(choice: EngineChoice): Promise<TrainingEngineName> {
+  return resolveEngine(choice);
 }
 
 /** Create the chosen engine over `spec`. */
 export async function createTrainingEngine(choice: EngineChoice, spec: TrainingEngineSpec): Promise<TrainingEngine> {
   const name = await resolveTrainingEngine(choice);
   if (name === 'tfjs') return createTfjsTrainingEngine(spec);
-  const availability = await onnxAvailability();
-  if (!availability.available) {
-    throw new NlsError(`the onnx training engine needs onnxruntime-node, which does not load here (${availability.reason}); fix: --engine tfjs`, { field: '--engine' });
-  }
   const { createOnnxTrainingEngine } = await import('../engine/onnx/training.js');
   return createOnnxTrainingEngine(spec);
 }

@@ -26,6 +26,7 @@ interface TrainArgs extends GlobalOptions {
   'reorder-widths': boolean;
   engine: EngineRequest;
   threads?: number;
+  'checkpoint-every': number;
   resume: boolean;
 }
 
@@ -68,6 +69,7 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
         describe: 'training engine: onnx (the ONNX training graph on ONNX Runtime, every core), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); recorded in supernet.json (docs/training.md)',
       })
       .option('threads', { type: 'number', describe: 'onnx engine: intra-op threads (default: every core)' })
+      .option('checkpoint-every', { type: 'number', default: 50, describe: 'write a checkpoint every this many steps (and at the end) into OUT/checkpoints' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run (same engine, and on onnx the same thread count)' }),
   handler: async (argv) => {
     const result = await runSupernetTraining({
@@ -90,6 +92,7 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       reorderWidths: argv['reorder-widths'],
       engine: argv.engine,
       ...(argv.threads !== undefined ? { threads: argv.threads } : {}),
+      checkpointEvery: argv['checkpoint-every'],
       ...(argv['validation-size'] !== undefined ? { taskOptions: { validationSize: argv['validation-size'] } } : {}),
       progress: progressFor(argv),
     });

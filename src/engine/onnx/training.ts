@@ -74,7 +74,6 @@ export async function createOnnxTrainingEngine(spec: TrainingEngineSpec): Promis
   const names = [...spec.variables.keys()];
   const shapes = names.map((n) => spec.variables.get(n)!.shape.slice());
   const params = await Promise.all(names.map(async (n) => Float32Array.from((await spec.variables.get(n)!.data()) as Float32Array)));
-  const weights = await llamaWeightsOf(model);
   const factors = adapters ? await adapterFactorsOf(adapters) : { factors: new Map<string, AdapterFactors>(), slots: [] as AdapterSlot[] };
   const slots: AdapterSlot[] = factors.slots.map((s) => ({ ...s, dropout: factors.factors.get(s.key)!.spec.dropout }));
   const adapterKeys = new Set(slots.map((s) => s.key));
@@ -110,7 +109,8 @@ export async function createOnnxTrainingEngine(spec: TrainingEngineSpec): Promis
     const key = `${batch}x${seq}`;
     const known = programs.get(key);
     if (known) return known;
-    const graph = buildLlamaTrainingGraph(weights, {
+    // The base weights are read for the build only (not kept: on a 24M model they are 95 MB).
+    const graph = buildLlamaTrainingGraph(await llamaWeightsOf(model), {
       batch,
       seq,
       adapters: slots,
