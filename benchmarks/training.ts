@@ -106,7 +106,7 @@ const CHILD = path.join(path.dirname(SELF), 'training-child.mjs');
 function startChild(model: string, modelDir: string, config: LlamaConfig, engine: 'onnx' | 'tfjs', opts: { batch: number; seq: number; threads: number; rMax?: number }): Promise<Runner> {
   const args = ['--model', modelDir, '--engine', engine, '--batch', String(opts.batch), '--seq', String(opts.seq), '--threads', String(opts.threads)];
   // Plain node on the built package: the process a user's `nls train` is.
-  const proc: ChildProcess = fork(CHILD, opts.rMax ? [...args, '--rmax', String(opts.rMax)] : args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc: ChildProcess = fork(CHILD, opts.rMax ? [...args, '--rmax', String(opts.rMax)] : args, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('error', reject);
     proc.once('message', () =>
@@ -114,12 +114,15 @@ function startChild(model: string, modelDir: string, config: LlamaConfig, engine
         model,
         config,
         engine: opts.rMax ? `${engine}, adapters built at r=${opts.rMax}` : engine,
-        ask: (kind, steps) =>
-          new Promise((res, rej) => {
+        ask: async (kind, steps) => {
+          // A moment for the previous measurement's background work (other processes' collectors, page reclaim) to settle.
+          await new Promise((r) => setTimeout(r, 500));
+          return new Promise<ChildReply>((res, rej) => {
             proc.once('message', (m) => res(m as ChildReply));
             proc.once('exit', (code) => rej(new Error(`${model}/${engine} child exited (${code})`)));
             proc.send({ kind, steps } satisfies ChildRequest);
-          }),
+          });
+        },
         close: () => proc.kill(),
       }),
     );
