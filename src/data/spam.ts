@@ -349,6 +349,8 @@ export interface DemoSpamOptions {
   trainSize?: number;
   /** Validation rows, balanced the same way. Default 200. */
   validationSize?: number;
+  /** Test rows, balanced the same way, drawn after the validation rows (default 0: no test split). */
+  testSize?: number;
   /** Seed of the selection. Default 0. */
   seed?: number | string;
   /** Characters kept per message. Default 400. */
@@ -361,12 +363,14 @@ export interface DemoSpamOptions {
 export interface DemoSpamTask {
   readonly train: SpamRow[];
   readonly validation: SpamRow[];
+  /** Test rows (empty unless `testSize` was given). */
+  readonly test: SpamRow[];
   /** `['ham', 'spam']`. */
   readonly labels: SpamLabel[];
   /** Source message ids of each split, in row order: pass them to {@link spamAssassin} `{ids}` to reload. */
-  readonly sources: { readonly train: string[]; readonly validation: string[] };
+  readonly sources: { readonly train: string[]; readonly validation: string[]; readonly test: string[] };
   /** The options that produced it (with defaults filled in). */
-  readonly options: Required<Omit<DemoSpamOptions, 'groups'>> & { groups: SpamGroup[] };
+  readonly options: Required<Omit<DemoSpamOptions, 'groups' | 'testSize'>> & { testSize?: number; groups: SpamGroup[] };
   /** Wall-clock milliseconds spent reading and cleaning. */
   readonly loadMs: number;
 }
@@ -382,12 +386,14 @@ export async function demoSpamTask(options: DemoSpamOptions = {}): Promise<DemoS
   const started = performance.now();
   const trainSize = options.trainSize ?? 1000;
   const validationSize = options.validationSize ?? 200;
+  const testSize = options.testSize ?? 0;
   const seed = options.seed ?? 0;
   const maxChars = options.maxChars ?? DEFAULT_SPAM_MAX_CHARS;
   const groups = [...(options.groups ?? SPAM_GROUPS)];
   for (const [field, v] of [
     ['trainSize', trainSize],
     ['validationSize', validationSize],
+    ['testSize', testSize],
   ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new NlsError(`must be a non-negative integer, got ${v}`, { field });
   }
@@ -404,22 +410,28 @@ export async function demoSpamTask(options: DemoSpamOptions = {}): Promise<DemoS
   const half = (n: number) => ({ spam: Math.floor(n / 2), ham: n - Math.floor(n / 2) });
   const t = half(trainSize);
   const v = half(validationSize);
-  if (t.ham + v.ham > ham.length || t.spam + v.spam > spam.length) {
+  const te = half(testSize);
+  if (t.ham + v.ham + te.ham > ham.length || t.spam + v.spam + te.spam > spam.length) {
     throw new NlsError(
-      `the selected groups have ${ham.length} ham and ${spam.length} spam messages; ${t.ham + v.ham} ham and ${t.spam + v.spam} spam are needed. ` +
-        'Fix: lower trainSize / validationSize',
+      `the selected groups have ${ham.length} ham and ${spam.length} spam messages; ${t.ham + v.ham + te.ham} ham and ${t.spam + v.spam + te.spam} spam are needed. ` +
+        'Fix: lower trainSize / validationSize / testSize',
       { field: 'trainSize' },
     );
   }
   const trainSources = shuffle([...ham.slice(0, t.ham), ...spam.slice(0, t.spam)], rng);
   const validationSources = shuffle([...ham.slice(t.ham, t.ham + v.ham), ...spam.slice(t.spam, t.spam + v.spam)], rng);
-  const rows = await readMessages([...trainSources, ...validationSources], maxChars);
+  // Drawn after the validation rows, so a test split leaves train and validation as they were.
+  const testSources = testSize > 0 ? shuffle([...ham.slice(t.ham + v.ham, t.ham + v.ham + te.ham), ...spam.slice(t.spam + v.spam, t.spam + v.spam + te.spam)], rng) : [];
+  const rows = await readMessages([...trainSources, ...validationSources, ...testSources], maxChars);
+  const nv = trainSources.length + validationSources.length;
   return {
     train: rows.slice(0, trainSources.length),
-    validation: rows.slice(trainSources.length),
+    validation: rows.slice(trainSources.length, nv),
+    test: rows.slice(nv),
     labels: ['ham', 'spam'],
-    sources: { train: trainSources.map((s) => s.id), validation: validationSources.map((s) => s.id) },
-    options: { trainSize, validationSize, seed, maxChars, groups },
+    sources: { train: trainSources.map((s) => s.id), validation: validationSources.map((s) => s.id), test: testSources.map((s) => s.id) },
+    // testSize only when there is a test split: older runs' recorded options stay as they were.
+    options: { trainSize, validationSize, ...(testSize > 0 ? { testSize } : {}), seed, maxChars, groups },
     loadMs: performance.now() - started,
   };
 }
