@@ -101,7 +101,7 @@ export { pretrain, type PretrainOptions } from './train/pretrain.js';
 export { SAMPLING_RULES, configsForStep, type SamplingRuleName } from './supernet/sampling.js';
 export { trainSupernet, configStatistics, adapterVariables, type ConfigStatistics, type SupernetTrainOptions, type SupernetTrainResult } from './supernet/trainer.js';
 export * from './supernet/artifact.js';
-export { adapterModeOf, applyAdapterMode, PLAIN_ADAPTERS, refuseWidthsWithConstrainedAdapters, type AdapterMode } from './supernet/adapter-mode.js';
+export { adapterModeName, adapterModeOf, applyAdapterMode, describeAdapterMode, PLAIN_ADAPTERS, refuseWidthsWithConstrainedAdapters, type AdapterMode, type AdapterModeName } from './supernet/adapter-mode.js';
 
 // Evaluation
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';

@@ -19,6 +19,7 @@ import { hfLinearName } from '../model/llama.js';
 import { type FloatDtype, serializeSafetensors, type TensorInput } from '../model/safetensors.js';
 import { NLS_VERSION } from '../package-info.js';
 import type { KnownModule } from '../space/index.js';
+import { type AdapterMode, adapterModeName, describeAdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { SubAdapter, SubAdapterModule } from './subnet.js';
 
@@ -78,6 +79,12 @@ export interface PeftAdapterConfig {
   readonly layers_to_transform: null;
   readonly layers_pattern: null;
   readonly revision: null;
+  /**
+   * The adapter mode the sub-adapter was trained in: always `lora` (plain LoRA, `W + sBA`, what
+   * PEFT computes), because SparsePEFT and QA-SparsePEFT sub-adapters are refused (PEFT cannot
+   * express their masked delta). Absent with the `nls` field disabled, like it an unknown key to PEFT.
+   */
+  readonly nls_adapter_mode?: 'lora';
   /** nls's own record (absent when disabled); PEFT >= 0.14 ignores unknown keys with a warning. */
   readonly nls?: PeftNlsRecord;
 }
@@ -90,6 +97,28 @@ export interface PeftExportOptions {
   readonly nls?: Omit<PeftNlsRecord, 'format' | 'nlsVersion' | 'modules'> | false;
   /** dtype of the saved weights (default F32). */
   readonly dtype?: FloatDtype;
+  /**
+   * The adapter mode the sub-adapter was trained in (default plain). Only plain LoRA can be a PEFT
+   * adapter: SparsePEFT / QA-SparsePEFT are refused (see {@link refuseConstrainedPeftExport}).
+   */
+  readonly adapterMode?: AdapterMode;
+}
+
+/**
+ * Refuse to write a PEFT LoRA adapter for a sub-adapter trained in a sparsity- or quantization-
+ * aware mode. Its subnet computes `W + s(BA)⊙M` (QA: fake-quantized), PEFT applies `W + sBA`: the
+ * adapter would be another model (on a 50%-pruned base the logits differ by units, not by
+ * rounding), and no LoRA of rank below full can express a masked delta.
+ *
+ * @param where - the file and field that record the mode (supernet.json, `training.adapterMode`).
+ * @throws NlsError naming the mode and the fix (`nls export --merged`, `nls merge`).
+ */
+export function refuseConstrainedPeftExport(mode: AdapterMode, where: { readonly file?: string; readonly field?: string } = {}): void {
+  if (!mode.sparse && !mode.quantAware) return;
+  throw new NlsError(
+    `the supernet was trained with ${describeAdapterMode(mode)}; a PEFT LoRA adapter is applied as W + s·BA, which cannot express the masked delta, so the exported adapter would be a different model than the one nls scored; fix: nls export --merged (writes the merged model, sparsity kept${mode.quantAware ? ', re-quantized on the base\'s grid' : ''}, to OUT/merged, and no adapter) or nls merge`,
+    where,
+  );
 }
 
 /** HF module path of a module: `model.layers.{i}.self_attn.q_proj` / `model.layers.{i}.mlp.up_proj`. */
@@ -149,9 +178,12 @@ export function peftTargetModules(modules: readonly Pick<SubAdapterModule, 'laye
  * The adapter_config.json of a sub-adapter.
  *
  * @param numLayers - decoder layers of the base model (decides the form of `target_modules`).
- * @throws NlsError when every module is at rank 0 (nothing to export: the subnet is the base model).
+ * @throws NlsError when every module is at rank 0 (nothing to export: the subnet is the base model),
+ *   or when `options.adapterMode` is sparsity- or quantization-aware.
  */
 export function peftAdapterConfig(sub: SubAdapter, numLayers: number, options: PeftExportOptions): PeftAdapterConfig {
+  const mode = options.adapterMode ?? PLAIN_ADAPTERS;
+  refuseConstrainedPeftExport(mode, { field: 'adapterMode' });
   const modules = sub.modules;
   if (modules.length === 0) {
     throw new NlsError('every adapted module is at rank 0 in this configuration: there is no adapter to export (the subnet is the base model itself); fix: choose a configuration with a rank above 0', {
@@ -189,6 +221,7 @@ export function peftAdapterConfig(sub: SubAdapter, numLayers: number, options: P
     layers_to_transform: null,
     layers_pattern: null,
     revision: null,
+    ...(options.nls === false ? {} : { nls_adapter_mode: adapterModeName(mode) as 'lora' }),
     ...(options.nls === false ? {} : { nls: { format: PEFT_NLS_FORMAT, nlsVersion: NLS_VERSION, ...(options.nls ?? {}), modules: nlsModules } }),
   };
 }

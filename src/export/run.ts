@@ -20,12 +20,13 @@ import type { FloatDtype } from '../model/safetensors.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
 import { encodeRows, loadTaskData, type TaskDataOptions } from '../pipeline/train-supernet.js';
-import { type LoadedSupernet, loadSupernet } from '../supernet/artifact.js';
+import { type AdapterMode, adapterModeName, type AdapterModeName, describeAdapterMode } from '../supernet/adapter-mode.js';
+import { type LoadedSupernet, loadSupernet, loadSupernetAdapterMode } from '../supernet/artifact.js';
 import { maxAbsDiff } from '../util/compare.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Progress } from '../util/progress.js';
 import { createRng } from '../util/rng.js';
-import { type PeftAdapterConfig, savePeftAdapter } from './peft.js';
+import { type PeftAdapterConfig, refuseConstrainedPeftExport, savePeftAdapter } from './peft.js';
 import { copyTokenizerFiles, extractSubAdapter, resolveSubnet, type ResolvedSubnet, type SubAdapter, type SubnetSelection } from './subnet.js';
 
 /** File name of the merge report in a merged model folder. */
@@ -114,6 +115,9 @@ export interface MergeReport {
   readonly source: string;
   readonly key: string;
   readonly config: readonly number[];
+  /** The supernet's adapter mode (supernet.json `training.adapterMode`), which decided the merge. */
+  readonly adapterMode: AdapterModeName;
+  /** The merge masked each delta by its base weight's non-zeros: true exactly for SparsePEFT and QA-SparsePEFT supernets. */
   readonly sparsityAware: boolean;
   /** The base's quantization (merged weights re-quantized on its grid), or null for a float base. */
   readonly quantization: QuantSpec | null;
@@ -141,7 +145,11 @@ export interface MergeReport {
 export interface MergeRunOptions {
   readonly supernet: string;
   readonly choice: SubnetSelection;
-  /** Keep the base's zeros (SparsePEFT). */
+  /**
+   * `--sparse` / `--no-sparse`. The supernet's recorded adapter mode decides whether the merge
+   * keeps the base's zeros (SparsePEFT, QA-SparsePEFT) or not (plain LoRA); a flag, when given,
+   * must agree with it ({@link mergeSparsityOf}).
+   */
   readonly sparse?: boolean;
   readonly out: string;
   readonly backend: BackendRequest;
@@ -166,6 +174,8 @@ export interface MergeRunResult {
 
 interface MergedInMemory {
   readonly loaded: LoadedSupernet;
+  /** The supernet's adapter mode. */
+  readonly mode: AdapterMode;
   /** The merged model: the supernet's base model, or for a width configuration the smaller model (owned here too). */
   readonly model: LlamaModel;
   readonly subnet: ResolvedSubnet;
@@ -184,6 +194,31 @@ function disposeMerged(m: MergedInMemory): void {
   m.rows.dispose();
   if (m.model !== m.loaded.model) m.model.dispose();
   m.loaded.model.dispose();
+}
+
+/**
+ * Whether the merge of a subnet keeps the base's zeros: the supernet's recorded adapter mode
+ * decides (SparsePEFT and QA-SparsePEFT: yes, so the merged model is the one nls scored; plain
+ * LoRA: no). `flag` (`--sparse` true, `--no-sparse` false), when given, must agree.
+ *
+ * @param file - the supernet's supernet.json, named in the error.
+ * @throws NlsError naming the flag and the recorded mode when they contradict each other.
+ */
+export function mergeSparsityOf(mode: AdapterMode, flag: boolean | undefined, file: string): boolean {
+  if (flag === undefined || flag === mode.sparse) return mode.sparse;
+  const why = flag
+    ? 'a sparsity-aware merge (W + s(BA)⊙M) would not be the model nls scored'
+    : "a dense merge (W + s·BA) would fill in the base's pruned weights and not be the model nls scored";
+  throw new NlsError(
+    `${flag ? '--sparse' : '--no-sparse'} contradicts the supernet's adapter mode: it was trained with ${describeAdapterMode(mode)}, and ${why}; fix: leave out ${flag ? '--sparse' : '--no-sparse'} (the supernet's recorded mode decides the merge)${flag ? ', or train a SparsePEFT supernet (nls train --sparse-adapter) on the pruned base' : ''}`,
+    { file, field: 'training.adapterMode' },
+  );
+}
+
+/** The supernet's adapter mode and whether its merge keeps the base's zeros, checked before any weight is loaded. */
+async function mergeModeOf(supernet: string, flag: boolean | undefined): Promise<{ mode: AdapterMode; sparse: boolean }> {
+  const mode = await loadSupernetAdapterMode(supernet);
+  return { mode, sparse: mergeSparsityOf(mode, flag, path.join(supernet, 'supernet.json')) };
 }
 
 /** True when `widths` narrows some layer of `model` below its intermediate size. */
@@ -205,7 +240,7 @@ export async function slicedBaseModel(model: LlamaModel, widths: ReadonlyMap<num
  * (for a width configuration, into the smaller model cut from the base). The caller frees it
  * with {@link disposeMerged}.
  */
-async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; sparse: boolean; compareRows: number; seed: number; progress?: Progress }): Promise<MergedInMemory> {
+async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; mode: AdapterMode; sparse: boolean; compareRows: number; seed: number; progress?: Progress }): Promise<MergedInMemory> {
   const loaded = await loadSupernet(o.supernet);
   let adaptersAttached = true;
   let small: LlamaModel | undefined;
@@ -251,6 +286,7 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; spa
       const after = await target.logitsData(rows.ids);
       return {
         loaded,
+        mode: o.mode,
         model: target,
         subnet,
         sub,
@@ -303,6 +339,7 @@ function mergeReport(supernet: string, m: MergedInMemory): MergeReport {
     source: m.subnet.source,
     key: m.subnet.key,
     config: [...m.subnet.config],
+    adapterMode: adapterModeName(m.mode),
     sparsityAware: m.merge.sparsityAware,
     quantization: m.loaded.quantization?.spec ?? null,
     ranks: Object.fromEntries(m.subnet.ranks),
@@ -323,7 +360,7 @@ export async function runMerge(options: MergeRunOptions): Promise<MergeRunResult
   const m = await mergeInMemory({
     supernet: options.supernet,
     choice: options.choice,
-    sparse: options.sparse ?? false,
+    ...(await mergeModeOf(options.supernet, options.sparse)),
     compareRows: options.compareRows ?? 4,
     seed: options.seed ?? 0,
     ...(options.progress ? { progress: options.progress } : {}),
@@ -345,9 +382,13 @@ export interface ExportRunOptions {
   readonly choice: SubnetSelection;
   readonly out: string;
   readonly backend: BackendRequest;
-  /** Also write the merged model folder under `out/merged` (with its merge report). */
+  /**
+   * Also write the merged model folder under `out/merged` (with its merge report). For a
+   * SparsePEFT / QA-SparsePEFT supernet the merged model is the only export (no PEFT adapter:
+   * it cannot express the masked delta); without `merged` such a supernet is refused.
+   */
   readonly merged?: boolean;
-  /** With `merged`: keep the base's zeros. */
+  /** With `merged`: `--sparse` / `--no-sparse`, which must agree with the supernet's adapter mode (the mode decides). */
   readonly sparse?: boolean;
   /** `base_model_name_or_path` (default: the supernet's base model folder, absolute). */
   readonly baseModelNameOrPath?: string;
@@ -365,7 +406,8 @@ export const SLICED_BASE_DIR = 'base';
 /** What {@link runExport} returns. */
 export interface ExportRunResult {
   readonly subnet: ResolvedSubnet;
-  readonly adapterConfig: PeftAdapterConfig;
+  /** The adapter_config.json written; absent for a SparsePEFT / QA-SparsePEFT supernet (only the merged model is written). */
+  readonly adapterConfig?: PeftAdapterConfig;
   /** The merge report when `merged`. */
   readonly mergeReport?: MergeReport;
   /** For a width configuration: the smaller base model folder written to `out/base` (the adapter's base). */
@@ -379,8 +421,14 @@ export interface ExportRunResult {
  */
 export async function runExport(options: ExportRunOptions): Promise<ExportRunResult> {
   await initBackend(options.backend, { quiet: true });
+  // The supernet's adapter mode decides, before any weight is loaded: a PEFT LoRA adapter can
+  // only be the model nls scored for plain LoRA; the others export as the merged model.
+  const { mode, sparse } = await mergeModeOf(options.supernet, options.sparse);
+  const constrained = mode.sparse || mode.quantAware;
+  if (!options.merged) refuseConstrainedPeftExport(mode, { file: path.join(options.supernet, 'supernet.json'), field: 'training.adapterMode' });
   const exportAdapter = async (loaded: LoadedSupernet, subnet: ResolvedSubnet, sub: SubAdapter, base: string): Promise<PeftAdapterConfig> =>
     savePeftAdapter(options.out, sub, loaded.config.numHiddenLayers, {
+      adapterMode: mode,
       baseModelNameOrPath: options.baseModelNameOrPath ?? base,
       ...(options.dtype ? { dtype: options.dtype } : {}),
       nls: options.plainConfig
@@ -414,7 +462,8 @@ export async function runExport(options: ExportRunOptions): Promise<ExportRunRes
     const m = await mergeInMemory({
       supernet: options.supernet,
       choice: options.choice,
-      sparse: options.sparse ?? false,
+      mode,
+      sparse,
       compareRows: 4,
       seed: options.seed ?? 0,
       ...(options.progress ? { progress: options.progress } : {}),
@@ -424,6 +473,10 @@ export async function runExport(options: ExportRunOptions): Promise<ExportRunRes
       const mergedDir = path.join(options.out, 'merged');
       await saveMergedModelFolder(mergedDir, m.model, m.base, { ...(options.dtype ? { dtype: options.dtype } : {}), metadata: { nls_subnet: m.subnet.key }, quantized: m.merge.quantized });
       await writeFileAtomic(path.join(mergedDir, MERGE_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
+      if (constrained) {
+        options.progress?.log(`no PEFT adapter written: the supernet's ${adapterModeName(mode)} delta is masked by the base's zeros, which a LoRA adapter cannot express; the merged model in ${mergedDir} is the export`);
+        return { subnet: m.subnet, mergeReport: report };
+      }
       // The loaded base was not merged into for a width configuration (the smaller model was).
       const base = m.model === m.loaded.model ? { base: m.base } : await adapterBase(m.loaded, m.subnet);
       const adapterConfig = await exportAdapter(m.loaded, m.subnet, m.sub, base.base);

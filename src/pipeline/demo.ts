@@ -14,8 +14,8 @@
  * With `sparsity` > 0 (the default, 50%) it is the Shears / SQFT pipeline: the demo model is
  * first Wanda-sparsified, both the supernet (SparsePEFT adapters, masked by the base's
  * non-zeros) and the LoRA baseline train on the sparse base, and after the search the best
- * feasible subnet is merged into the sparse base (checked: not one new non-zero) and exported as
- * an HF PEFT adapter folder.
+ * feasible subnet is merged into the sparse base (checked: not one new non-zero). The merged model
+ * is the export: a SparsePEFT adapter's masked delta is not a PEFT LoRA adapter (docs/formats.md).
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -27,7 +27,7 @@ import { NlsError } from '../errors.js';
 import type { QuantSpec } from '../compress/quantize.js';
 import { type QuantizeRunResult, runQuantize } from '../compress/quantize-run.js';
 import { runSparsify, type SparsityFolderReport } from '../compress/sparsity-run.js';
-import { type MergeReport, runExport, runMerge } from '../export/run.js';
+import { type MergeReport, runMerge } from '../export/run.js';
 import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../space/index.js';
 import { type AdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -97,7 +97,7 @@ export interface DemoResult {
   readonly sparsify?: Pick<SparsityFolderReport, 'method' | 'sparsity' | 'samples' | 'seqlen' | 'perplexity' | 'overall' | 'evaluation' | 'seconds'>;
   /** The quantization of the base (only with `quantization`). */
   readonly quantize?: Pick<QuantizeRunResult, 'spec' | 'meanRelativeError' | 'evaluation'>;
-  /** The chosen subnet merged into the sparse base and exported (sparse runs with a search). */
+  /** The chosen subnet merged into the sparse base (sparse runs with a search). */
   readonly merge?: DemoMerge;
   /** Where the supernet and journals were kept (only with `out`). */
   readonly out?: string;
@@ -111,7 +111,10 @@ export interface DemoSearch extends CompareStrategiesResult {
   readonly seconds: number;
 }
 
-/** The demo's last stage: the chosen subnet merged into the sparse base, and exported for PEFT. */
+/**
+ * The demo's last stage: the chosen subnet merged into the sparse base. No PEFT adapter is
+ * exported: PEFT would apply the SparsePEFT delta unmasked, a different model (docs/formats.md).
+ */
 export interface DemoMerge {
   /** The configuration merged: the most accurate feasible subnet of the combined front. */
   readonly key: string;
@@ -127,9 +130,8 @@ export interface DemoMerge {
   readonly newNonZeros: number;
   /** Largest |logit difference| between the merged model and base + adapter, on validation rows. */
   readonly maxLogitDiff: number;
-  /** The merged HF model folder and the PEFT adapter folder (under `out`; removed with a temporary one). */
+  /** The merged HF model folder (under `out`; removed with a temporary one). */
   readonly mergedDir: string;
-  readonly adapterDir: string;
 }
 
 /** The demo's result (a {@link DemoResult}) in its `out` folder. */
@@ -326,23 +328,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 }
 
 /**
- * Merge the most accurate feasible subnet of the combined front into the sparse base, check that
- * the merge added no non-zero, and export it as a PEFT adapter folder.
+ * Merge the most accurate feasible subnet of the combined front into the sparse base (the
+ * supernet's SparsePEFT mode makes the merge sparsity-aware) and check that it added no non-zero.
  */
 async function mergeAndExport(supernetDir: string, out: string, search: DemoSearch, backend: BackendRequest, seed: number, progress: Progress): Promise<DemoMerge> {
   const best = [...search.front].sort((a, b) => (b.metrics.accuracy ?? 0) - (a.metrics.accuracy ?? 0) || (a.metrics.params ?? 0) - (b.metrics.params ?? 0))[0];
   if (!best) throw new NlsError('the search found no feasible subnet to merge', { field: 'search' });
   const choice = { kind: 'key', key: best.key } as const;
   const mergedDir = path.join(out, 'merged');
-  const adapterDir = path.join(out, 'adapter');
-  progress.log(`merging subnet ${best.key} into the sparse base (SparsePEFT merge) and exporting it as a PEFT adapter`);
-  const { report } = await runMerge({ supernet: supernetDir, choice, sparse: true, out: mergedDir, backend, seed, progress });
+  progress.log(`merging subnet ${best.key} into the sparse base (SparsePEFT merge)`);
+  const { report } = await runMerge({ supernet: supernetDir, choice, out: mergedDir, backend, seed, progress });
   const total = (r: MergeReport, field: 'nonZerosBefore' | 'nonZerosAfter' | 'newNonZeros'): number => r.modules.reduce((a, m) => a + m[field], 0);
   const before = total(report, 'nonZerosBefore');
   const after = total(report, 'nonZerosAfter');
   const created = total(report, 'newNonZeros');
   if (created !== 0) throw new NlsError(`the merge filled in ${created} pruned weights (${before} non-zeros before, ${after} after)`, { file: mergedDir });
-  await runExport({ supernet: supernetDir, choice, out: adapterDir, backend, seed, progress });
   return {
     key: best.key,
     accuracy: best.metrics.accuracy ?? Number.NaN,
@@ -352,7 +352,6 @@ async function mergeAndExport(supernetDir: string, out: string, search: DemoSear
     newNonZeros: created,
     maxLogitDiff: report.logits.maxAbsDiff,
     mergedDir,
-    adapterDir,
   };
 }
 

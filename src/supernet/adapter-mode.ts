@@ -23,6 +23,25 @@ export interface AdapterMode {
 /** Plain LoRA. */
 export const PLAIN_ADAPTERS: AdapterMode = { sparse: false, quantAware: false };
 
+/**
+ * The name of an adapter mode in files (`nls_adapter_mode` of adapter_config.json, `adapterMode`
+ * of merge-report.json): `lora` (plain, `W + sBA`), `sparse-peft` (`W + s(BA)⊙M`) or
+ * `qa-sparse-peft` (`FQ(W + s(BA)⊙M)`).
+ */
+export type AdapterModeName = 'lora' | 'sparse-peft' | 'qa-sparse-peft';
+
+/** The file name of `mode` ({@link AdapterModeName}). */
+export function adapterModeName(mode: AdapterMode): AdapterModeName {
+  return mode.quantAware ? 'qa-sparse-peft' : mode.sparse ? 'sparse-peft' : 'lora';
+}
+
+/** How messages name `mode`: plain LoRA, SparsePEFT or QA-SparsePEFT, with what the subnet computes. */
+export function describeAdapterMode(mode: AdapterMode): string {
+  if (mode.quantAware) return 'QA-SparsePEFT adapters (the subnet computes FQ(W + s(BA)⊙M), M = W != 0, on the base\'s quantization grid)';
+  if (mode.sparse) return 'SparsePEFT adapters (the subnet computes W + s(BA)⊙M, M = W != 0)';
+  return 'plain LoRA adapters (the subnet computes W + s·BA)';
+}
+
 /** The mode recorded in a supernet manifest's training section (plain when absent: older supernets). */
 export function adapterModeOf(training: Readonly<Record<string, unknown>>): AdapterMode {
   const m = training['adapterMode'] as Partial<AdapterMode> | undefined;

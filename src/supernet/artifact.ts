@@ -16,7 +16,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AdapterSet } from '../adapters/adapter-set.js';
-import { adapterModeOf, applyAdapterMode, refuseWidthsWithConstrainedAdapters } from './adapter-mode.js';
+import { type AdapterMode, adapterModeOf, applyAdapterMode, refuseWidthsWithConstrainedAdapters } from './adapter-mode.js';
 import { NlsError } from '../errors.js';
 import type { LlamaConfig } from '../model/hf-config.js';
 import { loadModelFolder, type ModelFolder, readModelConfig } from '../model/model-folder.js';
@@ -115,6 +115,12 @@ function resolveManifestSpace(dir: string, manifest: SupernetManifest, config: L
 export async function loadSupernetSpace(dir: string, options: { baseModel?: string } = {}): Promise<SearchSpace> {
   const { manifest, base } = await readSupernetManifest(dir, options.baseModel);
   return resolveManifestSpace(dir, manifest, await readModelConfig(base));
+}
+
+/** A supernet's adapter mode (supernet.json `training.adapterMode`), without loading the base model. */
+export async function loadSupernetAdapterMode(dir: string): Promise<AdapterMode> {
+  const { manifest } = await readSupernetManifest(dir);
+  return adapterModeOf(manifest.training);
 }
 
 /** Load a supernet folder, its base model, and attach its adapters. */

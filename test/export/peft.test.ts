@@ -112,6 +112,7 @@ interface AdapterConfigJson {
   lora_dropout: number;
   bias: string;
   fan_in_fan_out: boolean;
+  nls_adapter_mode?: string;
   nls?: { key: string; supernet: string; space: { fingerprint: string }; modules: Record<string, { scale: number }> };
 }
 
@@ -151,6 +152,8 @@ describe('PEFT adapter export', () => {
     expect(config.nls?.key).toBe(key);
     expect(config.nls?.supernet).toBe(supernetDir);
     expect(config.nls?.space.fingerprint).toBe(result.subnet.space.fingerprint);
+    // The adapter mode is recorded: plain LoRA, the only mode PEFT computes (W + sBA).
+    expect(config.nls_adapter_mode).toBe('lora');
 
     // Every key and shape; alpha/r is the scale nls trained with.
     const { tensors } = await readSafetensors(path.join(out, 'adapter_model.safetensors'));
@@ -242,6 +245,7 @@ describe('PEFT adapter export', () => {
     await runExport({ supernet: supernetDir, choice: { kind: 'heuristic', name: 'max' }, out: plain, backend: TEST_BACKEND, plainConfig: true, baseModelNameOrPath: 'org/tiny' });
     const config = JSON.parse(await fsp.readFile(path.join(plain, 'adapter_config.json'), 'utf8')) as AdapterConfigJson;
     expect(config.nls).toBeUndefined();
+    expect(config.nls_adapter_mode).toBeUndefined();
     expect(config.base_model_name_or_path).toBe('org/tiny');
     // At max every layer adapts q/k/v and the mlp, but o_proj only on layer 1.
     expect(config.target_modules).toContain('model.layers.1.self_attn.o_proj');
@@ -281,11 +285,12 @@ describe('nls merge / nls export', () => {
     expect(report.logits.maxAbsDiff).toBeLessThan(1e-4);
     expect(existsSync(path.join(out, 'config.json'))).toBe(true);
 
-    const sparse = await runMerge({ supernet: supernetDir, choice: { kind: 'heuristic', name: 'median' }, sparse: true, out: path.join(root, 'sparse'), backend: TEST_BACKEND });
-    expect(sparse.report.sparsityAware).toBe(true);
-    // The tiny base is dense, so the masked reference is the plain adapter model.
-    expect(sparse.report.logits.maxAbsDiff).toBeLessThan(1e-4);
-    for (const m of sparse.report.modules) expect(m.nonZerosAfter).toBeLessThanOrEqual(m.nonZerosBefore);
+    expect(report.adapterMode).toBe('lora');
+    // The supernet's plain-LoRA mode decides the merge: a sparsity-aware merge is refused
+    // (test/export/adapter-mode.test.ts covers the sparse modes).
+    await expect(runMerge({ supernet: supernetDir, choice: { kind: 'heuristic', name: 'median' }, sparse: true, out: path.join(root, 'sparse'), backend: TEST_BACKEND })).rejects.toThrow(
+      /training\.adapterMode: --sparse contradicts the supernet's adapter mode: it was trained with plain LoRA/,
+    );
   });
 
   it('export through the CLI; bad choices exit 1 with the reason', async () => {

@@ -88,7 +88,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
         lines.push(
           '',
           `Merged subnet ${m.key} (accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after, ${m.newNonZeros} pruned weights filled in (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
-          ...(result.out ? [`merged model: ${m.mergedDir}; PEFT adapter: ${m.adapterDir}`] : []),
+          ...(result.out ? [`merged model: ${m.mergedDir} (no PEFT adapter: PEFT cannot express the SparsePEFT masked delta; docs/formats.md)`] : []),
         );
       }
       if (result.out) lines.push('', `supernet and search journals: ${result.out}`);

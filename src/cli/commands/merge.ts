@@ -32,7 +32,7 @@ export function withSubnetSelectionOptions<T>(y: Argv<T>): Argv<T & SubnetChoice
 }
 
 interface MergeArgs extends GlobalOptions, SubnetChoiceArgs {
-  sparse: boolean;
+  sparse?: boolean;
   onnx: boolean;
   'compare-rows': number;
 }
@@ -42,14 +42,14 @@ export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
   describe: 'merge a sub-adapter of a supernet into the base weights and write the merged HF model folder (a width subnet: the smaller model with per-layer MLP sizes)',
   builder: (y) =>
     withSubnetSelectionOptions(y)
-      .option('sparse', { type: 'boolean', default: false, describe: "sparsity-aware merge: keep the base's zeros, W + s*(BA) ⊙ (W != 0) (SparsePEFT)" })
+      .option('sparse', { type: 'boolean', describe: "sparsity-aware merge: keep the base's zeros, W + s*(BA) ⊙ (W != 0). The supernet's adapter mode decides (SparsePEFT / QA-SparsePEFT supernets merge so without the flag); a flag that contradicts it is an error" })
       .option('onnx', { type: 'boolean', default: false, describe: 'also write OUT/model.onnx: the merged model (for a width subnet the smaller model) as an ONNX graph, its logits checked against tfjs in merge-report.json' })
       .option('compare-rows', { type: 'number', default: 4, describe: 'validation rows on which merged and adapter logits are compared in merge-report.json' }) as unknown as Argv<MergeArgs>,
   handler: async (argv) => {
     const result = await runMerge({
       supernet: argv.supernet,
       choice: subnetSelectionFromOptions(argv),
-      sparse: argv.sparse,
+      ...(argv.sparse !== undefined ? { sparse: argv.sparse } : {}),
       out: argv.out,
       backend: argv.backend,
       compareRows: argv['compare-rows'],
