@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { BACKEND_REQUESTS, type BackendRequest } from '../backend/index.js';
 import { Progress } from '../util/progress.js';
+import { numberArg } from './args.js';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -10,6 +11,9 @@ export interface GlobalOptions {
   json: boolean;
   seed: number;
 }
+
+/** The options every command accepts, listed under "Global options:" in every help (with --help and --version). */
+export const GLOBAL_OPTIONS: readonly string[] = ['backend', 'quiet', 'json', 'seed', 'help', 'version'];
 
 /** Add the global options to a yargs instance. */
 export function withGlobalOptions<T>(y: Argv<T>): Argv<T & GlobalOptions> {
@@ -21,7 +25,8 @@ export function withGlobalOptions<T>(y: Argv<T>): Argv<T & GlobalOptions> {
     })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress or log output on stderr' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output: JSON on stdout, JSON lines on stderr' })
-    .option('seed', { type: 'number', default: 0, describe: 'seed of every random choice' }) as Argv<T & GlobalOptions>;
+    .option('seed', { ...numberArg('seed', 'integer'), default: 0, describe: 'seed of every random choice' })
+    .group([...GLOBAL_OPTIONS], 'Global options:') as Argv<T & GlobalOptions>;
 }
 
 /** The progress reporter for a command's options. */

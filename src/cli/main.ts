@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { NlsError } from '../errors.js';
 import { NLS_VERSION } from '../package-info.js';
@@ -24,7 +24,8 @@ import { exportCommand } from './commands/export.js';
 import { sparsifyCommand } from './commands/sparsify.js';
 import { reorderCommand } from './commands/reorder.js';
 import { initModelCommand } from './commands/init-model.js';
-import { withGlobalOptions } from './common.js';
+import { commandIn, commandName, failureOf, helpArgv, helpCommand, ownOptionsFirst } from './args.js';
+import { GLOBAL_OPTIONS, type GlobalOptions, withGlobalOptions } from './common.js';
 import { CommandExit, UsageError } from './exit.js';
 import { recorded, setInvocation } from './recorded.js';
 import { reproduceCommand } from './commands/reproduce.js';
@@ -82,43 +83,55 @@ const RUN_INPUTS = {
 export async function main(argv: string[]): Promise<number> {
   let failed: unknown;
   setInvocation(argv);
+  const commands: string[] = [];
+  // Each command is named (for did-you-mean and `nls help`) and lists its own options first.
+  const add = <U>(command: CommandModule<GlobalOptions, U>): CommandModule<GlobalOptions, U> => {
+    commands.push(commandName(command));
+    return ownOptionsFirst(command, GLOBAL_OPTIONS);
+  };
   try {
-    await withGlobalOptions(yargs(argv))
+    const cli = withGlobalOptions(yargs())
       .scriptName('nls')
       .version(NLS_VERSION)
-      .command(recorded(demoCommand, RUN_INPUTS.demo))
-      .command(backendsCommand)
-      .command(doctorCommand)
-      .command(spaceCommand)
-      .command(recorded(trainCommand, RUN_INPUTS.train))
-      .command(recorded(searchCommand, RUN_INPUTS.search))
-      .command(strategiesCommand)
-      .command(recorded(pretrainCommand, RUN_INPUTS.pretrain))
-      .command(recorded(profileCommand, RUN_INPUTS.profile))
-      .command(recorded(quantizeCommand, RUN_INPUTS.quantize))
-      .command(recorded(mergeCommand, RUN_INPUTS.subnet))
-      .command(recorded(exportCommand, RUN_INPUTS.subnet))
-      .command(recorded(sparsifyCommand, RUN_INPUTS.sparsify))
-      .command(recorded(reorderCommand, RUN_INPUTS.reorder))
-      .command(recorded(initModelCommand, RUN_INPUTS['init-model']))
-      .command(reproduceCommand)
-      .command(reportCommand)
-      .demandCommand(1, 'name a command; see nls --help')
+      // nls speaks English; yargs' messages are rewritten by failureOf, which reads them in English.
+      .locale('en')
+      // --help and --version print and return instead of exiting the process.
+      .exitProcess(false)
+      .command(add(recorded(demoCommand, RUN_INPUTS.demo)))
+      .command(add(backendsCommand))
+      .command(add(doctorCommand))
+      .command(add(spaceCommand))
+      .command(add(recorded(trainCommand, RUN_INPUTS.train)))
+      .command(add(recorded(searchCommand, RUN_INPUTS.search)))
+      .command(add(strategiesCommand))
+      .command(add(recorded(pretrainCommand, RUN_INPUTS.pretrain)))
+      .command(add(recorded(profileCommand, RUN_INPUTS.profile)))
+      .command(add(recorded(quantizeCommand, RUN_INPUTS.quantize)))
+      .command(add(recorded(mergeCommand, RUN_INPUTS.subnet)))
+      .command(add(recorded(exportCommand, RUN_INPUTS.subnet)))
+      .command(add(recorded(sparsifyCommand, RUN_INPUTS.sparsify)))
+      .command(add(recorded(reorderCommand, RUN_INPUTS.reorder)))
+      .command(add(recorded(initModelCommand, RUN_INPUTS['init-model'])))
+      .command(add(reproduceCommand))
+      .command(add(reportCommand))
+      .command(add(helpCommand))
+      .demandCommand(1, 'name a command')
       .strict()
       .wrap(Math.min(110, process.stdout.columns ?? 110))
-      .fail((msg, err) => {
+      .fail((msg, err, usage) => {
         // Throw, so that yargs stops here: after a failed validation (a missing required option,
         // a command's check) it would otherwise go on to run the command's handler.
-        throw err ?? new UsageError(msg);
-      })
-      .parseAsync();
+        throw failureOf(msg, err, usage, argv, commands);
+      });
+    await cli.parseAsync(helpArgv(argv, commands));
   } catch (err) {
     failed = err;
   }
   if (failed === undefined) return 0;
   if (failed instanceof CommandExit) return failed.code;
   if (failed instanceof UsageError) {
-    process.stderr.write(`nls: ${failed.message}\n(see nls --help)\n`);
+    const command = commandIn(argv[0] === 'help' ? argv.slice(1) : argv, commands);
+    process.stderr.write(`${failed.message.split('\n').map((line) => `nls: ${line}\n`).join('')}(see nls ${command !== undefined ? `${command} ` : ''}--help)\n`);
     return 2;
   }
   if (failed instanceof NlsError) {

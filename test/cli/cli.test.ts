@@ -77,7 +77,7 @@ describe('nls CLI', () => {
   it('usage errors exit 2', async () => {
     const { stderr, code } = await nls('no-such-command');
     expect(code).toBe(2);
-    expect(stderr).toMatch(/Unknown argument/);
+    expect(stderr).toMatch(/unknown command 'no-such-command'/);
   });
 
   it('an unavailable backend is refused with install instructions', async () => {

@@ -137,10 +137,10 @@ describe('nls init-model', () => {
     const expected = [
       /--kv-heads: 4 attention heads are not divisible by 3/,
       /--head-dim: head dimension 7 is odd/,
-      /--layers: must be a positive integer, got 0/,
-      /--hidden: must be a positive integer, got 2.5/,
+      /--layers must be a positive integer, got '0'/,
+      /--hidden must be a positive integer, got '2.5'/,
       /--vocab: must be at least 259/,
-      /Missing required arguments: layers, heads, intermediate/,
+      /missing required options --layers, --heads, --intermediate/,
       /--layers is given more than once/,
     ];
     for (const [i, args] of cases.entries()) {

@@ -276,7 +276,7 @@ describe('nls quantize', () => {
     for (const line of json.stderr.trim().split('\n')) expect(() => JSON.parse(line) as unknown).not.toThrow();
   }, 120_000);
 
-  it('bad input is a clear error (exit 1)', async () => {
+  it('bad input is a clear error (exit 1; a bad flag value exit 2)', async () => {
     const src = await tempDir();
     const model = tinyModel(22);
     await saveModelFolder(src, model, { byteTokenizer: true });
@@ -286,8 +286,8 @@ describe('nls quantize', () => {
     expect(bits.code).toBe(1);
     expect(bits.stderr).toMatch(/--bits: must be 4 or 8/);
     const group = await nls('quantize', '--model', src, '--group-size', '0', '--out', out);
-    expect(group.code).toBe(1);
-    expect(group.stderr).toMatch(/--group-size: must be a positive integer/);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/--group-size must be a positive integer, got '0'/);
     const same = await nls('quantize', '--model', src, '--out', src);
     expect(same.code).toBe(1);
     expect(same.stderr).toMatch(/--out/);

@@ -86,7 +86,7 @@ describe('nls sparsify', () => {
     expect(r24.overall.sparsity).toBe(0.5);
   }, 180_000);
 
-  it('refuses bad input with exit 1 and an error naming the field or file and the fix', async () => {
+  it('refuses bad input with exit 1 (2 for a flag value out of range) and an error naming the field or file and the fix', async () => {
     const out = path.join(tmp, 'bad');
     const [ratio, pattern, missing, mismatch] = await Promise.all([
       nls('sparsify', '--model', modelDir, '--sparsity', '1', '--calib', calib, '--out', out),
@@ -94,8 +94,9 @@ describe('nls sparsify', () => {
       nls('sparsify', '--model', modelDir, '--sparsity', '0.5', '--calib', path.join(tmp, 'nope.txt'), '--out', out),
       nls('sparsify', '--model', modelDir, '--sparsity', '0.3', '--pattern', '2:4', '--out', out),
     ]);
-    expect(ratio.code).toBe(1);
-    expect(ratio.stderr).toMatch(/sparsity: sparsity must be a fraction in \[0, 1\), got 1\. Fix:/);
+    // A value out of the flag's range is a usage error, refused before the model is read.
+    expect(ratio.code).toBe(2);
+    expect(ratio.stderr).toMatch(/--sparsity must be a number in \[0, 1\), got '1'/);
     expect(pattern.code).toBe(1);
     expect(pattern.stderr).toMatch(/pattern: N:M pattern 3:2 is invalid.*Fix:/);
     expect(missing.code).toBe(1);

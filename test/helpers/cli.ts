@@ -37,3 +37,16 @@ export async function nlsInProcess(...args: string[]): Promise<{ stdout: string;
     process.stdout.write = write;
   }
 }
+
+/** {@link nlsInProcess}, also capturing stderr (where usage errors and progress go). */
+export async function nlsInProcessWithStderr(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  const chunks: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array) => (chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')), true)) as typeof process.stderr.write;
+  try {
+    const { stdout, code } = await nlsInProcess(...args);
+    return { stdout, stderr: chunks.join(''), code };
+  } finally {
+    process.stderr.write = write;
+  }
+}

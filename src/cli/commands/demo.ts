@@ -5,6 +5,7 @@ import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, runDemo } from '../../pi
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface DemoArgs extends GlobalOptions {
   model?: string;
@@ -24,12 +25,12 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
   builder: (y) =>
     y
       .option('model', { type: 'string', describe: 'base model folder (default: the shipped models/demo)' })
-      .option('steps', { type: 'number', default: DEMO_STEPS, describe: 'optimizer steps of the supernet and of the LoRA baseline' })
-      .option('train-size', { type: 'number', default: 480, describe: 'training examples of the spam task' })
-      .option('validation-size', { type: 'number', default: 100, describe: 'validation examples of the spam task' })
+      .option('steps', { ...numberArg('steps', 'positive integer'), default: DEMO_STEPS, describe: 'optimizer steps of the supernet and of the LoRA baseline' })
+      .option('train-size', { ...numberArg('train-size', 'positive integer'), default: 480, describe: 'training examples of the spam task' })
+      .option('validation-size', { ...numberArg('validation-size', 'positive integer'), default: 100, describe: 'validation examples of the spam task' })
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
-      .option('search-budget', { type: 'number', default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
-      .option('sparsity', { type: 'number', default: DEMO_SPARSITY, describe: 'Wanda sparsity of the base model; adapters are then sparsity-aware (SparsePEFT) and the chosen subnet is merged and exported (0: dense base, plain adapters)' })
+      .option('search-budget', { ...numberArg('search-budget', 'non-negative integer'), default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
+      .option('sparsity', { ...numberArg('sparsity', 'fraction'), default: DEMO_SPARSITY, describe: 'Wanda sparsity of the base model; adapters are then sparsity-aware (SparsePEFT) and the chosen subnet is merged and exported (0: dense base, plain adapters)' })
       .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'engine of the training runs and of the search stage: onnx (ONNX Runtime), tfjs (the --backend), or auto (onnx when it loads here)' })
       .option('out', { type: 'string', describe: 'keep the trained supernet and the search journals in this folder (default: a temporary folder, removed)' }),
   handler: async (argv) => {

@@ -4,6 +4,7 @@ import { NlsError } from '../../errors.js';
 import { INIT_MODEL_DEFAULTS, type InitModelArchitecture, initModelConfig, initModelFolder } from '../../pipeline/init-model.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 import { UsageError } from '../exit.js';
+import { numberArg } from '../args.js';
 
 interface InitModelArgs extends GlobalOptions {
   out: string;
@@ -51,14 +52,14 @@ export const initModelCommand: CommandModule<GlobalOptions, InitModelArgs> = {
   builder: (y) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'output model folder (must not exist, or be empty): config.json, model.safetensors, MODEL_CARD.md' })
-      .option('hidden', { type: 'number', demandOption: true, describe: 'hidden size' })
-      .option('layers', { type: 'number', demandOption: true, describe: 'decoder layers' })
-      .option('heads', { type: 'number', demandOption: true, describe: 'attention (query) heads' })
-      .option('kv-heads', { type: 'number', describe: 'key/value heads; must divide --heads (default: --heads, no grouped-query attention)' })
-      .option('head-dim', { type: 'number', describe: 'dimension of each head, even (default: --hidden / --heads)' })
-      .option('intermediate', { type: 'number', demandOption: true, describe: 'SwiGLU MLP width' })
-      .option('vocab', { type: 'number', default: INIT_MODEL_DEFAULTS.vocabSize, describe: 'vocabulary size, at least 259 (the byte tokenizer: 256 bytes + pad, bos, eos)' })
-      .option('max-positions', { type: 'number', default: INIT_MODEL_DEFAULTS.maxPositionEmbeddings, describe: 'max_position_embeddings' })
+      .option('hidden', { ...numberArg('hidden', 'positive integer'), demandOption: true, describe: 'hidden size' })
+      .option('layers', { ...numberArg('layers', 'positive integer'), demandOption: true, describe: 'decoder layers' })
+      .option('heads', { ...numberArg('heads', 'positive integer'), demandOption: true, describe: 'attention (query) heads' })
+      .option('kv-heads', { ...numberArg('kv-heads', 'positive integer'), describe: 'key/value heads; must divide --heads (default: --heads, no grouped-query attention)' })
+      .option('head-dim', { ...numberArg('head-dim', 'positive integer'), describe: 'dimension of each head, even (default: --hidden / --heads)' })
+      .option('intermediate', { ...numberArg('intermediate', 'positive integer'), demandOption: true, describe: 'SwiGLU MLP width' })
+      .option('vocab', { ...numberArg('vocab', 'positive integer'), default: INIT_MODEL_DEFAULTS.vocabSize, describe: 'vocabulary size, at least 259 (the byte tokenizer: 256 bytes + pad, bos, eos)' })
+      .option('max-positions', { ...numberArg('max-positions', 'positive integer'), default: INIT_MODEL_DEFAULTS.maxPositionEmbeddings, describe: 'max_position_embeddings' })
       .option('untied', { type: 'boolean', default: false, describe: 'a separate LM head instead of one tied to the embedding' })
       .check((argv) => {
         for (const flag of Object.values(FLAG_OF)) {

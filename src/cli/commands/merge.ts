@@ -5,6 +5,7 @@ import { subnetSelectionFromOptions } from '../../export/subnet.js';
 import type { FloatDtype } from '../../model/safetensors.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 /** The options that choose a sub-adapter, shared by `nls merge` and `nls export`. */
 export interface SubnetChoiceArgs {
@@ -24,7 +25,7 @@ export function withSubnetSelectionOptions<T>(y: Argv<T>): Argv<T & SubnetChoice
     .option('supernet', { type: 'string', demandOption: true, describe: 'supernet folder written by nls train' })
     .option('subnet', { type: 'string', describe: 'the sub-adapter: max, median, min (heuristics) or a configuration key, e.g. 000.101' })
     .option('pareto', { type: 'string', describe: 'take the sub-adapter from this pareto.json (nls search): --trial N, or by default its most accurate front member' })
-    .option('trial', { type: 'number', describe: 'with --pareto: trial number of the front member' })
+    .option('trial', { ...numberArg('trial', 'non-negative integer'), describe: 'with --pareto: trial number of the front member' })
     .option('space', { type: 'string', describe: 'with --pareto: the sub-space file the study searched (nls search --space), if any' })
     .option('config', { type: 'string', describe: 'take the sub-adapter from a JSON file: {"config": [...]}, {"key": "..."} or {"ranks": {"layers.0.q_proj": 8, ...}[, "widths": {"0": 528, ...}]}' })
     .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
@@ -44,7 +45,7 @@ export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
     withSubnetSelectionOptions(y)
       .option('sparse', { type: 'boolean', describe: "sparsity-aware merge: keep the base's zeros, W + s*(BA) ⊙ (W != 0). The supernet's adapter mode decides (SparsePEFT / QA-SparsePEFT supernets merge so without the flag); a flag that contradicts it is an error" })
       .option('onnx', { type: 'boolean', default: false, describe: 'also write OUT/model.onnx: the merged model (for a width subnet the smaller model) as an ONNX graph, its logits checked against tfjs in merge-report.json' })
-      .option('compare-rows', { type: 'number', default: 4, describe: 'validation rows on which merged and adapter logits are compared in merge-report.json' }) as unknown as Argv<MergeArgs>,
+      .option('compare-rows', { ...numberArg('compare-rows', 'non-negative integer'), default: 4, describe: 'validation rows on which merged and adapter logits are compared in merge-report.json' }) as unknown as Argv<MergeArgs>,
   handler: async (argv) => {
     const result = await runMerge({
       supernet: argv.supernet,

@@ -5,6 +5,7 @@ import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { pretrainDemoModel } from '../../pipeline/pretrain-demo.js';
 import { resolveTrainingEngine } from '../../train/engines.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface PretrainArgs extends GlobalOptions {
   out: string;
@@ -27,24 +28,24 @@ export const pretrainCommand: CommandModule<GlobalOptions, PretrainArgs> = {
   builder: (y) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'output model folder (HF format + MODEL_CARD.md)' })
-      .option('steps', { type: 'number', default: 1200, describe: 'optimizer steps' })
-      .option('batch', { type: 'number', default: 16, describe: 'windows per step' })
-      .option('seq', { type: 'number', default: 128, describe: 'window length in bytes' })
-      .option('lr', { type: 'number', default: 1e-3, describe: 'peak learning rate (AdamW)' })
-      .option('warmup', { type: 'number', default: 50, describe: 'linear warmup steps' })
+      .option('steps', { ...numberArg('steps', 'positive integer'), default: 1200, describe: 'optimizer steps' })
+      .option('batch', { ...numberArg('batch', 'positive integer'), default: 16, describe: 'windows per step' })
+      .option('seq', { ...numberArg('seq', 'positive integer'), default: 128, describe: 'window length in bytes' })
+      .option('lr', { ...numberArg('lr', 'positive number'), default: 1e-3, describe: 'peak learning rate (AdamW)' })
+      .option('warmup', { ...numberArg('warmup', 'non-negative integer'), default: 50, describe: 'linear warmup steps' })
       .option('min-lr-ratio', {
-        type: 'number',
+        ...numberArg('min-lr-ratio', 'ratio'),
         default: 1,
         describe: 'final learning rate of the cosine decay as a fraction of --lr; 1 keeps it constant after warmup, so the checkpoint at step N is the run with --steps N',
       })
-      .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
-      .option('validation-windows', { type: 'number', default: 256, describe: 'held-out windows evaluated for the model card' })
+      .option('weight-decay', { ...numberArg('weight-decay', 'non-negative number'), default: 0, describe: 'AdamW decoupled weight decay' })
+      .option('validation-windows', { ...numberArg('validation-windows', 'positive integer'), default: 256, describe: 'held-out windows evaluated for the model card' })
       .option('engine', {
         choices: ENGINE_REQUESTS,
         default: 'auto' as EngineRequest,
         describe: 'training engine: onnx (ONNX Runtime training graph, every core), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); the shipped models/demo was trained with tfjs',
       })
-      .option('threads', { type: 'number', describe: 'onnx engine: intra-op threads (default: every core)' })
+      .option('threads', { ...numberArg('threads', 'positive integer'), describe: 'onnx engine: intra-op threads (default: every core)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints' }),
   handler: async (argv) => {
     const engine = await resolveTrainingEngine(argv.engine);

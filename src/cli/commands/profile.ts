@@ -19,6 +19,7 @@ import { loadAndResolveSearchSpace } from '../../space/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface ProfileArgs extends GlobalOptions {
   model: string;
@@ -89,11 +90,11 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors)' })
       .option('space', { type: 'string', demandOption: true, describe: 'search-space file whose adapters are profiled' })
       .option('out', { type: 'string', demandOption: true, describe: `output folder: ${PROFILE_FILES.profile}, ${PROFILE_FILES.predictor} [, ${PROFILE_FILES.quality}]` })
-      .option('batch', { type: 'number', default: PROFILE_DEFAULTS.batch, describe: 'sequences per forward pass' })
-      .option('seq', { type: 'number', default: PROFILE_DEFAULTS.seqLen, describe: 'tokens per sequence' })
-      .option('samples', { type: 'number', default: PROFILE_DEFAULTS.samples, describe: 'random configurations measured besides max, min and median (for validation)' })
-      .option('warmup', { type: 'number', default: PROFILE_DEFAULTS.warmup, describe: 'untimed runs before each measurement' })
-      .option('repeats', { type: 'number', default: PROFILE_DEFAULTS.repeats, describe: 'timed runs per measurement (median after outlier rejection)' })
+      .option('batch', { ...numberArg('batch', 'positive integer'), default: PROFILE_DEFAULTS.batch, describe: 'sequences per forward pass' })
+      .option('seq', { ...numberArg('seq', 'positive integer'), default: PROFILE_DEFAULTS.seqLen, describe: 'tokens per sequence' })
+      .option('samples', { ...numberArg('samples', 'non-negative integer'), default: PROFILE_DEFAULTS.samples, describe: 'random configurations measured besides max, min and median (for validation)' })
+      .option('warmup', { ...numberArg('warmup', 'non-negative integer'), default: PROFILE_DEFAULTS.warmup, describe: 'untimed runs before each measurement' })
+      .option('repeats', { ...numberArg('repeats', 'positive integer'), default: PROFILE_DEFAULTS.repeats, describe: 'timed runs per measurement (median after outlier rejection)' })
       .option('clock', {
         choices: MEASURE_CLOCKS,
         default: PROFILE_DEFAULTS.clock as MeasureClock,
@@ -109,13 +110,13 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
         default: 'tfjs' as EngineRequest,
         describe: 'what runs the forward passes: tfjs (on --backend), onnx (ONNX Runtime, unmerged adapters at their rank, as deployed; use --clock wall, or --threads 1 for the cpu clock), or auto (onnx when it loads here). Recorded in the profile and the predictor',
       })
-      .option('threads', { type: 'number', describe: 'onnx: intra-op threads of the session (default: every core)' })
+      .option('threads', { ...numberArg('threads', 'positive integer'), describe: 'onnx: intra-op threads of the session (default: every core)' })
       .option('form', {
         choices: ['unmerged', 'merged'] as const,
         describe: 'onnx: unmerged (default: adapters at their rank on the low-rank path, MLP cut in the graph for width genes) or merged (each configuration merged and exported at its MLP widths: the deployed smaller model, docs/widths.md)',
       })
-      .option('passes', { type: 'number', default: 1, describe: 'forward passes per timed run (latencies are per pass): more than 1 times each configuration mostly with warm caches, as a deployed model runs' })
-      .option('settle-ms', { type: 'number', describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
+      .option('passes', { ...numberArg('passes', 'positive integer'), default: 1, describe: 'forward passes per timed run (latencies are per pass): more than 1 times each configuration mostly with warm caches, as a deployed model runs' })
+      .option('settle-ms', { ...numberArg('settle-ms', 'non-negative integer'), describe: 'untimed forward passes for this long before measuring (default 2000; 0 with --warmup 0)' })
       .option('validate', { type: 'boolean', default: false, describe: `print predictor quality (lookup table and ridge) and write ${PROFILE_FILES.quality}` }),
   handler: async (argv) => {
     const progress = progressFor(argv);

@@ -4,6 +4,7 @@ import { runQuantize } from '../../compress/quantize-run.js';
 import type { QuantSpec } from '../../compress/quantize.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface QuantizeArgs extends GlobalOptions {
   model: string;
@@ -22,12 +23,12 @@ export const quantizeCommand: CommandModule<GlobalOptions, QuantizeArgs> = {
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors), or "demo" for the shipped demo model' })
-      .option('bits', { type: 'number', default: 4, describe: 'bits per weight: 4 or 8' })
-      .option('group-size', { type: 'number', default: 32, describe: 'consecutive input weights sharing one scale (the last group of a row may be shorter)' })
+      .option('bits', { ...numberArg('bits', 'positive integer'), default: 4, describe: 'bits per weight: 4 or 8' })
+      .option('group-size', { ...numberArg('group-size', 'positive integer'), default: 32, describe: 'consecutive input weights sharing one scale (the last group of a row may be shorter)' })
       .option('asymmetric', { type: 'boolean', default: false, describe: 'scale and integer zero point per group (default: symmetric, scale only)' })
       .option('eval', { type: 'string', describe: 'held-out UTF-8 text file for perplexity before/after (default: the Brown validation documents)' })
-      .option('eval-tokens', { type: 'number', default: 8192, describe: 'tokens evaluated before and after quantization' })
-      .option('eval-seq', { type: 'number', default: 128, describe: 'evaluation window length (capped at max_position_embeddings)' })
+      .option('eval-tokens', { ...numberArg('eval-tokens', 'positive integer'), default: 8192, describe: 'tokens evaluated before and after quantization' })
+      .option('eval-seq', { ...numberArg('eval-seq', 'positive integer'), default: 128, describe: 'evaluation window length (capped at max_position_embeddings)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: quantized model + quantization-report.json' }),
   handler: async (argv) => {
     // The spec is validated by runQuantize, which names --bits / --group-size in its errors.

@@ -4,6 +4,7 @@ import { runReorder } from '../../compress/reorder-run.js';
 import type { FloatDtype } from '../../model/safetensors.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface ReorderArgs extends GlobalOptions {
   model: string;
@@ -21,8 +22,8 @@ export const reorderCommand: CommandModule<GlobalOptions, ReorderArgs> = {
     y
       .option('model', { type: 'string', demandOption: true, describe: 'base model folder (config.json + model.safetensors [+ tokenizer.json]), or "demo" for the shipped demo model' })
       .option('calib', { type: 'string', describe: 'calibration text: a .txt file, or .jsonl with a "text" field per line (default: the built-in Brown corpus, training documents)' })
-      .option('samples', { type: 'number', default: 64, describe: 'calibration windows, drawn at random offsets (seeded by --seed)' })
-      .option('seqlen', { type: 'number', default: 128, describe: 'tokens per calibration window' })
+      .option('samples', { ...numberArg('samples', 'positive integer'), default: 64, describe: 'calibration windows, drawn at random offsets (seeded by --seed)' })
+      .option('seqlen', { ...numberArg('seqlen', 'positive integer'), default: 128, describe: 'tokens per calibration window' })
       .option('dtype', { choices: ['F32', 'F16', 'BF16'] as const, describe: "dtype of the saved weights (default: the input's torch_dtype; a permutation loses nothing)" })
       .option('out', { type: 'string', demandOption: true, describe: 'output model folder (HF format + reorder-report.json; config.json records nls_mlp_reordered)' }),
   handler: async (argv) => {

@@ -9,6 +9,7 @@ import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions } from '../common.js';
 import { CommandExit } from '../exit.js';
 import { givenExplicitly } from '../recorded.js';
+import { numberArg } from '../args.js';
 
 interface ReproduceArgs extends GlobalOptions {
   run: string;
@@ -48,8 +49,8 @@ export const reproduceCommand: CommandModule<GlobalOptions, ReproduceArgs> = {
       .positional('run', { type: 'string', demandOption: true, describe: 'run folder holding manifest.json' })
       .option('out', { type: 'string', describe: 'folder for the reproduction (default: a new folder in the temp directory)' })
       .option('input', { type: 'string', array: true, default: [], describe: 'NAME=PATH: where an input moved to, e.g. supernet=/data/run1/supernet (names as in the manifest)' })
-      .option('atol', { type: 'number', default: DEFAULT_TOLERANCE.default.abs, describe: 'absolute tolerance of numbers that differ (another backend)' })
-      .option('rtol', { type: 'number', default: DEFAULT_TOLERANCE.default.rel, describe: 'relative tolerance of numbers that differ' })
+      .option('atol', { ...numberArg('atol', 'non-negative number'), default: DEFAULT_TOLERANCE.default.abs, describe: 'absolute tolerance of numbers that differ (another backend)' })
+      .option('rtol', { ...numberArg('rtol', 'non-negative number'), default: DEFAULT_TOLERANCE.default.rel, describe: 'relative tolerance of numbers that differ' })
       .option('tolerance', { type: 'string', array: true, default: [], describe: 'METRIC=ABS: absolute tolerance of one metric, e.g. accuracy=0.02 (the default for accuracy)' }) as never,
   handler: async (argv) => {
     // --backend is a global option with a default; only an explicit one changes the recorded backend.

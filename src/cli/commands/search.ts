@@ -4,6 +4,7 @@ import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { parseConstraint, parseFidelities, parseObjectives, runSearch } from '../../pipeline/search.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface SearchArgs extends GlobalOptions {
   supernet: string;
@@ -44,17 +45,17 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('supernet', { type: 'string', demandOption: true, describe: 'supernet folder written by nls train' })
       .option('strategy', { type: 'string', default: 'nsga2', describe: 'built-in strategy (see nls strategies) or a plugin: ./my-strategy.js or an npm package name' })
       .option('strategy-option', { type: 'string', array: true, default: [], describe: 'strategy option NAME=VALUE (repeatable), e.g. populationSize=12' })
-      .option('budget', { type: 'number', default: 50, describe: 'evaluations at most (repeats answered from the cache are free)' })
+      .option('budget', { ...numberArg('budget', 'positive integer'), default: 50, describe: 'evaluations at most (repeats answered from the cache are free)' })
       .option('objectives', { type: 'string', default: 'accuracy,params', describe: 'comma list of accuracy, exact (exact match by greedy generation) (max), loss, params, flops, memory (bytes), latency (min; latency needs --latency-predictor)' })
       .option('constraint', { type: 'string', array: true, default: [], describe: "METRIC<=VALUE or METRIC>=VALUE (repeatable), e.g. 'params<=150000'" })
-      .option('batch-size', { type: 'number', default: 1, describe: 'configurations asked per batch' })
-      .option('validation-size', { type: 'number', describe: 'score each subnet on the first N validation examples (default: all)' })
+      .option('batch-size', { ...numberArg('batch-size', 'positive integer'), default: 1, describe: 'configurations asked per batch' })
+      .option('validation-size', { ...numberArg('validation-size', 'positive integer'), describe: 'score each subnet on the first N validation examples (default: all)' })
       .option('space', { type: 'string', describe: "search only this sub-space of the supernet's space: a search-space file with the same adapters and r_max, and rank choices the supernet trained (a single choice fixes a group)" })
       .option('latency-predictor', { type: 'string', describe: 'latency predictor file for the latency metric (latency-predictor.json from nls profile, fitted on the supernet\'s space)' })
       .option('fidelities', { type: 'string', describe: 'multi-fidelity racing: increasing shares of the validation split ending with 1, e.g. 0.25,0.5,1; a subnet goes on to the next share only while it can still reach the front (trials record their fidelity)' })
-      .option('racing-confidence', { type: 'number', default: 0.95, describe: 'one-sided confidence of the bounds racing stops subnets by (higher stops fewer)' })
+      .option('racing-confidence', { ...numberArg('racing-confidence', 'probability'), default: 0.95, describe: 'one-sided confidence of the bounds racing stops subnets by (higher stops fewer)' })
       .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'evaluation engine: onnx (ONNX Runtime, all cores in one session), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); trials record it (attrs.engine)' })
-      .option('workers', { type: 'number', default: 1, describe: 'evaluation workers. tfjs: worker threads, each with its own backend and supernet copy (2 uses both cores with wasm). onnx: sessions, each in a worker thread with the cores divided among them (1, the default, is one session on every core). Use with --batch-size >= workers' })
+      .option('workers', { ...numberArg('workers', 'positive integer'), default: 1, describe: 'evaluation workers. tfjs: worker threads, each with its own backend and supernet copy (2 uses both cores with wasm). onnx: sessions, each in a worker thread with the cores divided among them (1, the default, is one session on every core). Use with --batch-size >= workers' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
   handler: async (argv) => {

@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { BUILTIN_SEARCH_SPACES, builtinSearchSpacePath, loadAndResolveSearchSpace } from '../../space/index.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface SpaceArgs extends GlobalOptions {
   file: string;
@@ -22,7 +23,7 @@ export const spaceCommand: CommandModule<GlobalOptions, SpaceArgs> = {
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: `a search-space JSON file, or a shipped one: ${BUILTIN_SEARCH_SPACES.join(', ')}` })
-      .option('layers', { type: 'number', demandOption: true, describe: 'number of decoder layers of the model it is for' }),
+      .option('layers', { ...numberArg('layers', 'positive integer'), demandOption: true, describe: 'number of decoder layers of the model it is for' }),
   handler: async (argv) => {
     const space = await loadAndResolveSearchSpace(resolveSpacePath(argv.file), { numLayers: argv.layers });
     const heuristics = { max: space.maxConfig(), median: space.medianConfig(), min: space.minConfig() };

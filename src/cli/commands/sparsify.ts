@@ -5,6 +5,7 @@ import { type NMPattern, parseNMPattern, SPARSITY_METHODS, type SparsityMethod }
 import type { FloatDtype } from '../../model/safetensors.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { numberArg } from '../args.js';
 
 interface SparsifyArgs extends GlobalOptions {
   model: string;
@@ -27,16 +28,16 @@ export const sparsifyCommand: CommandModule<GlobalOptions, SparsifyArgs> = {
     y
       .option('model', { type: 'string', demandOption: true, describe: 'base model folder (config.json + model.safetensors [+ tokenizer.json]), or "demo" for the shipped demo model' })
       .option('method', { choices: SPARSITY_METHODS, default: 'wanda' as SparsityMethod, describe: 'wanda: score |W|·||X||2 over calibration activations; magnitude: score |W|' })
-      .option('sparsity', { type: 'number', describe: 'fraction of every output row to prune, in [0, 1) (floor(s * in) weights per row); implied by --pattern' })
+      .option('sparsity', { ...numberArg('sparsity', 'fraction'), describe: 'fraction of every output row to prune, in [0, 1) (floor(s * in) weights per row); implied by --pattern' })
       .option('pattern', { type: 'string', describe: 'N:M semi-structured sparsity instead, e.g. 2:4 or 4:8 (keep N of every M consecutive input weights)' })
       .option('calib', {
         type: 'string',
         describe: 'calibration text for Wanda: a .txt file, or .jsonl with a "text" field per line (default: the built-in Brown corpus, training documents)',
       })
-      .option('samples', { type: 'number', default: 128, describe: 'calibration windows, drawn at random offsets (seeded by --seed)' })
-      .option('seqlen', { type: 'number', default: 128, describe: 'tokens per calibration window (also the evaluation window)' })
+      .option('samples', { ...numberArg('samples', 'positive integer'), default: 128, describe: 'calibration windows, drawn at random offsets (seeded by --seed)' })
+      .option('seqlen', { ...numberArg('seqlen', 'positive integer'), default: 128, describe: 'tokens per calibration window (also the evaluation window)' })
       .option('eval', { type: 'string', describe: 'held-out text for perplexity before/after, .txt or .jsonl (default: the Brown validation documents)' })
-      .option('eval-tokens', { type: 'number', default: 8192, describe: 'evaluation tokens, from the start of the evaluation text' })
+      .option('eval-tokens', { ...numberArg('eval-tokens', 'positive integer'), default: 8192, describe: 'evaluation tokens, from the start of the evaluation text' })
       .option('dtype', { choices: ['F32', 'F16', 'BF16'] as const, describe: "dtype of the saved weights (default: the input's torch_dtype, which loses nothing)" })
       .option('out', { type: 'string', demandOption: true, describe: 'output model folder (HF format + sparsity-report.json)' }),
   handler: async (argv) => {

@@ -6,6 +6,7 @@ import { SAMPLING_RULES, type SamplingRuleName } from '../../supernet/sampling.j
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 import { resolveSpacePath } from './space.js';
+import { numberArg } from '../args.js';
 
 interface TrainArgs extends GlobalOptions {
   model: string;
@@ -48,14 +49,14 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
         default: 'uniform' as SamplingRuleName,
         describe: 'sampling rule: uniform (a random subnet per step), sandwich (max + min + random per step), shared-layer (one rank per layer, SQFT), max (plain LoRA at r_max)',
       })
-      .option('steps', { type: 'number', default: 100, describe: 'optimizer steps' })
-      .option('lr', { type: 'number', default: 1e-3, describe: 'peak learning rate (AdamW; linear warmup, then cosine decay to 10%)' })
-      .option('warmup', { type: 'number', default: 10, describe: 'warmup steps' })
-      .option('batch', { type: 'number', default: 8, describe: 'examples per micro-batch' })
-      .option('grad-accum', { type: 'number', default: 1, describe: 'micro-batches per optimizer step (one configuration per step)' })
-      .option('max-length', { type: 'number', default: 128, describe: 'maximum tokens per example; longer prompts are cut from the left' })
-      .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
-      .option('validation-size', { type: 'number', describe: 'held-out examples (default: 10% of a file, 200 for the built-in task)' })
+      .option('steps', { ...numberArg('steps', 'positive integer'), default: 100, describe: 'optimizer steps' })
+      .option('lr', { ...numberArg('lr', 'positive number'), default: 1e-3, describe: 'peak learning rate (AdamW; linear warmup, then cosine decay to 10%)' })
+      .option('warmup', { ...numberArg('warmup', 'non-negative integer'), default: 10, describe: 'warmup steps' })
+      .option('batch', { ...numberArg('batch', 'positive integer'), default: 8, describe: 'examples per micro-batch' })
+      .option('grad-accum', { ...numberArg('grad-accum', 'positive integer'), default: 1, describe: 'micro-batches per optimizer step (one configuration per step)' })
+      .option('max-length', { ...numberArg('max-length', 'positive integer'), default: 128, describe: 'maximum tokens per example; longer prompts are cut from the left' })
+      .option('weight-decay', { ...numberArg('weight-decay', 'non-negative number'), default: 0, describe: 'AdamW decoupled weight decay' })
+      .option('validation-size', { ...numberArg('validation-size', 'positive integer'), describe: 'held-out examples (default: 10% of a file, 200 for the built-in task)' })
       .option('sparse-adapter', { type: 'boolean', default: false, describe: 'SparsePEFT: mask each adapter update by its base weight\'s non-zeros, so merging keeps a sparse base sparse (sparsify the base first: nls sparsify)' })
       .option('quant-aware', { type: 'boolean', default: false, describe: 'QA-SparsePEFT: also fake-quantize the merged weight with the base\'s own scales (straight-through gradient); needs a base quantized by nls quantize; implies --sparse-adapter' })
       .option('reorder-widths', {
@@ -68,8 +69,8 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
         default: 'auto' as EngineRequest,
         describe: 'training engine: onnx (the ONNX training graph on ONNX Runtime, every core), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); recorded in supernet.json (docs/training.md)',
       })
-      .option('threads', { type: 'number', describe: 'onnx engine: intra-op threads (default: every core)' })
-      .option('checkpoint-every', { type: 'number', default: 50, describe: 'write a checkpoint every this many steps (and at the end) into OUT/checkpoints' })
+      .option('threads', { ...numberArg('threads', 'positive integer'), describe: 'onnx engine: intra-op threads (default: every core)' })
+      .option('checkpoint-every', { ...numberArg('checkpoint-every', 'positive integer'), default: 50, describe: 'write a checkpoint every this many steps (and at the end) into OUT/checkpoints' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run (same engine, and on onnx the same thread count)' }),
   handler: async (argv) => {
     const result = await runSupernetTraining({

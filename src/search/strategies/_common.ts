@@ -6,23 +6,9 @@
 import { NlsError } from '../../errors.js';
 import type { Config, SearchSpace } from '../../space/index.js';
 import type { Rng } from '../../util/rng.js';
+import { editDistance } from '../../util/suggest.js';
 import type { ObjectiveSpec, StrategyContext, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { totalViolation } from '../pareto.js';
-
-/** Edit distance, for "did you mean" hints on misspelt option names. */
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
-}
 
 /**
  * Reads a strategy's options against its documentation: unknown names are refused, missing
