@@ -14,8 +14,10 @@ h1 { font-size: 26px; margin: 8px 0 4px; }
 h2 { font-size: 20px; margin: 36px 0 12px; padding-bottom: 4px; border-bottom: 1px solid #d9dce1; }
 p.subtitle { color: #555; margin-top: 0; }
 nav ol { columns: 2; margin: 8px 0 0; }
-code { font: 13px/1.4 "SFMono-Regular", Menlo, Consolas, monospace; background: #f0f1f4; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
-table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+code { font: 13px/1.4 "SFMono-Regular", Menlo, Consolas, monospace; background: #f0f1f4; padding: 1px 4px; border-radius: 3px; white-space: nowrap; overflow-wrap: normal; word-break: normal; }
+code.words { white-space: normal; }
+div.table { overflow-x: auto; margin: 8px 0 16px; }
+table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #d9dce1; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f0f1f4; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -26,11 +28,16 @@ figcaption { color: #444; font-size: 13px; margin-top: 6px; }
 .note { border-left: 4px solid #b0b7c3; background: #f4f5f7; padding: 8px 12px; color: #333; }
 `;
 
-/** Inline text (code spans between backticks, see sections.ts) as HTML. */
+/**
+ * Inline text (code spans between backticks, see sections.ts) as HTML. A code span never breaks
+ * inside a token (a configuration key, a constraint, an option, a path: `white-space: nowrap`);
+ * one holding spaces (a command line, a JSON value) may break at them (`class="words"`). Wide
+ * tables scroll sideways instead.
+ */
 export function inlineHtml(text: string): string {
   const parts = text.split('`');
   if (parts.length % 2 === 0) return escapeXml(text);
-  return parts.map((p, i) => (i % 2 === 1 ? `<code>${escapeXml(p)}</code>` : escapeXml(p))).join('');
+  return parts.map((p, i) => (i % 2 === 1 ? `<code${/\s/.test(p) ? ' class="words"' : ''}>${escapeXml(p)}</code>` : escapeXml(p))).join('');
 }
 
 function block(b: Block): string {
@@ -45,7 +52,7 @@ function block(b: Block): string {
       const cls = (i: number) => (b.numeric?.[i] ? ' class="num"' : '');
       const head = `<thead><tr>${b.header.map((h, i) => `<th${cls(i)}>${inlineHtml(h)}</th>`).join('')}</tr></thead>`;
       const body = `<tbody>${b.rows.map((r) => `<tr>${r.map((c, i) => `<td${cls(i)}>${inlineHtml(c)}</td>`).join('')}</tr>`).join('\n')}</tbody>`;
-      return `<table>${head}\n${body}</table>`;
+      return `<div class="table"><table>${head}\n${body}</table></div>`;
     }
     case 'figure':
       return `<figure id="plot-${b.plot.id}">${b.plot.svg}<figcaption>${inlineHtml(b.plot.caption)}</figcaption></figure>`;

@@ -1,8 +1,9 @@
 /**
  * Run reports (`nls report RUN_DIR`): one Markdown and one self-contained HTML file describing a
- * run folder — its settings, the Pareto front, the search progression, the chosen subnets' rank
- * patterns, the supernet's training curve and validation, the latency predictor's validation and
- * the demo's result table. See docs/reports.md.
+ * run folder — results first: the Pareto front, the search progression, the chosen subnets' rank
+ * patterns, the evaluated configurations in parallel coordinates, the supernet's training curve
+ * and validation, the latency predictor's validation and the demo's result table; then the run's
+ * settings. Sections with nothing to show are left out. See docs/reports.md.
  *
  * Pure TypeScript: nothing here imports tfjs, so a report is written in well under a second.
  *
@@ -25,7 +26,7 @@ export const REPORT_HTML_FILE = 'report.html';
 /** Folder (next to report.md) holding the plots as SVG files. */
 export const REPORT_FIGURES_DIR = 'report';
 /** Every plot id, in report order. */
-export const PLOT_IDS: readonly PlotId[] = ['pareto', 'progression', 'ranks', 'loss'];
+export const PLOT_IDS: readonly PlotId[] = ['pareto', 'progression', 'ranks', 'parallel', 'loss'];
 
 /** A report rendered in memory. */
 export interface RenderedReport {
@@ -142,7 +143,7 @@ export {
   type StudyProgression,
   type StudySummary,
 } from './analysis.js';
-export { buildPlots, lossPlot, paretoPlot, progressionPlot, ranksPlot, type Plot, type PlotId } from './plots.js';
+export { buildPlots, lossPlot, parallelPlot, paretoPlot, progressionPlot, ranksPlot, type Plot, type PlotId } from './plots.js';
 export { buildDocument, SECTION_IDS, type Block, type ReportDocument, type Section, type SectionId } from './sections.js';
 export { renderMarkdown, type MarkdownOptions } from './markdown.js';
 export { renderHtml } from './html.js';

@@ -1,5 +1,5 @@
 /**
- * The report's four plots, as SVG documents built from {@link ReportData}:
+ * The report's five plots, as SVG documents built from {@link ReportData}:
  *
  * - `pareto`: accuracy against cost, every usable trial of every study (colour = strategy,
  *   infeasible trials as crosses), the front over all studies ringed and joined by a step line,
@@ -7,23 +7,31 @@
  * - `progression`: best-so-far feasible value of the first objective, and the normalised
  *   hypervolume (src/report/analysis.ts), against the number of evaluations, one line per strategy;
  * - `ranks`: the rank pattern (layers × module groups) of the chosen subnets, one heatmap each;
- * - `loss`: the supernet's training loss per pass against the step, the per-step mean and a
- *   moving average, with the validation loss of its max / median / min subnets as dashed lines.
+ * - `loss`: the supernet's training loss per pass against the step (logarithmic loss axis), the
+ *   per-step mean and a moving average, with the validation loss of its max / median / min
+ *   subnets as dashed lines;
+ * - `parallel`: parallel coordinates of every evaluated configuration (one axis per gene, plus the
+ *   first objective), each configuration a polyline coloured by that objective.
  *
  * A plot is undefined when the run has nothing to draw in it. Output is deterministic.
  */
 import type { GroupKind } from '../space/index.js';
 import type { ReportData } from './collect.js';
 import { formatObjective, formatValue } from './format.js';
-import { type ChosenSubnet, type SearchAnalysis, movingAverage, smoothingWindow, stepMeans } from './analysis.js';
+import { type ChosenSubnet, type PlotTrial, type SearchAnalysis, movingAverage, smoothingWindow, stepMeans } from './analysis.js';
 import {
   axes,
   el,
+  escapeXml,
+  fmt,
   heatmap,
   legend,
   type LegendItem,
   lineSeries,
   linearScale,
+  logScale,
+  logTicks,
+  formatLogTick,
   marker,
   mixColor,
   niceTicks,
@@ -31,12 +39,14 @@ import {
   type Scale,
   scatter,
   svgDocument,
+  viridis,
+  colorBar,
   textElement,
   type Ticks,
 } from './svg.js';
 
 /** Names of the plots. */
-export type PlotId = 'pareto' | 'progression' | 'ranks' | 'loss';
+export type PlotId = 'pareto' | 'progression' | 'parallel' | 'ranks' | 'loss';
 
 /** One plot: its SVG document and what it shows. */
 export interface Plot {
@@ -423,16 +433,19 @@ export function ranksPlot(data: ReportData, a: SearchAnalysis | undefined): Plot
 export function lossPlot(data: ReportData): Plot | undefined {
   const sn = data.supernet;
   if (!sn) return undefined;
-  const log = sn.trainingLog.filter((r) => Number.isFinite(r.loss));
-  const val = (sn.validation ?? []).filter((v) => Number.isFinite(v.loss));
+  // A logarithmic loss axis: the first steps fall by orders of magnitude, the rest by percents.
+  const log = sn.trainingLog.filter((r) => Number.isFinite(r.loss) && r.loss > 0);
+  const val = (sn.validation ?? []).filter((v) => Number.isFinite(v.loss) && v.loss > 0);
   if (log.length === 0) return undefined;
   const height = 440;
   const area: PlotArea = { left: 90, top: 64, width: WIDTH - 90 - 28, height: height - 64 - 62 };
   const means = stepMeans(log);
   const xt = ticksOver(log.map((r) => r.step), 6, { integer: true });
-  const yt = ticksOver([...log.map((r) => r.loss), ...val.map((v) => v.loss)], 5, { pad: 0.04, limits: [0, Infinity] });
-  const { x, y } = areaScales(area, xt, yt);
-  const parts: string[] = [axes({ area, x, y, xTicks: xt, yTicks: yt, xLabel: 'optimizer step', yLabel: 'loss (nats per answer token)' })];
+  const losses = [...log.map((r) => r.loss), ...val.map((v) => v.loss)];
+  const yt = logTicks(Math.min(...losses), Math.max(...losses));
+  const x = linearScale(xt.domain, [area.left, area.left + area.width]);
+  const y = logScale(yt.domain, [area.top + area.height, area.top]);
+  const parts: string[] = [el('g', { class: 'log-y' }, axes({ area, x, y, xTicks: xt, yTicks: yt, xLabel: 'optimizer step', yLabel: 'loss (nats per answer token, log scale)', yFormat: formatLogTick }))];
   const passesPerStep = log.length / Math.max(1, means.length);
   parts.push(
     scatter(
@@ -478,15 +491,129 @@ export function lossPlot(data: ReportData): Plot | undefined {
     id: 'loss',
     title: 'Supernet training loss',
     caption:
-      `Training loss of every pass (${log.length} passes over ${means.length} steps${passesPerStep > 1 ? `, ${formatValue(passesPerStep)} configurations per step` : ''}) from training-log.jsonl` +
+      `Training loss of every pass (${log.length} passes over ${means.length} steps${passesPerStep > 1 ? `, ${formatValue(passesPerStep)} configurations per step` : ''}) from training-log.jsonl, on a logarithmic axis` +
       (window > 1 ? `, with a centred moving average over ${window} steps` : '') +
       (val.length > 0 ? `; dashed: the validation loss of the ${val.map((v) => v.name).join(', ')} subnets (validation.json).` : '.'),
     svg,
   };
 }
 
+/** One axis of the parallel-coordinates plot: its title lines and tick labels from top to bottom. */
+interface ParallelAxis {
+  readonly kind: 'objective' | 'gene';
+  readonly gene?: number;
+  readonly title: readonly string[];
+  /** Position in [0, 1] (0 = top) of a configuration on this axis. */
+  readonly position: (c: PlotTrial) => number;
+  readonly ticks: readonly { readonly at: number; readonly label: string }[];
+}
+
+/** The gene axes: ticks at the gene's choices, the largest on top (without a space: choice indices). */
+function geneAxes(data: ReportData, configs: readonly PlotTrial[]): ParallelAxis[] {
+  const genes = Math.max(0, ...configs.map((c) => c.config.length));
+  const axes: ParallelAxis[] = [];
+  for (let g = 0; g < genes; g++) {
+    const inst = data.space?.instances[g];
+    const n = inst ? inst.choices.length : Math.max(1, ...configs.map((c) => (c.config[g] ?? 0) + 1));
+    const at = (i: number) => (n <= 1 ? 0.5 : i / (n - 1));
+    const title = inst ? [inst.kind === 'width' ? `${inst.group} w` : inst.group, `L${inst.layer}`] : [`gene ${g}`];
+    axes.push({
+      kind: 'gene',
+      gene: g,
+      title,
+      position: (c) => at(c.config[g] ?? 0),
+      ticks: Array.from({ length: n }, (_, i) => ({ at: at(i), label: inst ? String(inst.choices[i]) : String(i) })),
+    });
+  }
+  return axes;
+}
+
+/**
+ * Parallel coordinates of the evaluated configurations (as Optuna's and pymoo's plots): the first
+ * objective on the left axis, then one axis per gene, each configuration a polyline through its
+ * values coloured by the first objective (viridis), infeasible ones dashed. Each configuration is
+ * drawn once, however many studies evaluated it. Undefined when no trial is usable.
+ */
+export function parallelPlot(data: ReportData, a: SearchAnalysis): Plot | undefined {
+  const unique = new Map<string, PlotTrial>();
+  for (const p of a.points) if (!unique.has(p.key) && Number.isFinite(p.y)) unique.set(p.key, p);
+  const ySign = a.y.direction === 'maximize' ? 1 : -1;
+  // Worst first, so that the best configurations are drawn on top.
+  const configs = [...unique.values()].sort((p, q) => ySign * (p.y - q.y) || p.number - q.number);
+  if (configs.length === 0) return undefined;
+  const yt = ticksOver(
+    configs.map((c) => c.y),
+    5,
+    { pad: 0.04, limits: limitsOf(a.y.name) },
+  );
+  const yMin = Math.min(...configs.map((c) => c.y));
+  const yMax = Math.max(...configs.map((c) => c.y));
+  const colorOf = (v: number) => viridis(yMax === yMin ? 1 : (v - yMin) / (yMax - yMin));
+  const objective: ParallelAxis = {
+    kind: 'objective',
+    title: [a.y.name],
+    position: (c) => (yt.domain[1] === yt.domain[0] ? 0.5 : (yt.domain[1] - c.y) / (yt.domain[1] - yt.domain[0])),
+    ticks: yt.values.map((v) => ({ at: (yt.domain[1] - v) / (yt.domain[1] - yt.domain[0]), label: formatObjective(a.y.name, v) })),
+  };
+  const allAxes = [objective, ...geneAxes(data, configs)];
+  const left = 70;
+  const right = 36;
+  const spacing = Math.max(30, (WIDTH - left - right) / Math.max(1, allAxes.length - 1));
+  const width = Math.max(WIDTH, Math.ceil(left + right + spacing * (allAxes.length - 1)));
+  const top = 64;
+  const plotH = 320;
+  const height = top + plotH + 56;
+  const ax = (k: number) => left + k * spacing;
+  const py = (t: number) => top + t * plotH;
+  const parts: string[] = [];
+  allAxes.forEach((axis, k) => {
+    const x = ax(k);
+    const ticks = axis.ticks
+      .map((t) => el('line', { x1: x - 3, y1: py(t.at), x2: x + 3, y2: py(t.at), stroke: '#444', 'stroke-width': 1 }) + textElement(x - 5, py(t.at), t.label, { anchor: 'end', size: 9, fill: '#444', baseline: 'middle', halo: true }))
+      .join('');
+    const title = axis.title.map((line, i) => textElement(x, top + plotH + 18 + i * 12, line, { anchor: 'middle', size: i === 0 ? 10 : 9, fill: i === 0 ? '#222' : '#555', weight: axis.kind === 'objective' ? 'bold' : 'normal' })).join('');
+    parts.push(el('g', { class: `axis ${axis.kind}`, 'data-gene': axis.gene }, el('line', { x1: x, y1: top, x2: x, y2: top + plotH, stroke: '#666', 'stroke-width': 1 }) + ticks + title));
+  });
+  const lines = configs.map((c) => {
+    const points = allAxes.map((axis, k) => `${fmt(ax(k))},${fmt(py(axis.position(c)))}`).join(' ');
+    const tip = `${c.key}: ${a.y.name} ${formatObjective(a.y.name, c.y)}, ${a.x.name} ${formatObjective(a.x.name, c.x)}${c.feasible ? '' : ' (infeasible)'} (${c.study} #${c.number})`;
+    return el(
+      'polyline',
+      { class: c.feasible ? 'config feasible' : 'config infeasible', 'data-key': c.key, points, fill: 'none', stroke: colorOf(c.y), 'stroke-width': 1.6, 'stroke-opacity': 0.75, 'stroke-dasharray': c.feasible ? undefined : '4 3' },
+      el('title', {}, escapeXml(tip)),
+    );
+  });
+  // The lines go first (under the axes); tick labels carry a white halo to stay legible over them.
+  parts.unshift(el('g', { class: 'configs' }, lines.join('')));
+  const barTicks = [yMin, yMax].filter((v, i, all) => all.indexOf(v) === i).map((v) => ({ value: v, label: formatObjective(a.y.name, v) }));
+  parts.push(
+    colorBar({ x: left + 70, y: 22, width: 180, height: 10, domain: yMax === yMin ? [yMin - 1, yMax] : [yMin, yMax], color: colorOf, ticks: barTicks, title: a.y.name }),
+    legend(
+      [
+        { label: 'feasible', swatch: 'line', color: '#555' },
+        { label: 'infeasible', swatch: 'line', color: '#555', dash: '4 3' },
+      ],
+      { x: left + 300, y: 27 },
+    ),
+  );
+  const genes = allAxes.length - 1;
+  const svg = svgDocument(
+    { width, height, title: `Parallel coordinates of ${configs.length} evaluated configurations`, description: `One axis per gene (${genes}) and ${a.y.name}; one line per configuration, coloured by ${a.y.name}.` },
+    parts.join(''),
+  );
+  const what = data.space ? 'one axis per gene (module group over layer: its choices, the largest on top)' : 'one axis per gene (its choice indices: the search space is unknown)';
+  return {
+    id: 'parallel',
+    title: 'Evaluated configurations',
+    caption:
+      `The ${configs.length} configurations the search evaluated (usable trials of every study, each configuration once) in parallel coordinates: ${a.y.name} on the left axis, then ${what}; ` +
+      `each configuration is a line through its values, coloured by ${a.y.name} (viridis: yellow is higher), infeasible ones dashed.`,
+    svg,
+  };
+}
+
 /** Every plot the data allows, in report order. */
 export function buildPlots(data: ReportData, a: SearchAnalysis | undefined): Plot[] {
-  const out: (Plot | undefined)[] = [a ? paretoPlot(a) : undefined, a ? progressionPlot(a) : undefined, ranksPlot(data, a), lossPlot(data)];
+  const out: (Plot | undefined)[] = [a ? paretoPlot(a) : undefined, a ? progressionPlot(a) : undefined, ranksPlot(data, a), a ? parallelPlot(data, a) : undefined, lossPlot(data)];
   return out.filter((p): p is Plot => p !== undefined);
 }

@@ -1,7 +1,9 @@
 /**
- * The report's content as renderer-neutral blocks (paragraphs, tables, figures, lists), in seven
- * numbered sections plus notes. `markdown.ts` and `html.ts` render the same document, so the two
- * files always say the same thing.
+ * The report's content as renderer-neutral blocks (paragraphs, tables, figures, lists), in up to
+ * eight numbered sections plus notes: the results first (front, progression, chosen subnets,
+ * evaluated configurations, training, predictors, demo table), the run's settings last. A section
+ * the run has nothing for is left out (a reason worth knowing goes to the notes). `markdown.ts`
+ * and `html.ts` render the same document, so the two files always say the same thing.
  *
  * Inline text is plain; a span between backticks is code. Nothing here depends on the clock or
  * the locale: the same run folder gives the same document.
@@ -28,8 +30,8 @@ export type Block =
     }
   | { readonly kind: 'figure'; readonly plot: Plot };
 
-/** Stable ids of the sections, in order. */
-export const SECTION_IDS = ['settings', 'pareto', 'progression', 'ranks', 'training', 'predictors', 'demo', 'notes'] as const;
+/** Stable ids of the sections, in order (results first, settings last). */
+export const SECTION_IDS = ['pareto', 'progression', 'ranks', 'configurations', 'training', 'predictors', 'demo', 'settings', 'notes'] as const;
 
 /** One of {@link SECTION_IDS}. */
 export type SectionId = (typeof SECTION_IDS)[number];
@@ -49,20 +51,31 @@ export interface ReportDocument {
   readonly sections: readonly Section[];
 }
 
-/** What to say when a section of a run without a search is reached. */
-export const NO_SEARCH = 'No search in this run.';
-/** What the predictor section says without a predictor. */
-export const NO_PREDICTOR = 'No latency predictor was used.';
+/** The note of a search or demo run folder without a study (the search sections are left out). */
+export const NO_SEARCH = 'No search in this run: no Pareto front, search progression or chosen subnets.';
 
 /** Inline code span for `text` (backticks inside are replaced, so the span cannot break). */
 export function code(text: string): string {
   return `\`${text.replace(/`/g, "'")}\``;
 }
 
-/** A JSON value on one line, for tables. */
-function jsonCell(v: unknown): string {
+/**
+ * A JSON value on one line, for tables, with a space after each `,` and `:` outside strings, so
+ * that a long value wraps between its entries and never inside a token.
+ */
+export function jsonCell(v: unknown): string {
   if (typeof v === 'string') return v;
-  return JSON.stringify(v) ?? 'null';
+  const text = JSON.stringify(v) ?? 'null';
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    out += c;
+    if (inString && c === '\\') out += text[++i] ?? '';
+    else if (c === '"') inString = !inString;
+    else if (!inString && (c === ',' || c === ':')) out += ' ';
+  }
+  return out;
 }
 
 /** A command line with arguments quoted where the shell needs it. */
@@ -143,7 +156,7 @@ function settingsSection(data: ReportData): Section {
         return [
           s.label,
           `${h.strategy.name} ${h.strategy.version}`,
-          code(JSON.stringify(h.strategy.options)),
+          code(jsonCell(h.strategy.options)),
           h.objectives.map((o) => `${o.name} (${o.direction === 'maximize' ? 'max' : 'min'})`).join(', '),
           h.constraints.map((c) => code(c.name)).join(', ') || '–',
           h.budget === null ? 'none' : String(h.budget),
@@ -162,8 +175,8 @@ function figure(plots: ReadonlyMap<PlotId, Plot>, id: PlotId): Block[] {
   return p ? [{ kind: 'figure', plot: p }] : [];
 }
 
-function paretoSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section {
-  if (!a) return { id: 'pareto', title: 'Pareto front', blocks: [{ kind: 'note', text: NO_SEARCH }] };
+function paretoSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section | undefined {
+  if (!a) return undefined;
   const blocks: Block[] = [...figure(plots, 'pareto')];
   const yName = a.y.name;
   const xName = a.x.name;
@@ -198,8 +211,8 @@ function paretoSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId,
   return { id: 'pareto', title: 'Pareto front', blocks };
 }
 
-function progressionSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section {
-  if (!a) return { id: 'progression', title: 'Search progression', blocks: [{ kind: 'note', text: NO_SEARCH }] };
+function progressionSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section | undefined {
+  if (!a) return undefined;
   const yName = a.y.name;
   const d = a.objectives.length;
   const blocks: Block[] = [...figure(plots, 'progression')];
@@ -238,8 +251,8 @@ function progressionSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<Pl
   return { id: 'progression', title: 'Search progression', blocks };
 }
 
-function ranksSection(data: ReportData, a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section {
-  if (!a) return { id: 'ranks', title: 'Rank patterns of the chosen subnets', blocks: [{ kind: 'note', text: NO_SEARCH }] };
+function ranksSection(data: ReportData, a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section | undefined {
+  if (!a) return undefined;
   const space = data.space;
   if (!space) {
     return {
@@ -259,10 +272,25 @@ function ranksSection(data: ReportData, a: SearchAnalysis | undefined, plots: Re
   return { id: 'ranks', title: 'Rank patterns of the chosen subnets', blocks };
 }
 
+function configurationsSection(a: SearchAnalysis | undefined, plots: ReadonlyMap<PlotId, Plot>): Section | undefined {
+  const fig = figure(plots, 'parallel');
+  if (!a || fig.length === 0) return undefined;
+  const keys = new Map(a.points.map((p) => [p.key, p.feasible]));
+  const feasible = [...keys.values()].filter(Boolean).length;
+  return {
+    id: 'configurations',
+    title: 'Evaluated configurations',
+    blocks: [
+      ...fig,
+      { kind: 'paragraph', text: `${keys.size} distinct ${keys.size === 1 ? 'configuration' : 'configurations'} evaluated (${feasible} feasible) by ${a.studies.length} ${a.studies.length === 1 ? 'study' : 'studies'}.` },
+    ],
+  };
+}
+
 function trainingSection(data: ReportData, plots: ReadonlyMap<PlotId, Plot>): Section {
   const sn = data.supernet;
   const title = 'Supernet training';
-  if (!sn) return { id: 'training', title, blocks: [{ kind: 'note', text: 'No supernet folder found for this run (see the notes): no training curve or validation.' }] };
+  if (!sn) return { id: 'training', title, blocks: [{ kind: 'note', text: 'No supernet folder found for this run: no training curve or validation.' }] };
   const blocks: Block[] = [...figure(plots, 'loss')];
   if (sn.trainingLog.length === 0) blocks.push({ kind: 'note', text: `No training-log.jsonl in ${code(sn.dir)}.` });
   else {
@@ -311,16 +339,16 @@ function predictorBlocks(p: PredictorReport, runDir: string): Block[] {
   return blocks;
 }
 
-function predictorsSection(data: ReportData): Section {
+function predictorsSection(data: ReportData): Section | undefined {
   const title = 'Latency predictor validation';
-  if (data.predictors.length === 0) return { id: 'predictors', title, blocks: [{ kind: 'note', text: NO_PREDICTOR }] };
+  if (data.predictors.length === 0) return undefined;
   return { id: 'predictors', title, blocks: data.predictors.flatMap((p) => predictorBlocks(p, data.runDir)) };
 }
 
-function demoSection(data: ReportData): Section {
+function demoSection(data: ReportData): Section | undefined {
   const title = 'Demo results';
   const d = data.demo;
-  if (!d) return { id: 'demo', title, blocks: [{ kind: 'note', text: 'No demo-result.json in this run folder (nls demo --out writes it).' }] };
+  if (!d) return data.layout === 'demo' ? { id: 'demo', title, blocks: [{ kind: 'note', text: 'No demo-result.json in this run folder (nls demo --out writes it).' }] } : undefined;
   const blocks: Block[] = [];
   if (d.task) {
     const t = d.task;
@@ -358,15 +386,28 @@ function demoSection(data: ReportData): Section {
 export function buildDocument(data: ReportData, analysis: SearchAnalysis | undefined, plots: readonly Plot[]): ReportDocument {
   const byId = new Map(plots.map((p) => [p.id, p]));
   const notes = [...data.warnings, ...(analysis?.notes ?? [])];
-  const sections: Section[] = [
-    settingsSection(data),
+  if (!analysis && data.layout !== 'train') notes.push(NO_SEARCH);
+  // Results first, settings last. A section holding nothing but notes is left out and its notes
+  // join the others, so no heading stands over an empty section.
+  const candidates = [
     paretoSection(analysis, byId),
     progressionSection(analysis, byId),
     ranksSection(data, analysis, byId),
+    configurationsSection(analysis, byId),
     trainingSection(data, byId),
     predictorsSection(data),
     demoSection(data),
+    settingsSection(data),
   ];
+  const sections: Section[] = [];
+  for (const s of candidates) {
+    if (!s) continue;
+    if (s.blocks.every((b) => b.kind === 'note')) {
+      for (const b of s.blocks) if (b.kind === 'note' && !notes.includes(b.text)) notes.push(b.text);
+      continue;
+    }
+    sections.push(s);
+  }
   if (notes.length > 0) sections.push({ id: 'notes', title: 'Notes', blocks: [{ kind: 'list', items: notes }] });
   const command = data.manifest ? `nls ${data.manifest.command}` : data.layout === 'train' ? 'nls train' : data.layout === 'search' ? 'nls search' : 'nls';
   return {

@@ -506,3 +506,104 @@ export function legend(items: readonly LegendItem[], options: LegendOptions): st
   }
   return el('g', { class: 'legend' }, parts.join(''));
 }
+
+/**
+ * A logarithmic map from a positive data interval (`domain`) to a pixel interval (`range`):
+ * equal ratios take equal distances (0.1 to 1 as far as 1 to 10).
+ *
+ * @throws NlsError when an end is not finite or the domain is not positive.
+ */
+export function logScale(domain: readonly [number, number], range: readonly [number, number]): Scale {
+  const [d0, d1] = domain;
+  if (!(d0 > 0 && d1 > 0) || !Number.isFinite(d0) || !Number.isFinite(d1)) {
+    throw new NlsError(`a logarithmic scale needs a positive finite domain, got [${d0}, ${d1}]; fix: plot positive values`, { field: 'domain' });
+  }
+  const inner = linearScale([Math.log10(d0), Math.log10(d1)], range);
+  return { domain: [d0, d1], range: inner.range, map: (v) => inner.map(Math.log10(v)) };
+}
+
+/** The values `m × 10^k` for the mantissas `ms` over the decades that cover [lo, hi], ascending. */
+function decadeValues(lo: number, hi: number, ms: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let k = Math.floor(Math.log10(lo)) - 1; k <= Math.ceil(Math.log10(hi)) + 1; k++) {
+    for (const m of ms) out.push(Number((m * Math.pow(10, k)).toPrecision(12)));
+  }
+  return out;
+}
+
+/**
+ * Ticks of a logarithmic axis over `[min, max]` (both > 0): the domain runs from the largest
+ * `1, 2, 5 × 10^k` at or below `min` to the smallest at or above `max`, with ticks at those
+ * values (only at the powers of ten, or every few of them, when that would be more than `maxTicks`; at `1..9 × 10^k`
+ * when the range is too narrow for three). `step` is 0: log ticks have no constant step; write
+ * their labels with {@link formatLogTick}.
+ *
+ * @throws NlsError when `min` or `max` is not finite and positive, or `min > max`.
+ */
+export function logTicks(min: number, max: number, maxTicks = 8): Ticks {
+  if (!(min > 0) || !(max > 0) || !Number.isFinite(min) || !Number.isFinite(max) || min > max) {
+    throw new NlsError(`a logarithmic axis needs a positive finite range, got [${min}, ${max}]; fix: plot positive values`, { field: 'range' });
+  }
+  const snap = (ms: readonly number[]): number[] => {
+    const all = decadeValues(min, max, ms);
+    const lo = [...all].reverse().find((v) => v <= min) ?? min;
+    const hi = all.find((v) => v >= max) ?? max;
+    return all.filter((v) => v >= lo && v <= hi);
+  };
+  let values = snap([1, 2, 5]);
+  if (values.length < 3) values = snap([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  if (values.length < 2) values = [min, max === min ? min * 10 : max];
+  const domain: [number, number] = [values[0] as number, values[values.length - 1] as number];
+  if (values.length > maxTicks) {
+    const decades = values.filter((v) => Number.isInteger(Math.round(Math.log10(v) * 1e9) / 1e9));
+    // Over very many decades, every k-th one.
+    const every = Math.ceil(decades.length / Math.max(1, maxTicks - 1));
+    values = [...new Set([domain[0], ...decades.filter((_, i) => i % every === 0), domain[1]])];
+  }
+  return { values, step: 0, domain };
+}
+
+/** A log-axis tick label: `0.05`, `0.1`, `2`, `50k` (the decimals the value itself needs). */
+export function formatLogTick(value: number): string {
+  return formatTick(value, value);
+}
+
+/** Stops of the viridis colour map (perceptually uniform, colour-blind safe), dark to light. */
+const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'] as const;
+
+/** The viridis colour of `t` in [0, 1] (clamped): dark purple at 0, yellow at 1. */
+export function viridis(t: number): string {
+  const u = Math.max(0, Math.min(1, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(u));
+  return mixColor(VIRIDIS[i] as string, VIRIDIS[i + 1] as string, u - i);
+}
+
+/** Options of {@link colorBar}. */
+export interface ColorBarOptions {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+  /** The values at the bar's two ends and the colour of a value in between. */
+  readonly domain: readonly [number, number];
+  readonly color: (value: number) => string;
+  /** Labels under the bar: values and their text. */
+  readonly ticks: readonly { readonly value: number; readonly label: string }[];
+  readonly title?: string;
+}
+
+/** A horizontal colour bar (a legend for a continuous colour scale), from `domain[0]` on the left. */
+export function colorBar(options: ColorBarOptions): string {
+  const { x: x0, y: y0, width, height, domain } = options;
+  const steps = 40;
+  const parts: string[] = [];
+  const scale = linearScale(domain, [x0, x0 + width]);
+  for (let i = 0; i < steps; i++) {
+    const v = domain[0] + ((domain[1] - domain[0]) * (i + 0.5)) / steps;
+    parts.push(el('rect', { x: x0 + (i * width) / steps, y: y0, width: width / steps + 0.5, height, fill: options.color(v) }));
+  }
+  parts.push(el('rect', { x: x0, y: y0, width, height, fill: 'none', stroke: '#777', 'stroke-width': 0.5 }));
+  for (const t of options.ticks) parts.push(textElement(scale.map(t.value), y0 + height + 12, t.label, { anchor: 'middle', size: 10, fill: '#444' }));
+  if (options.title) parts.push(textElement(x0 - 6, y0 + height / 2, options.title, { anchor: 'end', size: 11, baseline: 'middle' }));
+  return el('g', { class: 'color-bar' }, parts.join(''));
+}

@@ -79,19 +79,25 @@ describe('nls report on a real demo run', () => {
   it('writes report.md, report.html and one SVG per plot, every section present', () => {
     expect(report.markdown).toBe(path.join(run, 'report.md'));
     expect(report.html).toBe(path.join(run, 'report.html'));
-    expect(report.plots).toEqual(['pareto', 'progression', 'ranks', 'loss']);
-    expect(report.sections).toEqual(['settings', 'pareto', 'progression', 'ranks', 'training', 'predictors', 'demo']);
+    expect(report.plots).toEqual(['pareto', 'progression', 'ranks', 'parallel', 'loss']);
+    // Results first, settings last; no predictor section (the demo uses no latency predictor).
+    expect(report.sections).toEqual(['pareto', 'progression', 'ranks', 'configurations', 'training', 'demo', 'settings']);
     expect(report.warnings).toEqual([]);
     for (const f of report.files) expect(existsSync(f), f).toBe(true);
     const md = readFileSync(report.markdown, 'utf8');
-    for (const title of ['Settings', 'Pareto front', 'Search progression', 'Rank patterns of the chosen subnets', 'Supernet training', 'Latency predictor validation', 'Demo results']) {
-      expect(md).toMatch(new RegExp(`^## \\d\\. ${title}$`, 'm'));
-    }
+    expect(md.match(/^## .*$/gm)).toEqual([
+      '## 1. Pareto front',
+      '## 2. Search progression',
+      '## 3. Rank patterns of the chosen subnets',
+      '## 4. Evaluated configurations',
+      '## 5. Supernet training',
+      '## 6. Demo results',
+      '## 7. Settings',
+    ]);
     expect(md).toContain('`nls demo --out');
     for (const s of ['heuristic', 'random', 'nsga2', 'hill-climbing']) expect(md).toMatch(new RegExp(`^\\| ${s} \\|`, 'm'));
     expect(md).toMatch(/\| max \| `000\.000\.000\.000` \| 204,800 \|/);
     expect(md).toMatch(/\| median \| `111\.111\.111\.111` \|/);
-    expect(md).toContain('No latency predictor was used.');
     if (existsSync(path.join(run, 'demo-result.json'))) {
       expect(md).toMatch(/\| NLS supernet \(SparsePEFT\): max subnet \| `000\.000\.000\.000` \| 204,800 \|/);
       expect(md).toMatch(/Merged subnet `[0-9a-z.]+`/);
@@ -118,8 +124,8 @@ describe('nls report on a real demo run', () => {
 
     const dom = await chromium('--dump-dom', url);
     const figures = [...dom.matchAll(/<figure id="plot-([a-z]+)"><svg\b([\s\S]*?)<\/svg>/g)];
-    expect(figures.map((m) => m[1])).toEqual(['pareto', 'progression', 'ranks', 'loss']);
-    expect((dom.match(/<svg\b/g) ?? []).length).toBe(4);
+    expect(figures.map((m) => m[1])).toEqual(['pareto', 'progression', 'ranks', 'parallel', 'loss']);
+    expect((dom.match(/<svg\b/g) ?? []).length).toBe(5);
     for (const [, id, body] of figures) {
       expect(body, id).toMatch(/<title>[^<]+<\/title>/);
       expect((body?.match(/<(circle|path|rect|line|text)\b/g) ?? []).length, id).toBeGreaterThan(20);

@@ -8,7 +8,8 @@ import type { StudyHeaderRecord, TrialRecord } from '../../src/search/journal.js
 import { paretoFront } from '../../src/search/results.js';
 import { analyseSearch, HV_REFERENCE, movingAverage, smoothingWindow, stepMeans } from '../../src/report/analysis.js';
 import type { ReportData, ReportStudy, TrainingLogRecord } from '../../src/report/collect.js';
-import { lossPlot, paretoPlot, progressionPlot, rankColor, rankGrid, ranksPlot, spreadLabels, widthColor } from '../../src/report/plots.js';
+import { lossPlot, parallelPlot, paretoPlot, progressionPlot, rankColor, rankGrid, ranksPlot, spreadLabels, widthColor } from '../../src/report/plots.js';
+import { viridis } from '../../src/report/svg.js';
 import { resolveSearchSpace, validateSearchSpaceSpec } from '../../src/space/index.js';
 import { formatCount, formatObjective, formatValue } from '../../src/report/format.js';
 import { DEMO_SPACE, ROOT } from './fixtures.js';
@@ -290,6 +291,60 @@ describe('the plots', () => {
     expect(lossPlot(dataOf([]))).toBeUndefined();
   });
 
+  it('loss: a logarithmic loss axis (equal ratios take equal heights), ticks at 1, 2, 5 × 10^k', () => {
+    // A loss falling from 4 to 0.1, as the demo's does in its first steps.
+    const log: TrainingLogRecord[] = Array.from({ length: 60 }, (_, step) => ({ step, label: 'uniform', loss: 4 * Math.pow(0.025, step / 59) }));
+    const p = lossPlot(dataOf([], { supernet: { dir: '/sn', baseModel: '/m', spaceSpec: {} as never, training: {}, data: {}, trainingLog: log, validation: [{ name: 'max', key: 'k', adapterParameters: 1, loss: 0.12 }] } }))!;
+    expect(elements(p.svg, (e) => e.name === 'g' && e.attrs['class'] === 'log-y')).toHaveLength(1);
+    expect(p.caption).toMatch(/logarithmic axis/);
+    // The y tick labels (right-aligned, left of the frame) and their heights.
+    const ticks = [...p.svg.matchAll(/<text x="82" y="([\d.]+)" text-anchor="end" dominant-baseline="middle"[^>]*>([^<]+)<\/text>/g)].map((m) => ({ y: Number(m[1]), label: m[2] as string }));
+    expect(ticks.map((t) => t.label)).toEqual(['0.1', '0.2', '0.5', '1', '2', '5']);
+    const yOf = (label: string) => ticks.find((t) => t.label === label)!.y;
+    // 0.1 -> 1 spans the same height as 0.5 -> 5 (one decade); 1 -> 2 as 0.1 -> 0.2.
+    expect(yOf('0.1') - yOf('1')).toBeCloseTo(yOf('0.5') - yOf('5'), 1);
+    expect(yOf('1') - yOf('2')).toBeCloseTo(yOf('0.1') - yOf('0.2'), 1);
+    expect(yOf('0.1') - yOf('1')).toBeCloseTo((yOf('1') - yOf('2')) / Math.log10(2), 0);
+    // A non-positive loss cannot sit on a log axis: it is left out instead of breaking the plot.
+    const withZero = lossPlot(dataOf([], { supernet: { dir: '/sn', baseModel: '/m', spaceSpec: {} as never, training: {}, data: {}, trainingLog: [...log, { step: 60, label: 'uniform', loss: 0 }] } }))!;
+    expect(checkXml(withZero.svg).problems).toEqual([]);
+  });
+
+  it('parallel coordinates: one axis per gene (plus the objective), one polyline per evaluated configuration, coloured by accuracy', () => {
+    const p = parallelPlot(data, a)!;
+    expect(p.id).toBe('parallel');
+    const keys = [...new Set(a.points.map((q) => q.key))];
+    const lines = elements(p.svg, (e) => e.name === 'polyline');
+    expect(lines.map((e) => e.attrs['data-key']).sort()).toEqual([...keys].sort());
+    // Every line visits every axis: the objective and the 12 genes.
+    const geneAxes = elements(p.svg, (e) => e.name === 'g' && e.attrs['class'] === 'axis gene');
+    expect(geneAxes.map((e) => Number(e.attrs['data-gene']))).toEqual(Array.from({ length: DEMO_SPACE.size }, (_, i) => i));
+    expect(elements(p.svg, (e) => e.name === 'g' && e.attrs['class'] === 'axis objective')).toHaveLength(1);
+    for (const l of lines) expect(l.attrs['points']!.split(' ')).toHaveLength(1 + DEMO_SPACE.size);
+    // The gene axes are labelled by group and layer, their ticks by the rank choices.
+    expect(p.svg).toContain('>qkv</text>');
+    expect(p.svg).toContain('>L3</text>');
+    for (const r of [16, 12, 8, 4]) expect(p.svg).toContain(`>${r}</text>`);
+    // Colour: the most accurate configuration is the top of the colour map, the least accurate the bottom;
+    // infeasible ones are dashed.
+    const byAcc = [...new Map(a.points.map((q) => [q.key, q])).values()].sort((q, r) => q.y - r.y);
+    const colorOf = (key: string) => lines.find((l) => l.attrs['data-key'] === key)!.attrs['stroke'];
+    expect(colorOf(byAcc[byAcc.length - 1]!.key)).toBe(viridis(1));
+    expect(colorOf(byAcc[0]!.key)).toBe(viridis(0));
+    expect(lines.filter((l) => l.attrs['stroke-dasharray'] !== undefined).length).toBe(new Set(a.points.filter((q) => !q.feasible).map((q) => q.key)).size);
+    // A configuration's y position on a gene axis is its choice: index 0 (the largest rank) on top.
+    const max = lines.find((l) => l.attrs['data-key'] === DEMO_SPACE.key(DEMO_SPACE.maxConfig()))!;
+    const median = lines.find((l) => l.attrs['data-key'] === DEMO_SPACE.key(DEMO_SPACE.medianConfig()))!;
+    const ys = (l: (typeof lines)[number]) => l.attrs['points']!.split(' ').slice(1).map((pt) => Number(pt.split(',')[1]));
+    expect(new Set(ys(max)).size).toBe(1);
+    expect(ys(max)[0]).toBeLessThan(ys(median)[0]!);
+    // Without a space the axes are the genes' choice indices.
+    const bare = parallelPlot({ ...data, space: undefined }, a)!;
+    expect(bare.svg).toContain('>gene 11</text>');
+    expect(elements(bare.svg, (e) => e.name === 'polyline')).toHaveLength(keys.length);
+    expect(parallelPlot(data, { ...a, points: [] })).toBeUndefined();
+  });
+
   it('helpers: step means, moving average, window, label spreading', () => {
     expect(stepMeans([{ step: 1, loss: 2 }, { step: 0, loss: 1 }, { step: 1, loss: 4 }])).toEqual([
       { step: 0, loss: 1 },
@@ -317,5 +372,6 @@ describe('the plots', () => {
     const again = analyseSearch(dataOf([A, B]))!;
     expect(paretoPlot(again)?.svg).toBe(paretoPlot(a)?.svg);
     expect(ranksPlot(data, again)?.svg).toBe(ranksPlot(data, a)?.svg);
+    expect(parallelPlot(data, again)?.svg).toBe(parallelPlot(data, a)?.svg);
   });
 });

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { reportCommand } from '../../src/cli/commands/report.js';
 import { renderReport, writeReport } from '../../src/report/index.js';
 import { collectReport } from '../../src/report/collect.js';
-import { NO_PREDICTOR, NO_SEARCH } from '../../src/report/sections.js';
+import { NO_SEARCH } from '../../src/report/sections.js';
 import { writeRun } from './fixtures.js';
 import { tempDir } from './temp.js';
 import { checkXml } from './xml.js';
@@ -22,7 +22,16 @@ beforeAll(async () => {
   await writeRun(train, 'train');
 });
 
-const SECTION_TITLES = ['1. Settings', '2. Pareto front', '3. Search progression', '4. Rank patterns of the chosen subnets', '5. Supernet training', '6. Latency predictor validation', '7. Demo results'];
+const SECTION_TITLES = [
+  '1. Pareto front',
+  '2. Search progression',
+  '3. Rank patterns of the chosen subnets',
+  '4. Evaluated configurations',
+  '5. Supernet training',
+  '6. Latency predictor validation',
+  '7. Demo results',
+  '8. Settings',
+];
 
 /** Checks that hold for every report.html: well-formed, no script, nothing fetched. */
 function expectSelfContained(html: string): void {
@@ -43,9 +52,9 @@ describe('writeReport', () => {
     const r = await writeReport(demo);
     expect(r.markdown).toBe(path.join(demo, 'report.md'));
     expect(r.html).toBe(path.join(demo, 'report.html'));
-    expect(r.plots).toEqual(['pareto', 'progression', 'ranks', 'loss']);
-    expect(r.sections).toEqual(['settings', 'pareto', 'progression', 'ranks', 'training', 'predictors', 'demo']);
-    expect(r.files.map((f) => path.relative(demo, f))).toEqual(['report/pareto.svg', 'report/progression.svg', 'report/ranks.svg', 'report/loss.svg', 'report.md', 'report.html']);
+    expect(r.plots).toEqual(['pareto', 'progression', 'ranks', 'parallel', 'loss']);
+    expect(r.sections).toEqual(['pareto', 'progression', 'ranks', 'configurations', 'training', 'predictors', 'demo', 'settings']);
+    expect(r.files.map((f) => path.relative(demo, f))).toEqual(['report/pareto.svg', 'report/progression.svg', 'report/ranks.svg', 'report/parallel.svg', 'report/loss.svg', 'report.md', 'report.html']);
     const md = readFileSync(r.markdown, 'utf8');
     for (const t of SECTION_TITLES) expect(md).toContain(`## ${t}`);
     for (const id of r.plots) {
@@ -68,12 +77,12 @@ describe('writeReport', () => {
     expect(md).toContain('| LoRA \\| fixed rank r\\_max |');
     expect(md).toMatch(/NLS supernet: median &lt;heuristic&gt; subnet \| `111\.111\.111\.111` \| 153,600 \| – \| – \|/);
     expect(md).toMatch(/Merged subnet `333\.333\.333\.333`/);
-    expect(md).not.toContain('## 8. Notes');
+    expect(md).not.toContain('## 9. Notes');
 
     const html = readFileSync(r.html, 'utf8');
     expectSelfContained(html);
     for (const id of r.plots) expect(html).toContain(`<figure id="plot-${id}"><svg xmlns="http://www.w3.org/2000/svg"`);
-    expect((html.match(/<svg /g) ?? []).length).toBe(4);
+    expect((html.match(/<svg /g) ?? []).length).toBe(5);
     for (const s of r.sections) expect(html).toContain(`<section id="${s}">`);
     expect(html).toContain('NLS supernet: median &lt;heuristic&gt; subnet');
   });
@@ -86,21 +95,24 @@ describe('writeReport', () => {
 
   it('nls search folder: the supernet found through the manifest gives the rank patterns and the loss curve', async () => {
     const r = await writeReport(search);
-    expect(r.plots).toEqual(['pareto', 'progression', 'ranks', 'loss']);
+    expect(r.plots).toEqual(['pareto', 'progression', 'ranks', 'parallel', 'loss']);
     const md = readFileSync(r.markdown, 'utf8');
     expect(md).toContain('Study random scored latency with a lookup-table predictor');
     expect(md).toContain('No validation scores were recorded');
-    expect(md).toContain('No demo-result.json in this run folder');
+    // A search folder has no demo table: no section for it, and no note either.
+    expect(md).not.toContain('Demo results');
+    expect(md).not.toContain('demo-result.json');
     expect(md).toContain('an `nls search --out` folder');
   });
 
-  it('nls train folder: settings, loss curve and validation; no search sections', async () => {
+  it('nls train folder: loss curve and validation, then settings; no search, predictor or demo sections', async () => {
     const r = await writeReport(train);
     expect(r.plots).toEqual(['loss']);
+    expect(r.sections).toEqual(['training', 'settings']);
     const md = readFileSync(r.markdown, 'utf8');
-    for (const t of SECTION_TITLES) expect(md).toContain(`## ${t}`);
-    expect(md.split(NO_SEARCH).length - 1).toBe(3);
-    expect(md).toContain(NO_PREDICTOR);
+    expect(md.match(/^## .*$/gm)).toEqual(['## 1. Supernet training', '## 2. Settings']);
+    expect(md).not.toContain(NO_SEARCH);
+    expect(md).not.toContain('predictor');
     expect(md).toContain('training rule | sandwich');
     expect(md).toMatch(/\| min \| `333\.333\.333\.333` \| 51,200 \| 0\.9300 \| 84\.0% \|/);
     expectSelfContained(readFileSync(r.html, 'utf8'));
@@ -109,12 +121,12 @@ describe('writeReport', () => {
   it('--out writes elsewhere; figures an earlier report drew but this one does not are removed', async () => {
     const out = path.join(root, 'elsewhere');
     await writeReport(demo, { out });
-    expect(readdirSync(path.join(out, 'report')).sort()).toEqual(['loss.svg', 'pareto.svg', 'progression.svg', 'ranks.svg']);
+    expect(readdirSync(path.join(out, 'report')).sort()).toEqual(['loss.svg', 'parallel.svg', 'pareto.svg', 'progression.svg', 'ranks.svg']);
     // Now the same folder reports a train run: only the loss figure remains.
     const r = await writeReport(train, { out });
     expect(r.plots).toEqual(['loss']);
     expect(readdirSync(path.join(out, 'report'))).toEqual(['loss.svg']);
-    expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toContain(NO_SEARCH);
+    expect(readFileSync(path.join(out, 'report.md'), 'utf8')).not.toContain('Pareto front');
   });
 
   it('a folder without manifest.json or supernet: the report says so and shows the rest', async () => {
@@ -123,19 +135,66 @@ describe('writeReport', () => {
     mkdirSync(dir);
     cpSync(path.join(demo, 'search', 'nsga2'), dir, { recursive: true });
     const r = await writeReport(dir);
-    expect(r.plots).toEqual(['pareto', 'progression']);
+    expect(r.plots).toEqual(['pareto', 'progression', 'parallel']);
+    expect(r.sections).toEqual(['pareto', 'progression', 'configurations', 'settings', 'notes']);
     const md = readFileSync(r.markdown, 'utf8');
     expect(md).toContain('No manifest.json in this run folder');
-    expect(md).toContain('The search space is unknown');
-    expect(md).toContain('No supernet folder found');
-    expect(md).toContain('## 8. Notes');
+    // Sections with nothing to show are left out; why goes to the notes.
+    expect(md).not.toContain('## 3. Rank patterns');
+    expect(md).not.toContain('Supernet training');
+    expect(md).toMatch(/^- The search space is unknown/m);
+    expect(md).toMatch(/^- No supernet folder found/m);
+    expect(md).toContain('## 5. Notes');
   });
 
   it('renderReport renders without writing', async () => {
     const rendered = renderReport(await collectReport(demo));
     expect(rendered.markdown.startsWith('# nls report: demo\n')).toBe(true);
-    expect(rendered.plots).toHaveLength(4);
+    expect(rendered.plots).toHaveLength(5);
     expect(rendered.analysis?.front.length).toBeGreaterThan(0);
+  });
+});
+
+describe('report.html layout', () => {
+  it('results come first (front, progression, chosen subnets, configurations), settings last', async () => {
+    const html = readFileSync((await writeReport(demo)).html, 'utf8');
+    const at = (id: string) => html.indexOf(`<section id="${id}">`);
+    const order = ['pareto', 'progression', 'ranks', 'configurations', 'training', 'predictors', 'demo', 'settings'];
+    for (const id of order) expect(at(id), id).toBeGreaterThan(0);
+    expect(order.map(at)).toEqual([...order.map(at)].sort((p, q) => p - q));
+    // The first figure comes before any settings table.
+    expect(html.indexOf('<figure id="plot-pareto">')).toBeLessThan(html.indexOf('Options after parsing and defaults'));
+    expect(html.indexOf('<figure id="plot-pareto">')).toBeLessThan(html.indexOf('<table>'));
+  });
+
+  it('no empty section: every heading stands over a figure, a table or a paragraph', async () => {
+    for (const dir of [demo, search, train]) {
+      const html = readFileSync((await writeReport(dir)).html, 'utf8');
+      const sections = [...html.matchAll(/<section id="([a-z]+)">\n<h2>[^<]*<\/h2>\n([\s\S]*?)\n<\/section>/g)];
+      expect(sections.length).toBeGreaterThan(0);
+      for (const [, id, body] of sections) {
+        if (id === 'notes') continue;
+        expect(body, `${dir} ${id}`).toMatch(/<figure|<table|<p>/);
+      }
+      expect(html).not.toContain(NO_SEARCH);
+    }
+  });
+
+  it('configuration keys, constraints and options never wrap inside a token', async () => {
+    const html = readFileSync((await writeReport(demo)).html, 'utf8');
+    const css = /<style>([\s\S]*?)<\/style>/.exec(html)?.[1] ?? '';
+    const codeRule = /(^|\n)code \{([^}]*)\}/.exec(css)?.[2] ?? '';
+    expect(codeRule).toContain('white-space: nowrap');
+    expect(css).not.toMatch(/break-all|overflow-wrap: anywhere/);
+    // Wide tables scroll sideways instead of squeezing their cells.
+    expect(css).toMatch(/div\.table \{[^}]*overflow-x: auto/);
+    expect(html).toMatch(/<div class="table"><table>/);
+    // Keys and constraints are single tokens: plain (nowrap) code spans.
+    expect(html).toMatch(/<td><code>\d{3}\.\d{3}\.\d{3}\.\d{3}<\/code><\/td>/);
+    expect(html).toMatch(/<code>params&lt;=120000<\/code>/);
+    // Values with spaces (a command line, JSON options) may break at their spaces only.
+    expect(html).toMatch(/<code class="words">nls demo --out /);
+    expect(html).toMatch(/<code class="words">\{&quot;\w+&quot;: /);
   });
 });
 

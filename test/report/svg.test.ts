@@ -14,6 +14,9 @@ import {
   linePath,
   lineSeries,
   linearScale,
+  logScale,
+  logTicks,
+  formatLogTick,
   marker,
   type MarkerShape,
   mixColor,
@@ -21,6 +24,7 @@ import {
   scatter,
   svgDocument,
   textElement,
+  viridis,
 } from '../../src/report/svg.js';
 import { checkXml, unescapeXml } from './xml.js';
 
@@ -143,6 +147,53 @@ describe('scales and ticks', () => {
         expect(t.values.length).toBeLessThanOrEqual(4 * count + 3);
       }),
     );
+  });
+});
+
+describe('logarithmic axes', () => {
+  it('logScale: equal ratios take equal distances; refuses non-positive domains', () => {
+    const s = logScale([0.1, 10], [400, 0]);
+    expect(s.map(0.1)).toBeCloseTo(400);
+    expect(s.map(1)).toBeCloseTo(200);
+    expect(s.map(10)).toBeCloseTo(0);
+    expect(s.map(2) - s.map(4)).toBeCloseTo(s.map(0.25) - s.map(0.5));
+    expect(() => logScale([0, 1], [0, 1])).toThrow(/positive/);
+  });
+
+  it('logTicks: 1-2-5 ticks snapped around the data, decades only when there would be too many', () => {
+    expect(logTicks(0.0994, 3.9).values).toEqual([0.05, 0.1, 0.2, 0.5, 1, 2, 5]);
+    expect(logTicks(1.02, 3.2).values).toEqual([1, 2, 5]);
+    // Narrow: 1..9 per decade.
+    expect(logTicks(0.11, 0.14).values).toEqual([0.1, 0.2]);
+    expect(logTicks(0.31, 0.62).values).toEqual([0.2, 0.5, 1]);
+    // Wide: the powers of ten and the ends.
+    expect(logTicks(0.001, 5000).values).toEqual([0.001, 0.01, 0.1, 1, 10, 100, 1000, 5000]);
+    expect(formatLogTick(0.05)).toBe('0.05');
+    expect(formatLogTick(20000)).toBe('20k');
+    expect(() => logTicks(0, 1)).toThrow(/positive/);
+  });
+
+  it('property: log ticks are positive, strictly increasing and cover [min, max]', () => {
+    const v = fc.double({ min: 1e-6, max: 1e6, noNaN: true, noDefaultInfinity: true });
+    fc.assert(
+      fc.property(v, v, (a, b) => {
+        const [min, max] = a <= b ? [a, b] : [b, a];
+        const t = logTicks(min, max);
+        expect(t.values.length).toBeGreaterThanOrEqual(2);
+        expect(t.domain).toEqual([t.values[0], t.values[t.values.length - 1]]);
+        expect(t.domain[0]).toBeLessThanOrEqual(min);
+        expect(t.domain[1]).toBeGreaterThanOrEqual(max);
+        expect(t.values.every((x, i) => x > 0 && (i === 0 || x > (t.values[i - 1] as number)))).toBe(true);
+        expect(t.values.length).toBeLessThanOrEqual(12);
+      }),
+    );
+  });
+
+  it('viridis runs from dark purple to yellow', () => {
+    expect(viridis(0)).toBe('#440154');
+    expect(viridis(1)).toBe('#fde725');
+    expect(viridis(2)).toBe('#fde725');
+    expect(viridis(Number.NaN)).toBe('#440154');
   });
 });
 
