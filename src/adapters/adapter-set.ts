@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { NlsError } from '../errors.js';
 import type { LinearSlot } from '../model/linear.js';
+import { rankTooLargeProblem } from '../space/validate.js';
 import { createRng, uniformArray } from '../util/rng.js';
 import { ElasticLoraAdapter, type ElasticLoraSpec, type FakeQuantizer } from './elastic-lora.js';
 
@@ -28,9 +29,19 @@ export class AdapterSet {
    * Initialisation follows PEFT: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming-uniform with a = sqrt(5)),
    * B = 0, so the adapted model starts equal to the base. Values come from `seed` through a
    * JS RNG, so they are identical on every backend.
+   *
+   * @throws NlsError, before anything is attached, for a module the model lacks or an r_max above
+   *   `min(in, out)` of its module (a rank the update B·A cannot use; named with the plan entry's
+   *   group when it has one).
    */
-  static attach(model: HasLinearSlots, plan: readonly ElasticLoraSpec[], seed: number | string): AdapterSet {
+  static attach(model: HasLinearSlots, plan: readonly (ElasticLoraSpec & { readonly group?: string })[], seed: number | string): AdapterSet {
     const slots = model.linearSlots();
+    for (const spec of plan) {
+      const slot = slots.get(spec.key);
+      if (!slot || !(spec.rMax > Math.min(slot.inFeatures, slot.outFeatures))) continue;
+      const { message, fix } = rankTooLargeProblem(spec.rMax, [{ module: spec.key, shape: [slot.inFeatures, slot.outFeatures] }]);
+      throw new NlsError(`${spec.group !== undefined ? `group ${JSON.stringify(spec.group)}: ` : ''}${message}; fix: ${fix}`, { field: spec.key });
+    }
     const rng = createRng(seed);
     const adapters = new Map<string, ElasticLoraAdapter>();
     const used = new Map<string, LinearSlot>();

@@ -15,7 +15,7 @@ import { type PromptExample, toPromptExamples } from '../data/templates.js';
 import { NlsError } from '../errors.js';
 import { evaluateChoices, type PreparedChoices, prepareChoices } from '../evaluate/choice.js';
 import { evaluateLoss } from '../evaluate/loss.js';
-import type { LlamaModel } from '../model/llama.js';
+import { type LlamaModel, linearShape } from '../model/llama.js';
 import { loadModelFolder } from '../model/model-folder.js';
 import { intermediateSizesOf } from '../model/widths.js';
 import { readReordering, runReorder } from '../compress/reorder-run.js';
@@ -209,7 +209,13 @@ export async function openSupernetRun(o: {
   let spec: SearchSpaceSpec;
   try {
     spec = await loadSearchSpace(o.space);
-    space = resolveSearchSpace(spec, { numLayers: config.numHiddenLayers, file: o.space, intermediateSizes: intermediateSizesOf(config) });
+    space = resolveSearchSpace(spec, {
+      numLayers: config.numHiddenLayers,
+      file: o.space,
+      intermediateSizes: intermediateSizesOf(config),
+      // A rank above min(in, out) of a module is refused here, naming the file and the group.
+      linearShape: (layer, module) => linearShape(config, layer, module),
+    });
     refuseWidthsWithConstrainedAdapters(space, o.adapterMode ?? PLAIN_ADAPTERS, o.space);
   } catch (err) {
     model.dispose();

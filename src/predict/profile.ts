@@ -464,8 +464,12 @@ export async function profileLatency(options: ProfileLatencyOptions): Promise<La
   let ids: import('@tensorflow/tfjs').Tensor2D | undefined;
   let engine: import('../engine/types.js').EvaluationEngine | undefined;
   try {
-    const { intermediateSizesOf } = await import('../model/widths.js');
-    const space = await loadAndResolveSearchSpace(options.spaceFile, { numLayers: modelConfig.numHiddenLayers, intermediateSizes: intermediateSizesOf(modelConfig) });
+    const [{ intermediateSizesOf }, { linearShape }] = await Promise.all([import('../model/widths.js'), import('../model/llama.js')]);
+    const space = await loadAndResolveSearchSpace(options.spaceFile, {
+      numLayers: modelConfig.numHiddenLayers,
+      intermediateSizes: intermediateSizesOf(modelConfig),
+      linearShape: (layer, module) => linearShape(modelConfig, layer, module),
+    });
     if (seqLen > modelConfig.maxPositionEmbeddings) {
       throw new NlsError(`sequence length ${seqLen} exceeds the model's max_position_embeddings ${modelConfig.maxPositionEmbeddings}; fix: pass a smaller --seq`, {
         field: 'seq',

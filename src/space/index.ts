@@ -35,7 +35,7 @@ export {
 } from './format.js';
 export { SearchSpaceError, formatProblem, type SourcePosition, type SpaceProblem } from './problems.js';
 export { JsonSyntaxError, parseJsonWithPositions, type DuplicateKey, type ParsedJson } from './json.js';
-export { validateSearchSpaceSpec, type ModelShape, type SpecOrigin } from './validate.js';
+export { rankTooLargeProblem, validateSearchSpaceSpec, type ModelShape, type SpecOrigin } from './validate.js';
 export { resolveSearchSpace, type ResolveOptions } from './resolve.js';
 export { assertSubspace, subspaceProblems } from './subspace.js';
 export {

@@ -5,7 +5,7 @@ import { NlsError } from '../errors.js';
 import type { SearchSpaceSpec } from './format.js';
 import { JsonSyntaxError, parseJsonWithPositions } from './json.js';
 import { ProblemList } from './problems.js';
-import { resolveSearchSpace } from './resolve.js';
+import { modelShapeOf, resolveSearchSpace, type ResolveOptions } from './resolve.js';
 import type { SearchSpace } from './search-space.js';
 import { checkSpec, type ModelShape, rememberOrigin } from './validate.js';
 
@@ -75,13 +75,14 @@ async function readText(file: string): Promise<string> {
 /**
  * {@link loadSearchSpace} then {@link resolveSearchSpace} for a model with `numLayers` layers, in
  * one pass: a single error lists structural and layer-range problems together. With
- * `intermediateSizes` (one per layer) width choices are checked against the model too.
+ * `intermediateSizes` (one per layer) width choices are checked against the model too, with
+ * `linearShape` every group's r_max against `min(in, out)` of its modules.
  */
-export async function loadAndResolveSearchSpace(file: string, options: { readonly numLayers: number; readonly intermediateSizes?: readonly number[] | undefined }): Promise<SearchSpace> {
+export async function loadAndResolveSearchSpace(file: string, options: Pick<ResolveOptions, 'numLayers' | 'intermediateSizes' | 'linearShape'>): Promise<SearchSpace> {
   const text = await readText(file);
   // Check numLayers first so that a bad option is not reported as a problem of the file.
   const numLayers = Number.isSafeInteger(options.numLayers) && options.numLayers > 0 ? options.numLayers : undefined;
-  const model = options.intermediateSizes !== undefined ? { intermediateSizes: options.intermediateSizes } : {};
+  const model = modelShapeOf(options);
   return resolveSearchSpace(parseChecked(text, file, numLayers, model), { numLayers: options.numLayers, file, ...model });
 }
 

@@ -3,7 +3,7 @@ import { NlsError } from '../errors.js';
 import { DEFAULT_DROPOUT, DEFAULT_SCALING, type GroupSpec, isWidthGroup, type LayerSelection, type SearchSpaceSpec, WIDTH_MODULES } from './format.js';
 import { ProblemList } from './problems.js';
 import { SearchSpace, type GeneInit } from './search-space.js';
-import { checkSpec, originOf } from './validate.js';
+import { checkSpec, type ModelShape, originOf } from './validate.js';
 
 /** Options of {@link resolveSearchSpace}. */
 export interface ResolveOptions {
@@ -16,6 +16,19 @@ export interface ResolveOptions {
    * `intermediateSize` repeated). When given, width choices are checked against it.
    */
   readonly intermediateSizes?: readonly number[] | undefined;
+  /**
+   * `[in, out]` of each linear module of a layer (`linearShape` of src/model/llama.ts). When given,
+   * a rank above `min(in, out)` of a group's module is refused (docs/search-spaces.md).
+   */
+  readonly linearShape?: ModelShape['linearShape'];
+}
+
+/** The {@link ModelShape} of resolve / load options: only the fields given. */
+export function modelShapeOf(options: Pick<ResolveOptions, 'intermediateSizes' | 'linearShape'>): ModelShape {
+  return {
+    ...(options.intermediateSizes !== undefined ? { intermediateSizes: options.intermediateSizes } : {}),
+    ...(options.linearShape !== undefined ? { linearShape: options.linearShape } : {}),
+  };
 }
 
 function layerList(sel: LayerSelection, numLayers: number): number[] {
@@ -27,7 +40,8 @@ function layerList(sel: LayerSelection, numLayers: number): number[] {
  * and expand it into a {@link SearchSpace}: one gene per (layer, group), in canonical
  * layer-major order. Group `layers`, `alpha` and `dropout` replace the top-level values. Width
  * groups become width genes (`kind: 'width'`, choices = widths); with
- * `options.intermediateSizes` their widths are checked against the model.
+ * `options.intermediateSizes` their widths are checked against the model, with `options.linearShape`
+ * every group's r_max against `min(in, out)` of its modules.
  *
  * @throws SearchSpaceError listing every problem (file, JSON path, fix).
  * @throws NlsError when `numLayers` is not a positive integer.
@@ -40,7 +54,7 @@ export function resolveSearchSpace(spec: SearchSpaceSpec, options: ResolveOption
   const origin = originOf(spec);
   const file = options.file ?? origin?.file;
   const problems = new ProblemList(origin?.positions);
-  checkSpec(spec, problems, numLayers, options.intermediateSizes !== undefined ? { intermediateSizes: options.intermediateSizes } : {});
+  checkSpec(spec, problems, numLayers, modelShapeOf(options));
   problems.throwIfAny(file);
 
   const instances: GeneInit[] = [];

@@ -14,6 +14,7 @@ import {
   WIDTH_GROUP_KEYS,
   WIDTH_MODULES,
   isKnownModule,
+  type KnownModule,
   type SearchSpaceSpec,
 } from './format.js';
 import { ProblemList, closest, indexPath, keyPath, type SourcePosition } from './problems.js';
@@ -148,15 +149,15 @@ function checkLayers(v: unknown, path: string, numLayers: number | undefined, pr
   return ok ? out : undefined;
 }
 
-/** Check a rank-choice list: strictly descending positive integers, optionally ending in 0. */
-function checkRanks(v: unknown, path: string, problems: ProblemList): void {
+/** Check a rank-choice list: strictly descending positive integers, optionally ending in 0. Returns r_max when the list is valid. */
+function checkRanks(v: unknown, path: string, problems: ProblemList): number | undefined {
   if (!Array.isArray(v)) {
     problems.add(path, `ranks must be a list of rank choices, got ${describe(v)}`, `write the choices largest first, e.g. [32, 24, 16]`);
-    return;
+    return undefined;
   }
   if (v.length === 0) {
     problems.add(path, 'ranks is empty: a group needs at least one rank choice', `write the choices largest first, e.g. [32, 24, 16]`);
-    return;
+    return undefined;
   }
   let allIntegers = true;
   v.forEach((r: unknown, k) => {
@@ -175,7 +176,7 @@ function checkRanks(v: unknown, path: string, problems: ProblemList): void {
       allIntegers = false;
     }
   });
-  if (!allIntegers) return;
+  if (!allIntegers) return undefined;
   const ranks = v as number[];
   const descending = ranks.every((r, k) => k === 0 || r < (ranks[k - 1] ?? 0));
   if (!descending) {
@@ -185,7 +186,45 @@ function checkRanks(v: unknown, path: string, problems: ProblemList): void {
       `rank choices must be strictly descending (largest first, no repeats), got [${ranks.join(', ')}]`,
       `write them as [${fixed.join(', ')}]`,
     );
+    return undefined;
   }
+  return ranks[0];
+}
+
+/**
+ * The message and fix for an r_max above what a group's modules can use: a LoRA update `B·A` of a
+ * module with weight `[out, in]` has rank at most `min(in, out)`, so a larger rank only adds
+ * parameters and memory. Shared by search-space resolution and `AdapterSet.attach`.
+ *
+ * @param modules - the offending modules with their `[in, out]` shapes, narrowest first.
+ */
+export function rankTooLargeProblem(rMax: number, modules: readonly { readonly module: string; readonly shape: readonly [number, number]; readonly layers?: string }[]): { message: string; fix: string } {
+  const cap = Math.min(...modules.map((m) => Math.min(m.shape[0], m.shape[1])));
+  const list = modules.map((m) => `${m.module} [${m.shape[0]} in, ${m.shape[1]} out]${m.layers ? ` (${m.layers})` : ''}`).join(', ');
+  return {
+    message: `rank ${rMax} exceeds the width of ${list}: a LoRA update B·A of a module has rank at most min(in, out) = ${cap}, so a larger rank adds parameters and memory but nothing the adapter can express`,
+    fix: `use ranks no larger than ${cap} for this group (rank ${cap} is already a full-rank update; LoRA ranks are normally far below it), or move the narrow modules to a group of their own`,
+  };
+}
+
+/**
+ * Modules of a rank group whose `min(in, out)` is below `rMax`, narrowest first, each with the
+ * shape and the layers where it is narrowest.
+ */
+function modulesNarrowerThan(rMax: number, modules: Iterable<string>, layers: readonly number[], linearShape: NonNullable<ModelShape['linearShape']>): { module: string; shape: readonly [number, number]; layers: string }[] {
+  const out: { module: string; shape: readonly [number, number]; width: number; layers: number[] }[] = [];
+  for (const module of modules) {
+    let worst: { shape: readonly [number, number]; width: number; layers: number[] } | undefined;
+    for (const layer of layers) {
+      const shape = linearShape(layer, module as KnownModule);
+      const width = Math.min(shape[0], shape[1]);
+      if (width >= rMax) continue;
+      if (!worst || width < worst.width) worst = { shape, width, layers: [layer] };
+      else if (width === worst.width) worst.layers.push(layer);
+    }
+    if (worst) out.push({ module, ...worst });
+  }
+  return out.sort((a, b) => a.width - b.width).map((m) => ({ module: m.module, shape: m.shape, layers: m.layers.length === layers.length ? 'every layer' : formatLayerSet(m.layers) }));
 }
 
 /** Check a width-choice list: strictly descending positive integers (no 0: a width of 0 would remove the MLP). */
@@ -235,6 +274,12 @@ function checkWidths(v: unknown, path: string, problems: ProblemList, sizes: Rea
 export interface ModelShape {
   /** MLP intermediate size of every layer (index = layer). */
   readonly intermediateSizes?: readonly number[];
+  /**
+   * `[in, out]` features of a linear module of a layer (`linearShape(config, layer, module)` of
+   * src/model/llama.ts). When given, every rank group's r_max is checked against `min(in, out)` of
+   * each of its modules (a larger rank is refused: it adds memory, not expressiveness).
+   */
+  readonly linearShape?: ((layer: number, module: KnownModule) => readonly [number, number]) | undefined;
 }
 
 function formatLayerSet(layers: readonly number[]): string {
@@ -382,9 +427,18 @@ export function checkSpec(value: unknown, problems: ProblemList, numLayers: numb
         });
       }
     }
-    if (checkRequired(g, gp, 'ranks', '[32, 24, 16]', problems, gwhere)) checkRanks(g.ranks, keyPath(gp, 'ranks'), problems);
+    const rMax = checkRequired(g, gp, 'ranks', '[32, 24, 16]', problems, gwhere) ? checkRanks(g.ranks, keyPath(gp, 'ranks'), problems) : undefined;
     let layers = defaultLayers;
     if (has(g, 'layers')) layers = checkLayers(g.layers, keyPath(gp, 'layers'), numLayers, problems);
+    // A rank above min(in, out) of a module cannot be used (with the model's shapes only).
+    if (model.linearShape !== undefined && rMax !== undefined && layers !== undefined && numLayers !== undefined) {
+      const list = layers === 'all' ? Array.from({ length: numLayers }, (_, l) => l) : [...layers].filter((l) => l < numLayers).sort((a, b) => a - b);
+      const narrow = modulesNarrowerThan(rMax, modules.keys(), list, model.linearShape);
+      if (narrow.length > 0) {
+        const { message, fix } = rankTooLargeProblem(rMax, narrow);
+        problems.add(indexPath(keyPath(gp, 'ranks'), 0), `group ${JSON.stringify(name)}: ${message}`, fix);
+      }
+    }
     if (has(g, 'alpha')) checkPositiveNumber(g.alpha, keyPath(gp, 'alpha'), 'alpha', problems);
     if (has(g, 'dropout')) checkDropout(g.dropout, keyPath(gp, 'dropout'), problems);
 

@@ -19,6 +19,7 @@ import { AdapterSet } from '../adapters/adapter-set.js';
 import { type AdapterMode, adapterModeOf, applyAdapterMode, refuseWidthsWithConstrainedAdapters } from './adapter-mode.js';
 import { NlsError } from '../errors.js';
 import type { LlamaConfig } from '../model/hf-config.js';
+import { linearShape } from '../model/llama.js';
 import { loadModelFolder, type ModelFolder, readModelConfig } from '../model/model-folder.js';
 import { intermediateSizesOf } from '../model/widths.js';
 import { readSafetensors, serializeSafetensors } from '../model/safetensors.js';
@@ -108,6 +109,7 @@ function resolveManifestSpace(dir: string, manifest: SupernetManifest, config: L
     numLayers: config.numHiddenLayers,
     file: manifestFile,
     intermediateSizes: intermediateSizesOf(config),
+    linearShape: (layer, module) => linearShape(config, layer, module),
   });
 }
 

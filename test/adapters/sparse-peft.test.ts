@@ -59,7 +59,9 @@ describe('SparsePEFT adapters', () => {
         fc.integer({ min: 0, max: 4 }),
         fc.double({ min: 0, max: 0.9, noNaN: true }),
         fc.integer({ min: 0, max: 1000 }),
-        async (inDim, outDim, rMax, r0, density, seed) => {
+        async (inDim, outDim, rMaxSeed, r0, density, seed) => {
+          // r_max is at most min(in, out): AdapterSet.attach refuses larger ranks.
+          const rMax = Math.min(rMaxSeed, inDim, outDim);
           const r = Math.min(r0, rMax);
           const keepRng = createRng(seed + 7);
           const keepMask = Array.from({ length: inDim * outDim }, () => keepRng.next() < density);
