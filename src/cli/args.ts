@@ -5,6 +5,7 @@
  * model is loaded or an output folder is created.
  */
 import type { Argv, CommandModule } from 'yargs';
+import { NlsError } from '../errors.js';
 import { closest } from '../util/suggest.js';
 import type { GlobalOptions } from './common.js';
 import { UsageError } from './exit.js';
@@ -54,6 +55,19 @@ export function numberArg(flag: string, kind: NumberKind): { readonly requiresAr
       return x;
     },
   };
+}
+
+/**
+ * `check()`, with an {@link NlsError} it throws turned into a usage error: for a command's yargs
+ * `.check()` that validates flag values with the library's own parsers.
+ */
+export function asUsageError<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof NlsError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** The yargs usage object handed to a `.fail()` callback (not in yargs' type declarations). */

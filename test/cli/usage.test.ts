@@ -108,3 +108,43 @@ describe('help', () => {
     }
   });
 });
+
+describe('nls search checks its values before loading the supernet', () => {
+  const search = (out: string, ...flags: string[]) => nlsInProcessWithStderr('search', '--supernet', path.join(tmp, 'no-supernet'), '--out', out, ...flags);
+
+  it('an unknown strategy close to a built-in one gets a did-you-mean, not an npm install hint (subprocess)', async () => {
+    const out = path.join(tmp, 'nsga3');
+    const r = await nls('search', '--supernet', path.join(tmp, 'no-supernet'), '--out', out, '--strategy', 'nsga3');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/unknown search strategy "nsga3"; fix: did you mean "nsga2"\?/);
+    expect(r.stderr).not.toMatch(/npm install/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('strategy plugins that cannot be found, strategy options, objectives, constraints and fidelities', async () => {
+    const out = path.join(tmp, 'values');
+    const cases: [string[], RegExp][] = [
+      [['--strategy', './no-such-plugin.js'], /strategy plugin file not found/],
+      [['--strategy', 'nls-strategy-not-installed'], /cannot find strategy plugin package "nls-strategy-not-installed".*npm install nls-strategy-not-installed/],
+      [['--strategy', 'nsga2', '--strategy-option', 'populationSiz=12'], /strategy "nsga2" has no option "populationSiz"; fix: did you mean "populationSize"\?/],
+      [['--strategy-option', 'populationSize'], /--strategy-option "populationSize": write NAME=VALUE/],
+      [['--objectives', 'accuracy,parms'], /unknown objective "parms"/],
+      [['--constraint', 'parms<=5'], /cannot read constraint "parms<=5"/],
+      [['--fidelities', '0.5,0.25'], /--fidelities/],
+    ];
+    for (const [flags, expected] of cases) {
+      const r = await search(out, ...flags);
+      expect(r.code, `${flags.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, flags.join(' ')).toMatch(expected);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('a plugin file that exists passes the check (and the supernet is what fails, exit 1)', async () => {
+    const plugin = path.join(tmp, 'plugin.mjs');
+    await fsp.writeFile(plugin, 'export default {};\n');
+    const r = await search(path.join(tmp, 'plugin-out'), '--strategy', plugin);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/not a supernet folder/);
+  });
+});

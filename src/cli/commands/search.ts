@@ -2,9 +2,12 @@
 import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { parseConstraint, parseFidelities, parseObjectives, runSearch } from '../../pipeline/search.js';
+import { checkStrategySpec } from '../../search/plugins.js';
+import { defaultRegistry, resolveStrategyOptions } from '../../search/registry.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
-import { numberArg } from '../args.js';
+import { asUsageError, numberArg } from '../args.js';
+import { UsageError } from '../exit.js';
 
 interface SearchArgs extends GlobalOptions {
   supernet: string;
@@ -30,7 +33,7 @@ function parseStrategyOptions(pairs: readonly string[]): Record<string, unknown>
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
     const i = p.indexOf('=');
-    if (i <= 0) throw new Error(`--strategy-option ${JSON.stringify(p)}: write NAME=VALUE`);
+    if (i <= 0) throw new UsageError(`--strategy-option ${JSON.stringify(p)}: write NAME=VALUE`);
     const raw = p.slice(i + 1);
     out[p.slice(0, i)] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   }
@@ -57,7 +60,19 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'evaluation engine: onnx (ONNX Runtime, all cores in one session), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); trials record it (attrs.engine)' })
       .option('workers', { ...numberArg('workers', 'positive integer'), default: 1, describe: 'evaluation workers. tfjs: worker threads, each with its own backend and supernet copy (2 uses both cores with wasm). onnx: sessions, each in a worker thread with the cores divided among them (1, the default, is one session on every core). Use with --batch-size >= workers' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' }),
+      .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' })
+      // What can be checked without the supernet is checked here, before it is loaded and before OUT is made.
+      .check((argv) => {
+        const strategyOptions = parseStrategyOptions(argv['strategy-option']);
+        asUsageError(() => {
+          checkStrategySpec(argv.strategy);
+          if (defaultRegistry.has(argv.strategy)) resolveStrategyOptions(defaultRegistry.get(argv.strategy), strategyOptions);
+          parseObjectives(argv.objectives);
+          argv.constraint.forEach(parseConstraint);
+          if (argv.fidelities !== undefined) parseFidelities(argv.fidelities);
+        });
+        return true;
+      }),
   handler: async (argv) => {
     const result = await runSearch({
       supernet: argv.supernet,
