@@ -132,7 +132,7 @@ function ortBinDir(): string | undefined {
 
 /**
  * Whether onnxruntime-node lists a CUDA provider and its libraries are installed next to the
- * binding (the CUDA build: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`).
+ * binding (the CUDA build: `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js`).
  * Cheap (no GPU probe): the onnx training engine tries CUDA first when this holds.
  */
 export async function cudaProviderInstalled(): Promise<boolean> {
@@ -151,10 +151,10 @@ export async function cudaProviderInstalled(): Promise<boolean> {
 /** How to get ONNX Runtime's CUDA provider (onnxruntime-node 1.30: CUDA 12 builds only). */
 export function onnxCudaHint(): string {
   return (
-    `on Linux x64 or Windows x64 with an NVIDIA GPU, CUDA 12.x and cuDNN 9: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild ${ORT_PACKAGE} ` +
-    `(needs internet access: its install script downloads Microsoft.ML.OnnxRuntime.Gpu from NuGet; the environment ` +
-    `variable overrides nls's .npmrc 'onnxruntime-node-install=skip', which keeps a plain npm ci offline), then pass ` +
-    `providers: ['cuda', 'cpu'] to createOnnxEngine. See docs/gpu.md.`
+    `on Linux x64 or Windows x64 with an NVIDIA GPU, CUDA 12.x and cuDNN 9: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/${ORT_PACKAGE}/script/install.js ` +
+    `(needs internet access: its install script downloads Microsoft.ML.OnnxRuntime.Gpu from NuGet; run directly, because ` +
+    `npm does not run it: nls's package.json denies it in allowScripts so that a plain npm ci stays offline, and npm 12 ` +
+    `skips unreviewed install scripts), then pass providers: ['cuda', 'cpu'] to createOnnxEngine. See docs/gpu.md.`
   );
 }
 

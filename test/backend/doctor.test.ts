@@ -54,7 +54,7 @@ describe('nls doctor (CLI)', () => {
     }
     if (!r.nvidia.present) {
       expect(r.gpuRoutes.find((g) => g.route === 'tfjs-node-gpu')?.available).toBe(false);
-      expect(r.gpuRoutes.find((g) => g.route === 'onnxruntime-cuda')?.howToEnable).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
+      expect(r.gpuRoutes.find((g) => g.route === 'onnxruntime-cuda')?.howToEnable).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
     }
   });
 
