@@ -36,7 +36,7 @@ export * from './model/hf-config.js';
 export * from './model/safetensors.js';
 export * from './model/tokenizer.js';
 export { loadModelFolder, saveModelFolder, type FolderQuantization, type ModelFolder, type SaveModelOptions } from './model/model-folder.js';
-export { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, hasPretrainedDemoModel, demoModelOrRandom } from './model/demo-model.js';
+export { DEMO_MODEL_CONFIG, DEMO_MODEL_DIR, DEMO_MODEL_NAME, hasPretrainedDemoModel, demoModelOrRandom, modelFolderOf } from './model/demo-model.js';
 /** Models with per-layer MLP widths (LoNAS mode B): the smaller model a width configuration exports. */
 export { configWithWidths, intermediateSizesOf, sliceMlpHfTensors } from './model/widths.js';
 

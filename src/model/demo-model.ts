@@ -35,6 +35,18 @@ export const DEMO_MODEL_CONFIG: LlamaConfig = {
 /** Folder of the shipped, pre-trained demo model. */
 export const DEMO_MODEL_DIR: string = packagePath('models', 'demo');
 
+/** The name that means the shipped demo model wherever a model folder is read (`--model demo`). */
+export const DEMO_MODEL_NAME = 'demo';
+
+/**
+ * The folder a model argument names: `demo` is the shipped demo model ({@link DEMO_MODEL_DIR}),
+ * whatever the working folder holds; anything else is a path, so a local folder named `demo` is
+ * `./demo` (the rule for names and paths, docs/cli.md).
+ */
+export function modelFolderOf(nameOrPath: string): string {
+  return nameOrPath === DEMO_MODEL_NAME ? DEMO_MODEL_DIR : nameOrPath;
+}
+
 /** Whether the pre-trained demo model is present in this checkout / install. */
 export function hasPretrainedDemoModel(): boolean {
   return existsSync(path.join(DEMO_MODEL_DIR, 'config.json'));

@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { NlsError } from '../errors.js';
 import { BROWN_PACKAGE_VERSION, brownDir } from '../data/brown.js';
 import { SPAM_PACKAGE_VERSION, spamDir } from '../data/spam.js';
-import { DEMO_MODEL_DIR } from '../model/demo-model.js';
+import { DEMO_MODEL_DIR, DEMO_MODEL_NAME } from '../model/demo-model.js';
 import { PACKAGE_ROOT } from '../package-info.js';
-import { builtinSearchSpacePath } from '../space/index.js';
+import { BUILTIN_SEARCH_SPACES, builtinSearchSpacePath } from '../space/index.js';
 import { type FileDigest, hashPath } from './hash.js';
 import { MAX_LISTED_FILES, type RunInput } from './manifest.js';
 
@@ -65,14 +65,16 @@ function packagedPath(p: string): string | undefined {
 
 /** Where the value of an input option points, or undefined when it names no file (a built-in strategy). */
 export function locateInputValue(kind: InputKind, value: string, cwd: string = process.cwd()): Located | undefined {
+  // A shipped name means the shipped input whatever the working folder holds, as the commands
+  // read it (modelFolderOf, searchSpaceFile; docs/cli.md); a local one of that name is ./demo.
+  if (kind === 'model' && value === DEMO_MODEL_NAME) return { kind: 'dir', path: DEMO_MODEL_DIR, packaged: packagedPath(DEMO_MODEL_DIR) ?? 'models/demo' };
+  if (kind === 'space' && (BUILTIN_SEARCH_SPACES as readonly string[]).includes(value)) {
+    const file = builtinSearchSpacePath(value);
+    return { kind: 'file', path: file, ...packagedField(file) };
+  }
   const asPath = path.resolve(cwd, value);
   if (existsSync(asPath)) {
     return { kind: statSync(asPath).isDirectory() ? 'dir' : 'file', path: asPath, ...packagedField(asPath) };
-  }
-  if (kind === 'model' && value === 'demo') return { kind: 'dir', path: DEMO_MODEL_DIR, packaged: packagedPath(DEMO_MODEL_DIR) ?? 'models/demo' };
-  if (kind === 'space') {
-    const file = builtinSearchSpacePath(value);
-    if (existsSync(file)) return { kind: 'file', path: file, ...packagedField(file) };
   }
   if ((kind === 'data' || kind === 'text') && value === BUILTIN_DATA.spam) {
     const dir = spamDir();

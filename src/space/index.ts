@@ -41,6 +41,7 @@ export { assertSubspace, subspaceProblems } from './subspace.js';
 export {
   BUILTIN_SEARCH_SPACES,
   builtinSearchSpacePath,
+  searchSpaceFile,
   loadAndResolveSearchSpace,
   loadSearchSpace,
   parseSearchSpace,

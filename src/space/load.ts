@@ -1,10 +1,11 @@
 /** Reading search-space files, and locating the ones shipped with nls. */
 import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NlsError } from '../errors.js';
 import type { SearchSpaceSpec } from './format.js';
 import { JsonSyntaxError, parseJsonWithPositions } from './json.js';
-import { ProblemList } from './problems.js';
+import { closest, ProblemList } from './problems.js';
 import { modelShapeOf, resolveSearchSpace, type ResolveOptions } from './resolve.js';
 import type { SearchSpace } from './search-space.js';
 import { checkSpec, type ModelShape, rememberOrigin } from './validate.js';
@@ -59,7 +60,18 @@ function parseChecked(text: string, file: string | undefined, numLayers: number 
  * its content is invalid.
  */
 export async function loadSearchSpace(file: string): Promise<SearchSpaceSpec> {
-  return parseChecked(await readText(file), file, undefined);
+  const resolved = searchSpaceFile(file);
+  return parseChecked(await readText(resolved), resolved, undefined);
+}
+
+/**
+ * The file a search-space argument names. The rule for names and paths (docs/search-spaces.md):
+ * a value that is exactly the name of a shipped space ({@link BUILTIN_SEARCH_SPACES}) is the
+ * shipped file, whatever the working folder holds; anything else is a path. A local file named
+ * like a shipped space is reached as a path, `./demo`.
+ */
+export function searchSpaceFile(nameOrPath: string): string {
+  return (BUILTIN_SEARCH_SPACES as readonly string[]).includes(nameOrPath) ? builtinSearchSpacePath(nameOrPath) : nameOrPath;
 }
 
 async function readText(file: string): Promise<string> {
@@ -67,7 +79,10 @@ async function readText(file: string): Promise<string> {
     return await fsp.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const fix = code === 'ENOENT' ? `check the path, or use a shipped space: ${BUILTIN_SEARCH_SPACES.join(', ')}` : 'check the file permissions';
+    const shipped = `a shipped space: ${BUILTIN_SEARCH_SPACES.join(', ')}`;
+    if (code === 'EISDIR') throw new NlsError(`is a folder, not a search-space file; fix: name the .json file, or ${shipped}`, { file, cause: err });
+    const near = code === 'ENOENT' ? closest(path.basename(file, '.json'), BUILTIN_SEARCH_SPACES) : undefined;
+    const fix = code === 'ENOENT' ? `${near ? `did you mean the shipped space "${near}"? ` : ''}check the path, or use ${shipped}` : 'check the file permissions';
     throw new NlsError(`cannot read search-space file (${code ?? String(err)}); fix: ${fix}`, { file, cause: err });
   }
 }
@@ -79,6 +94,7 @@ async function readText(file: string): Promise<string> {
  * `linearShape` every group's r_max against `min(in, out)` of its modules.
  */
 export async function loadAndResolveSearchSpace(file: string, options: Pick<ResolveOptions, 'numLayers' | 'intermediateSizes' | 'linearShape'>): Promise<SearchSpace> {
+  file = searchSpaceFile(file);
   const text = await readText(file);
   // Check numLayers first so that a bad option is not reported as a problem of the file.
   const numLayers = Number.isSafeInteger(options.numLayers) && options.numLayers > 0 ? options.numLayers : undefined;

@@ -1,6 +1,7 @@
 /** `nls demo`: the whole pipeline on the built-in model and data. */
 import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
+import { modelFolderOf } from '../../model/demo-model.js';
 import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
@@ -37,7 +38,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
     const result = await runDemo({
       backend: argv.backend,
       seed: argv.seed,
-      ...(argv.model !== undefined ? { modelDir: argv.model } : {}),
+      ...(argv.model !== undefined ? { modelDir: modelFolderOf(argv.model) } : {}),
       steps: argv.steps,
       trainSize: argv['train-size'],
       validationSize: argv['validation-size'],

@@ -15,6 +15,7 @@ import {
   type ValidationMethod,
   validateProfile,
 } from '../../predict/profile.js';
+import { modelFolderOf } from '../../model/demo-model.js';
 import { loadAndResolveSearchSpace } from '../../space/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { formatTable } from '../../util/table.js';
@@ -87,7 +88,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
   describe: 'measure forward latency per adapter rank (and MLP width); write a latency profile and a lookup-table latency predictor',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors)' })
+      .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + model.safetensors), or demo for the shipped demo model' })
       .option('space', { type: 'string', demandOption: true, describe: 'search-space file whose adapters are profiled' })
       .option('out', { type: 'string', demandOption: true, describe: `output folder: ${PROFILE_FILES.profile}, ${PROFILE_FILES.predictor} [, ${PROFILE_FILES.quality}]` })
       .option('batch', { ...numberArg('batch', 'positive integer'), default: PROFILE_DEFAULTS.batch, describe: 'sequences per forward pass' })
@@ -121,7 +122,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
   handler: async (argv) => {
     const progress = progressFor(argv);
     const profile = await profileLatency({
-      modelDir: argv.model,
+      modelDir: modelFolderOf(argv.model),
       spaceFile: argv.space,
       backend: argv.backend,
       engine: await resolveEngine(argv.engine),
@@ -139,7 +140,7 @@ export const profileCommand: CommandModule<GlobalOptions, ProfileArgs> = {
       ...(argv['settle-ms'] !== undefined ? { settleMs: argv['settle-ms'] } : {}),
       progress,
     });
-    const space = await loadAndResolveSearchSpace(argv.space, { numLayers: await numLayersOf(argv.model) });
+    const space = await loadAndResolveSearchSpace(argv.space, { numLayers: await numLayersOf(modelFolderOf(argv.model)) });
     const files: Record<string, string> = {};
     files.profile = path.join(argv.out, PROFILE_FILES.profile);
     await writeFileAtomic(files.profile, `${JSON.stringify(profile, null, 2)}\n`);

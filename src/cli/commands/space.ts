@@ -1,7 +1,6 @@
 /** `nls space FILE`: validate a search space and summarise it. */
-import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { BUILTIN_SEARCH_SPACES, builtinSearchSpacePath, loadAndResolveSearchSpace } from '../../space/index.js';
+import { BUILTIN_SEARCH_SPACES, loadAndResolveSearchSpace } from '../../space/index.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions } from '../common.js';
 import { numberArg } from '../args.js';
@@ -11,21 +10,16 @@ interface SpaceArgs extends GlobalOptions {
   layers: number;
 }
 
-/** A search-space argument: a path, or the name of a shipped space. */
-export function resolveSpacePath(arg: string): string {
-  if (!existsSync(arg) && (BUILTIN_SEARCH_SPACES as readonly string[]).includes(arg)) return builtinSearchSpacePath(arg);
-  return arg;
-}
-
 export const spaceCommand: CommandModule<GlobalOptions, SpaceArgs> = {
   command: 'space <file>',
   describe: 'validate a search space and print its genes, cardinality and heuristic subnets',
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true, describe: `a search-space JSON file, or a shipped one: ${BUILTIN_SEARCH_SPACES.join(', ')}` })
+      .positional('file', { type: 'string', demandOption: true, describe: `a shipped search space (${BUILTIN_SEARCH_SPACES.join(', ')}) or a search-space JSON file (./demo for a local file named like a shipped one)` })
       .option('layers', { ...numberArg('layers', 'positive integer'), demandOption: true, describe: 'number of decoder layers of the model it is for' }),
   handler: async (argv) => {
-    const space = await loadAndResolveSearchSpace(resolveSpacePath(argv.file), { numLayers: argv.layers });
+    // A shipped name is the shipped space; anything else a path (docs/search-spaces.md).
+    const space = await loadAndResolveSearchSpace(argv.file, { numLayers: argv.layers });
     const heuristics = { max: space.maxConfig(), median: space.medianConfig(), min: space.minConfig() };
     const summary = {
       name: space.name,

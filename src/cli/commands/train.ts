@@ -3,9 +3,10 @@ import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { BUILTIN_SPAM_TASK, runSupernetTraining } from '../../pipeline/train-supernet.js';
 import { SAMPLING_RULES, type SamplingRuleName } from '../../supernet/sampling.js';
+import { modelFolderOf } from '../../model/demo-model.js';
+import { searchSpaceFile } from '../../space/index.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
-import { resolveSpacePath } from './space.js';
 import { numberArg } from '../args.js';
 
 interface TrainArgs extends GlobalOptions {
@@ -36,7 +37,7 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
   describe: 'train a weight-sharing supernet of elastic LoRA adapters (the base model stays frozen)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'base model folder: config.json + model.safetensors (+ tokenizer.json)' })
+      .option('model', { type: 'string', demandOption: true, describe: 'base model folder: config.json + model.safetensors (+ tokenizer.json), or demo for the shipped demo model' })
       .option('data', {
         type: 'string',
         demandOption: true,
@@ -74,9 +75,9 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the checkpoint in OUT/checkpoints, ending with the same weights as an uninterrupted run (same engine, and on onnx the same thread count)' }),
   handler: async (argv) => {
     const result = await runSupernetTraining({
-      model: argv.model,
+      model: modelFolderOf(argv.model),
       data: argv.data,
-      space: resolveSpacePath(argv.space),
+      space: searchSpaceFile(argv.space),
       out: argv.out,
       rule: argv.rule,
       steps: argv.steps,
