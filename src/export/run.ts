@@ -221,6 +221,12 @@ async function mergeModeOf(supernet: string, flag: boolean | undefined): Promise
   return { mode, sparse: mergeSparsityOf(mode, flag, path.join(supernet, 'supernet.json')) };
 }
 
+/** Log the chosen subnet: its key, its ranks (the space's rank pattern) and where it came from. */
+function logSubnet(progress: Progress | undefined, subnet: ResolvedSubnet): void {
+  const ranks = subnet.space.rankPattern(subnet.config);
+  progress?.log(`subnet ${subnet.key} (ranks ${ranks}; ${subnet.source})`, { key: subnet.key, ranks });
+}
+
 /** True when `widths` narrows some layer of `model` below its intermediate size. */
 function narrows(model: LlamaModel, widths: ReadonlyMap<number, number>): boolean {
   return [...widths].some(([l, w]) => w < model.intermediateSizeOf(l));
@@ -246,7 +252,7 @@ async function mergeInMemory(o: { supernet: string; choice: SubnetSelection; mod
   let small: LlamaModel | undefined;
   try {
     const subnet = await resolveSubnet(loaded.space, o.choice);
-    o.progress?.log(`subnet ${subnet.key} (${subnet.source})`, { key: subnet.key });
+    logSubnet(o.progress, subnet);
     loaded.adapters.setActiveRanks(subnet.ranks);
     const narrowed = narrows(loaded.model, subnet.widths);
     if (narrowed && (o.sparse || loaded.quantization)) {
@@ -488,7 +494,7 @@ export async function runExport(options: ExportRunOptions): Promise<ExportRunRes
   const loaded = await loadSupernet(options.supernet);
   try {
     const subnet = await resolveSubnet(loaded.space, options.choice);
-    options.progress?.log(`subnet ${subnet.key} (${subnet.source})`, { key: subnet.key });
+    logSubnet(options.progress, subnet);
     const narrowed = narrows(loaded.model, subnet.widths);
     const sub = await extractSubAdapter(loaded.adapters, subnet.ranks, narrowed ? subnet.widths : new Map());
     const base = await adapterBase(loaded, subnet);

@@ -28,7 +28,7 @@ import type { QuantSpec } from '../compress/quantize.js';
 import { type QuantizeRunResult, runQuantize } from '../compress/quantize-run.js';
 import { runSparsify, type SparsityFolderReport } from '../compress/sparsity-run.js';
 import { type MergeReport, runMerge } from '../export/run.js';
-import { builtinSearchSpacePath, loadAndResolveSearchSpace } from '../space/index.js';
+import { builtinSearchSpacePath, loadAndResolveSearchSpace, type SearchSpace } from '../space/index.js';
 import { type AdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
@@ -134,6 +134,11 @@ export interface DemoMerge {
   readonly mergedDir: string;
 }
 
+/** The demo's search space (search-spaces/demo.json on the demo model's 4 layers), e.g. to print a result's rank patterns. */
+export async function demoSearchSpace(): Promise<SearchSpace> {
+  return loadAndResolveSearchSpace(builtinSearchSpacePath('demo'), { numLayers: 4 });
+}
+
 /** The demo's result (a {@link DemoResult}) in its `out` folder. */
 export const DEMO_RESULT_FILE = 'demo-result.json';
 
@@ -169,7 +174,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     });
   }
   const spaceFile = builtinSearchSpacePath('demo');
-  const space = await loadAndResolveSearchSpace(spaceFile, { numLayers: 4 });
+  const space = await demoSearchSpace();
   const steps = options.steps ?? DEMO_STEPS;
   const trainSize = options.trainSize ?? 480;
   const validationSize = options.validationSize ?? 100;
@@ -303,7 +308,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       });
       search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000 };
     }
-    const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, backendRequest, seed, progress) : undefined;
+    const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, space, backendRequest, seed, progress) : undefined;
     const result: DemoResult = {
       backend,
       model: options.modelDir ?? 'models/demo',
@@ -331,12 +336,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
  * Merge the most accurate feasible subnet of the combined front into the sparse base (the
  * supernet's SparsePEFT mode makes the merge sparsity-aware) and check that it added no non-zero.
  */
-async function mergeAndExport(supernetDir: string, out: string, search: DemoSearch, backend: BackendRequest, seed: number, progress: Progress): Promise<DemoMerge> {
+async function mergeAndExport(supernetDir: string, out: string, search: DemoSearch, space: SearchSpace, backend: BackendRequest, seed: number, progress: Progress): Promise<DemoMerge> {
   const best = [...search.front].sort((a, b) => (b.metrics.accuracy ?? 0) - (a.metrics.accuracy ?? 0) || (a.metrics.params ?? 0) - (b.metrics.params ?? 0))[0];
   if (!best) throw new NlsError('the search found no feasible subnet to merge', { field: 'search' });
   const choice = { kind: 'key', key: best.key } as const;
   const mergedDir = path.join(out, 'merged');
-  progress.log(`merging subnet ${best.key} into the sparse base (SparsePEFT merge)`);
+  progress.log(`merging subnet ${best.key} (ranks ${space.rankPattern(best.key)}) into the sparse base (SparsePEFT merge)`);
   const { report } = await runMerge({ supernet: supernetDir, choice, out: mergedDir, backend, seed, progress });
   const total = (r: MergeReport, field: 'nonZerosBefore' | 'nonZerosAfter' | 'newNonZeros'): number => r.modules.reduce((a, m) => a + m[field], 0);
   const before = total(report, 'nonZerosBefore');

@@ -14,6 +14,7 @@ import type { SearchAnalysis } from './analysis.js';
 import type { PredictorReport, ReportData } from './collect.js';
 import { formatCount, formatFixed as fixed, formatObjective, formatPercent as pct, formatValue } from './format.js';
 import type { Plot, PlotId } from './plots.js';
+import type { SearchSpace } from '../space/index.js';
 
 /** A block of a section. */
 export type Block =
@@ -170,6 +171,25 @@ function settingsSection(data: ReportData): Section {
   return { id: 'settings', title: 'Settings', blocks };
 }
 
+/**
+ * The ranks column of a table of configuration keys (`SearchSpace.rankPattern`, e.g.
+ * `16/12/8 8/8/8×3`), or nothing when the space is unknown. A key of another space gets `–`.
+ */
+function ranksColumn(space: SearchSpace | undefined): { header: string[]; cell: (key: string | undefined) => string[] } {
+  if (!space) return { header: [], cell: () => [] };
+  return {
+    header: [`ranks (${space.rankPatternLegend()})`],
+    cell: (key) => {
+      if (!key) return ['–'];
+      try {
+        return [space.rankPattern(key)];
+      } catch {
+        return ['–'];
+      }
+    },
+  };
+}
+
 function figure(plots: ReadonlyMap<PlotId, Plot>, id: PlotId): Block[] {
   const p = plots.get(id);
   return p ? [{ kind: 'figure', plot: p }] : [];
@@ -300,11 +320,12 @@ function trainingSection(data: ReportData, plots: ReadonlyMap<PlotId, Plot>): Se
   }
   if (sn.validation && sn.validation.length > 0) {
     blocks.push({ kind: 'paragraph', text: "Validation of the supernet's heuristic subnets (validation.json):" });
+    const ranks = ranksColumn(data.space);
     blocks.push({
       kind: 'table',
-      header: ['subnet', 'config key', 'adapter params', 'loss', 'accuracy'],
-      rows: sn.validation.map((v) => [v.name, code(v.key), formatValue(v.adapterParameters), fixed(v.loss, 4), pct(v.accuracy)]),
-      numeric: [false, false, true, true, true],
+      header: ['subnet', 'config key', ...ranks.header, 'adapter params', 'loss', 'accuracy'],
+      rows: sn.validation.map((v) => [v.name, code(v.key), ...ranks.cell(v.key), formatValue(v.adapterParameters), fixed(v.loss, 4), pct(v.accuracy)]),
+      numeric: [false, false, ...ranks.header.map(() => false), true, true, true],
     });
   } else blocks.push({ kind: 'note', text: `No validation.json in ${code(sn.dir)}.` });
   return { id: 'training', title, blocks };
@@ -357,11 +378,12 @@ function demoSection(data: ReportData): Section | undefined {
       text: `Task ${t.name ?? '–'}${t.train !== undefined ? `: ${t.train} training / ${t.validation ?? '–'} validation examples` : ''}${t.majorityAccuracy !== undefined ? `; majority class ${pct(t.majorityAccuracy)}` : ''}${d.steps !== undefined ? `; ${d.steps} training steps` : ''}.`,
     });
   }
+  const ranks = ranksColumn(data.space);
   blocks.push({
     kind: 'table',
-    header: ['model', 'config key', 'adapter params', 'val loss', 'accuracy'],
-    rows: d.rows.map((r) => [r.description, r.key ? code(r.key) : '–', formatValue(r.adapterParameters), fixed(r.loss, 4), pct(r.accuracy)]),
-    numeric: [false, false, true, true, true],
+    header: ['model', 'config key', ...ranks.header, 'adapter params', 'val loss', 'accuracy'],
+    rows: d.rows.map((r) => [r.description, r.key ? code(r.key) : '–', ...ranks.cell(r.key), formatValue(r.adapterParameters), fixed(r.loss, 4), pct(r.accuracy)]),
+    numeric: [false, false, ...ranks.header.map(() => false), true, true, true],
   });
   if (d.search) {
     const s = d.search;

@@ -536,6 +536,30 @@ export class SearchSpace {
     return this.plan;
   }
 
+  /**
+   * The compact, human-readable form of a configuration (or of its key) printed next to the key:
+   * one segment per layer with genes (the key's segments), each the gene values of that layer
+   * joined by `/` in gene order, widths prefixed `w`; runs of equal consecutive segments are
+   * written once with `×n`. The demo's max subnet `000.000.000.000` is `16/16/16×4`; a mixed one
+   * `16/12/8 12/12/4 8/8/8×2`; with a width gene `16/16/16/w704×4`. {@link rankPatternLegend}
+   * names the groups in the same layout. Injective on the space, like {@link key}.
+   *
+   * @throws NlsError when `configOrKey` is not a configuration or key of this space.
+   */
+  rankPattern(configOrKey: Config | string): string {
+    const config = typeof configOrKey === 'string' ? this.parseKey(configOrKey) : configOrKey;
+    const values = this.decode(config);
+    return collapseRuns([...this.genesByLayer.values()].map((genes) => genes.map((g) => `${this.instances[g]?.kind === 'width' ? 'w' : ''}${values[g]}`).join('/')));
+  }
+
+  /**
+   * The group names of each layer in the layout of {@link rankPattern}, e.g. `qkv/up/down×4`
+   * (a header for a column of rank patterns).
+   */
+  rankPatternLegend(): string {
+    return collapseRuns([...this.genesByLayer.values()].map((genes) => genes.map((g) => this.instances[g]?.group ?? '?').join('/')));
+  }
+
   /** One line per layer, e.g. `layers.0: qkv=32 up=24 down=16 mlp=w8256` (widths prefixed `w`), for logs and reports. */
   describe(config: Config): string {
     const ranks = this.decode(config);
@@ -543,4 +567,16 @@ export class SearchSpace {
       .map(([layer, genes]) => `layers.${layer}: ${genes.map((g) => `${this.instances[g]?.group}=${this.instances[g]?.kind === 'width' ? 'w' : ''}${ranks[g]}`).join(' ')}`)
       .join('\n');
   }
+}
+
+/** Segments joined by spaces, each run of equal consecutive segments written once as `segment×n`. */
+function collapseRuns(segments: readonly string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < segments.length; ) {
+    let j = i + 1;
+    while (j < segments.length && segments[j] === segments[i]) j++;
+    out.push(j - i > 1 ? `${segments[i]}×${j - i}` : (segments[i] ?? ''));
+    i = j;
+  }
+  return out.join(' ');
 }

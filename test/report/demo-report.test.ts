@@ -96,10 +96,10 @@ describe('nls report on a real demo run', () => {
     ]);
     expect(md).toContain('`nls demo --out');
     for (const s of ['heuristic', 'random', 'nsga2', 'hill-climbing']) expect(md).toMatch(new RegExp(`^\\| ${s} \\|`, 'm'));
-    expect(md).toMatch(/\| max \| `000\.000\.000\.000` \| 204,800 \|/);
+    expect(md).toMatch(/\| max \| `000\.000\.000\.000` \| 16\/16\/16×4 \| 204,800 \|/);
     expect(md).toMatch(/\| median \| `111\.111\.111\.111` \|/);
     if (existsSync(path.join(run, 'demo-result.json'))) {
-      expect(md).toMatch(/\| NLS supernet \(SparsePEFT\): max subnet \| `000\.000\.000\.000` \| 204,800 \|/);
+      expect(md).toMatch(/\| NLS supernet \(SparsePEFT\): max subnet \| `000\.000\.000\.000` \| 16\/16\/16×4 \| 204,800 \|/);
       expect(md).toMatch(/Merged subnet `[0-9a-z.]+`/);
     } else expect(md).toContain('No demo-result.json');
   });

@@ -70,12 +70,13 @@ describe('writeReport', () => {
     expect(md).toMatch(/\| heuristic \| heuristic 1\.0\.0 \|/);
     expect(md).toMatch(/Most accurate feasible subnet: `\d{3}\.\d{3}\.\d{3}\.\d{3}`/);
     expect(md).toMatch(/reference point 1\.1 in every objective/);
-    expect(md).toMatch(/\| max \| `000\.000\.000\.000` \| 204,800 \| 0\.7100 \| 93\.0% \|/);
+    // The ranks next to each key (SearchSpace.rankPattern).
+    expect(md).toMatch(/\| max \| `000\.000\.000\.000` \| 16\/16\/16×4 \| 204,800 \| 0\.7100 \| 93\.0% \|/);
     expect(md).toMatch(/\| lookup-table \| per-gene terms \| all measured \| 40 \| 3\.1% \| 0\.420 \| 80\.0% \| 97\.5% \| 0\.930 \| yes \|/);
     expect(md).toMatch(/\| ridge .* \| – \| no \|/);
     // Demo rows: a pipe in a description is escaped; a missing loss is a dash.
     expect(md).toContain('| LoRA \\| fixed rank r\\_max |');
-    expect(md).toMatch(/NLS supernet: median &lt;heuristic&gt; subnet \| `111\.111\.111\.111` \| 153,600 \| – \| – \|/);
+    expect(md).toMatch(/NLS supernet: median &lt;heuristic&gt; subnet \| `111\.111\.111\.111` \| 12\/12\/12×4 \| 153,600 \| – \| – \|/);
     expect(md).toMatch(/Merged subnet `333\.333\.333\.333`/);
     expect(md).not.toContain('## 9. Notes');
 
@@ -114,7 +115,7 @@ describe('writeReport', () => {
     expect(md).not.toContain(NO_SEARCH);
     expect(md).not.toContain('predictor');
     expect(md).toContain('training rule | sandwich');
-    expect(md).toMatch(/\| min \| `333\.333\.333\.333` \| 51,200 \| 0\.9300 \| 84\.0% \|/);
+    expect(md).toMatch(/\| min \| `333\.333\.333\.333` \| 4\/4\/4×4 \| 51,200 \| 0\.9300 \| 84\.0% \|/);
     expectSelfContained(readFileSync(r.html, 'utf8'));
   });
 

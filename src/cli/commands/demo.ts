@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { modelFolderOf } from '../../model/demo-model.js';
-import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, runDemo } from '../../pipeline/demo.js';
+import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, demoSearchSpace, runDemo } from '../../pipeline/demo.js';
 import { formatDuration } from '../../util/progress.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
@@ -50,6 +50,10 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       progress: progressFor(argv),
       json: argv.json,
     });
+    const space = await demoSearchSpace();
+    /** The ranks of a configuration key, next to it in the tables (`-` for none). */
+    const ranks = (key: string | undefined): string => (key ? space.rankPattern(key) : '-');
+    const ranksHeader = `ranks (${space.rankPatternLegend()})`;
     emit(argv, result, () => {
       const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
       const sp = result.sparsify;
@@ -63,8 +67,8 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
           : []),
         '',
         formatTable(
-          ['model', 'config key', 'adapter params', 'val loss', 'accuracy'],
-          result.rows.map((r) => [r.description, r.key || '-', r.adapterParameters, r.loss, pct(r.accuracy)]),
+          ['model', 'config key', ranksHeader, 'adapter params', 'val loss', 'accuracy'],
+          result.rows.map((r) => [r.description, r.key || '-', ranks(r.key), r.adapterParameters, r.loss, pct(r.accuracy)]),
         ),
       ];
       const s = result.search;
@@ -74,14 +78,14 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
           `Search: accuracy vs adapter parameters, feasible when params <= ${s.paramsBound.toLocaleString('en-US')}; ${s.measured} subnets measured in ${formatDuration(s.seconds)} (engine ${s.engine.name})`,
           '',
           formatTable(
-            ['strategy', 'evaluations', 'new', 'best feasible: accuracy', 'params', 'config key'],
-            s.strategies.map((o) => [o.label, o.evaluations, o.newlyMeasured, pct(o.best?.metrics.accuracy), o.best?.metrics.params ?? '-', o.best?.key ?? '-']),
+            ['strategy', 'evaluations', 'new', 'best feasible: accuracy', 'params', 'config key', 'ranks'],
+            s.strategies.map((o) => [o.label, o.evaluations, o.newlyMeasured, pct(o.best?.metrics.accuracy), o.best?.metrics.params ?? '-', o.best?.key ?? '-', ranks(o.best?.key)]),
           ),
           '',
           'Pareto front over all strategies (feasible subnets):',
           formatTable(
-            ['accuracy', 'adapter params', 'config key', 'found by'],
-            s.front.map((m) => [pct(m.metrics.accuracy), m.metrics.params ?? '-', m.key, m.foundBy.join(', ')]),
+            ['accuracy', 'adapter params', 'config key', ranksHeader, 'found by'],
+            s.front.map((m) => [pct(m.metrics.accuracy), m.metrics.params ?? '-', m.key, ranks(m.key), m.foundBy.join(', ')]),
           ),
         );
       }
@@ -89,7 +93,7 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       if (m) {
         lines.push(
           '',
-          `Merged subnet ${m.key} (accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after, ${m.newNonZeros} pruned weights filled in (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
+          `Merged subnet ${m.key} (ranks ${ranks(m.key)}, accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after, ${m.newNonZeros} pruned weights filled in (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
           ...(result.out ? [`merged model: ${m.mergedDir} (no PEFT adapter: PEFT cannot express the SparsePEFT masked delta; docs/formats.md)`] : []),
         );
       }

@@ -39,8 +39,8 @@ export const exportCommand: CommandModule<GlobalOptions, ExportArgs> = {
     emit(argv, { key: result.subnet.key, source: result.subnet.source, adapterConfig: c, mergeReport: result.mergeReport, slicedBase: result.slicedBase }, () =>
       [
         c
-          ? `exported subnet ${result.subnet.key} (${result.subnet.source}) to ${argv.out}: ${Object.keys(c.rank_pattern).length} modules, target_modules ${JSON.stringify(c.target_modules.length > 7 ? [...c.target_modules.slice(0, 3), '...'] : c.target_modules)}`
-          : `subnet ${result.subnet.key} (${result.subnet.source}): no PEFT adapter written, the supernet's ${result.mergeReport?.adapterMode ?? ''} adapters mask their delta by the base's zeros, which a LoRA adapter cannot express`,
+          ? `exported subnet ${result.subnet.key} (ranks ${result.subnet.space.rankPattern(result.subnet.config)}; ${result.subnet.source}) to ${argv.out}: ${Object.keys(c.rank_pattern).length} modules, target_modules ${JSON.stringify(c.target_modules.length > 7 ? [...c.target_modules.slice(0, 3), '...'] : c.target_modules)}`
+          : `subnet ${result.subnet.key} (ranks ${result.subnet.space.rankPattern(result.subnet.config)}; ${result.subnet.source}): no PEFT adapter written, the supernet's ${result.mergeReport?.adapterMode ?? ''} adapters mask their delta by the base's zeros, which a LoRA adapter cannot express`,
         ...(result.mergeReport ? [`merged model in ${argv.out}/merged (max |logit diff| vs the adapter model ${result.mergeReport.logits.maxAbsDiff.toExponential(2)})`] : []),
         ...(result.slicedBase ? [`the subnet narrows MLP widths: its base (the supernet's base cut to the widths, unmerged) is in ${result.slicedBase}`] : []),
       ].join('\n'),

@@ -62,7 +62,7 @@ export const mergeCommand: CommandModule<GlobalOptions, MergeArgs> = {
     const r = result.report;
     emit(argv, r, () =>
       [
-        `merged subnet ${r.key} (${r.source})${r.sparsityAware ? ', sparsity-aware' : ''} into ${argv.out}`,
+        `merged subnet ${r.key} (ranks ${result.subnet.space.rankPattern(result.subnet.config)}; ${r.source})${r.sparsityAware ? ', sparsity-aware' : ''} into ${argv.out}`,
         `max |logit diff| vs the adapter model: ${r.logits.maxAbsDiff.toExponential(2)} (${r.logits.rows})`,
         ...(r.widths ? [`MLP widths per layer: ${r.widths.intermediateSizes.join(', ')} (nls_intermediate_sizes in config.json)`] : []),
         ...(r.onnx ? [`${r.onnx.file}: ${(r.onnx.bytes / 1e6).toFixed(1)} MB, max |logit diff| vs tfjs ${r.onnx.maxAbsDiff.toExponential(2)}`] : []),

@@ -4,6 +4,8 @@ import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { parseConstraint, parseFidelities, parseObjectives, runSearch } from '../../pipeline/search.js';
 import { checkStrategySpec } from '../../search/plugins.js';
 import { defaultRegistry, resolveStrategyOptions } from '../../search/registry.js';
+import { loadAndResolveSearchSpace, type SearchSpace } from '../../space/index.js';
+import { loadSupernetSpace } from '../../supernet/artifact.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 import { asUsageError, numberArg } from '../args.js';
@@ -26,6 +28,12 @@ interface SearchArgs extends GlobalOptions {
   'racing-confidence': number;
   out: string;
   resume: boolean;
+}
+
+/** The space a study searched: the supernet's, or the sub-space file it was given (resolved for the supernet's layers). */
+async function studySpace(supernet: string, subspace: string | undefined): Promise<SearchSpace | undefined> {
+  const whole = await loadSupernetSpace(supernet);
+  return subspace === undefined ? whole : loadAndResolveSearchSpace(subspace, { numLayers: whole.numLayers }).catch(() => undefined);
 }
 
 /** `key=value` pairs to an options object (numbers and booleans parsed). */
@@ -95,11 +103,17 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       progress: progressFor(argv),
     });
     const names = result.objectives.map((o) => o.name);
+    const space = await studySpace(argv.supernet, argv.space);
+    // Ranks next to each key, when the space resolved here is the one the study searched.
+    const ranks = space && space.fingerprint === result.pareto.study?.space.fingerprint ? space : undefined;
     emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, engine: result.engine, pareto: result.pareto }, () =>
       [
         `${result.study.evaluations} evaluations (${result.study.reason}, engine ${result.engine.name}); Pareto front of ${result.pareto.front.length} feasible subnets:`,
         '',
-        formatTable(['trial', 'config key', ...names], result.pareto.front.map((t) => [t.number, t.key, ...t.values.map((v) => v)])),
+        formatTable(
+          ['trial', 'config key', ...(ranks ? [`ranks (${ranks.rankPatternLegend()})`] : []), ...names],
+          result.pareto.front.map((t) => [t.number, t.key, ...(ranks ? [ranks.rankPattern(t.config)] : []), ...t.values.map((v) => v)]),
+        ),
       ].join('\n'),
     );
   },

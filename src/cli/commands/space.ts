@@ -28,13 +28,14 @@ export const spaceCommand: CommandModule<GlobalOptions, SpaceArgs> = {
       adaptedModules: space.adapterPlan().length,
       widthLayers: space.widthPlan().map((w) => w.layer),
       heuristics: Object.fromEntries(Object.entries(heuristics).map(([k, c]) => [k, space.key(c)])),
+      rankPatterns: Object.fromEntries(Object.entries(heuristics).map(([k, c]) => [k, space.rankPattern(c)])),
     };
     emit(argv, summary, () =>
       [
         `${space.name}: ${space.size} genes over ${space.numLayers} layers, ${space.cardinality().toLocaleString('en-US')} configurations, ${summary.adaptedModules} adapted modules` +
           (summary.widthLayers.length > 0 ? `, elastic MLP widths on ${summary.widthLayers.length} layers` : ''),
         '',
-        formatTable(['subnet', 'key'], Object.entries(summary.heuristics)),
+        formatTable(['subnet', 'key', `ranks (${space.rankPatternLegend()})`], Object.entries(heuristics).map(([k, c]) => [k, space.key(c), space.rankPattern(c)])),
       ].join('\n'),
     );
   },

@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { BUILTIN_SPAM_TASK, runSupernetTraining } from '../../pipeline/train-supernet.js';
+import { loadSupernetSpace } from '../../supernet/artifact.js';
 import { SAMPLING_RULES, type SamplingRuleName } from '../../supernet/sampling.js';
 import { modelFolderOf } from '../../model/demo-model.js';
 import { searchSpaceFile } from '../../space/index.js';
@@ -99,10 +100,12 @@ export const trainCommand: CommandModule<GlobalOptions, TrainArgs> = {
       progress: progressFor(argv),
     });
     const summary = { out: argv.out, engine: result.training.engine, validation: result.validation, seconds: result.training.seconds, steps: result.training.stepsDone };
+    // The trained space as resolved for the base (in OUT/base with --reorder-widths), for the ranks column.
+    const space = await loadSupernetSpace(argv.out);
     emit(argv, summary, () =>
       formatTable(
-        ['subnet', 'config key', 'adapter params', 'val loss', 'accuracy'],
-        result.validation.map((m) => [m.name, m.key, m.adapterParameters, m.loss, m.accuracy === undefined ? '-' : m.accuracy]),
+        ['subnet', 'config key', `ranks (${space.rankPatternLegend()})`, 'adapter params', 'val loss', 'accuracy'],
+        result.validation.map((m) => [m.name, m.key, space.rankPattern(m.key), m.adapterParameters, m.loss, m.accuracy === undefined ? '-' : m.accuracy]),
       ),
     );
   },
