@@ -26,6 +26,7 @@ import { reorderCommand } from './commands/reorder.js';
 import { initModelCommand } from './commands/init-model.js';
 import { commandIn, commandName, failureOf, helpArgv, helpCommand, ownOptionsFirst } from './args.js';
 import { GLOBAL_OPTIONS, type GlobalOptions, withGlobalOptions } from './common.js';
+import { describeInternalError, installCrashHandlers, INTERNAL_ERROR_EXIT } from './crash.js';
 import { CommandExit, UsageError } from './exit.js';
 import { recorded, setInvocation } from './recorded.js';
 import { reproduceCommand } from './commands/reproduce.js';
@@ -138,13 +139,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nls: error: ${failed.message}\n`);
     return 1;
   }
-  process.stderr.write(`nls: internal error: ${failed instanceof Error ? (failed.stack ?? failed.message) : String(failed)}\n`);
-  return 70;
+  process.stderr.write(describeInternalError(failed));
+  return INTERNAL_ERROR_EXIT;
 }
+
+export { installCrashHandlers } from './crash.js';
 
 // Run when this file is the entry point (tsx src/cli/main.ts); bin/nls.js imports main() instead.
 const entry = process.argv[1];
 if (entry !== undefined && realpathSync(entry) === fileURLToPath(import.meta.url)) {
+  installCrashHandlers();
   main(hideBin(process.argv)).then((code) => {
     process.exitCode = code;
   });
