@@ -1,13 +1,15 @@
 /**
  * Commands that write a run folder record it: after the command finishes, `manifest.json` goes
  * into its `--out` folder (see src/run/manifest.ts). The command line itself is kept here by
- * `main` so the manifest can quote it.
+ * `main` so the manifest can quote it. Before the command starts, its `--out` folder is checked
+ * (a folder that can be written) and locked for the command's whole run (src/run/lock.ts).
  */
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { initBackend } from '../backend/index.js';
 import type { InputOption } from '../run/inputs.js';
+import { withRunLock } from '../run/lock.js';
 import { recordRun } from '../run/record.js';
-import type { GlobalOptions } from './common.js';
+import { type GlobalOptions, progressFor } from './common.js';
 
 let invocation: readonly string[] = [];
 
@@ -22,7 +24,9 @@ export function givenExplicitly(name: string): boolean {
 }
 
 /**
- * `command`, recording a run manifest into `--out` when it succeeds.
+ * `command`, holding the lock of its `--out` folder while it runs (refused before any work when
+ * the folder cannot be written or is in use) and recording a run manifest into it when it
+ * succeeds.
  *
  * @param inputs - the options that name the command's inputs, hashed into the manifest.
  */
@@ -33,12 +37,19 @@ export function recorded<A extends GlobalOptions & { out?: string }>(command: Co
     ...command,
     handler: async (argv: ArgumentsCamelCase<A>) => {
       const started = new Date();
-      await handler(argv);
-      if (typeof argv.out !== 'string') return;
-      const finished = new Date();
-      // The command initialised this backend already; asking again returns what it uses.
-      const backend = await initBackend(argv.backend, { quiet: true });
-      await recordRun({ command: name, argv: invocation, options: argv, inputs, runDir: argv.out, started, finished, backend });
+      if (typeof argv.out !== 'string') {
+        await handler(argv);
+        return;
+      }
+      const out = argv.out;
+      const progress = progressFor(argv);
+      await withRunLock(out, { command: name, log: (m) => progress.log(m) }, async () => {
+        await handler(argv);
+        const finished = new Date();
+        // The command initialised this backend already; asking again returns what it uses.
+        const backend = await initBackend(argv.backend, { quiet: true });
+        await recordRun({ command: name, argv: invocation, options: argv, inputs, runDir: out, started, finished, backend });
+      });
     },
   };
 }

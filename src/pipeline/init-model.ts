@@ -16,6 +16,7 @@ import { LlamaModel } from '../model/llama.js';
 import { saveModelFolder } from '../model/model-folder.js';
 import { BYTE_TOKENIZER_VOCAB } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
+import { isRunLockFile } from '../run/lock.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
 
@@ -184,7 +185,8 @@ async function checkOutFree(out: string): Promise<void> {
   if (!existsSync(out)) return;
   const stat = await fsp.stat(out);
   if (!stat.isDirectory()) throw new NlsError('exists and is not a folder; fix: give a new folder as --out', { file: out, field: 'out' });
-  const entries = await fsp.readdir(out);
+  // The lock of the command writing it (src/run/lock.ts) is not content.
+  const entries = (await fsp.readdir(out)).filter((e) => !isRunLockFile(e));
   if (entries.length > 0) {
     throw new NlsError(`is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); fix: give a new or empty folder as --out, or remove this one`, { file: out, field: 'out' });
   }
@@ -197,7 +199,9 @@ async function checkOutFree(out: string): Promise<void> {
  * weights are random, gives the parameter count and the command that writes the same folder.
  *
  * The folder is written next to `out` under a temporary name and renamed into place, so `out`
- * either does not exist or is complete. The weights depend only on the architecture and the seed:
+ * either does not exist or is complete (when `out` already exists holding the lock of the
+ * command that writes it, as under `nls init-model`, the files are moved into it one by one, and
+ * the manifest the CLI writes after them says that the folder is complete). The weights depend only on the architecture and the seed:
  * the same options write the same bytes.
  *
  * @throws NlsError for an invalid architecture (see {@link initModelConfig}) or an `out` that
@@ -224,10 +228,15 @@ export async function initModelFolder(options: InitModelOptions): Promise<InitMo
     await saveModelFolder(tmp, model, { dtype: 'F32', byteTokenizer: true, metadata: { nls_version: NLS_VERSION, nls_init_seed: String(seed) } });
     const bytes = (await fsp.stat(path.join(tmp, 'model.safetensors'))).size;
     await writeFileAtomic(path.join(tmp, 'MODEL_CARD.md'), modelCard(config, breakdown, seed, command));
-    // An empty `out` (e.g. made by `nls reproduce`) gives way to the finished folder.
+    // An empty `out` (e.g. made by `nls reproduce`) gives way to the finished folder; one that
+    // holds the lock of the command writing it receives the files instead, and keeps the lock.
     await checkOutFree(out);
-    if (existsSync(out)) await fsp.rmdir(out);
-    await fsp.rename(tmp, out);
+    if (existsSync(out) && (await fsp.readdir(out)).length > 0) {
+      for (const entry of await fsp.readdir(tmp)) await fsp.rename(path.join(tmp, entry), path.join(out, entry));
+    } else {
+      if (existsSync(out)) await fsp.rmdir(out);
+      await fsp.rename(tmp, out);
+    }
     progress.log(`wrote ${out} (${(bytes / 1e6).toFixed(1)} MB of F32 weights)`);
     return { out, config, seed, parameters, breakdown, bytes, command };
   } finally {

@@ -9,6 +9,7 @@ import { type BackendInfo, type BackendRequest, initBackend } from '../backend/i
 import { resolveEngine } from '../engine/select.js';
 import type { EngineInfo, EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
+import { withRunLock } from '../run/lock.js';
 import type { ConstraintSpec, ObjectiveSpec, StrategyFactory } from '../search/contract.js';
 import { proportionBound, ratioBound } from '../evaluate/confidence.js';
 import { type Evaluator, functionEvaluator } from '../search/evaluator.js';
@@ -129,9 +130,17 @@ export interface SearchRunResult {
   readonly objectives: readonly ObjectiveSpec[];
 }
 
-/** Search a supernet folder and write trials.jsonl and pareto.json to `options.out`. */
+/**
+ * Search a supernet folder and write trials.jsonl and pareto.json to `options.out`, holding the
+ * folder's lock (src/run/lock.ts) meanwhile: a folder in use by another run, or that cannot be
+ * written, is refused before any work.
+ */
 export async function runSearch(options: SearchRunOptions): Promise<SearchRunResult> {
   const progress = options.progress ?? new Progress();
+  return withRunLock(options.out, { command: 'search', log: (m) => progress.log(m) }, () => searchInLockedFolder(options, progress));
+}
+
+async function searchInLockedFolder(options: SearchRunOptions, progress: Progress): Promise<SearchRunResult> {
   const backendRequest = options.backend ?? 'wasm';
   const backend = await initBackend(backendRequest, { quiet: true });
   const needs = [...new Set<SearchMetric>([...options.objectives, ...options.constraints.map((c) => c.metric)])];

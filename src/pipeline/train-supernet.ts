@@ -13,6 +13,7 @@ import { demoSpamTask } from '../data/spam.js';
 import { splitLoadedDataset } from '../data/split.js';
 import { type PromptExample, toPromptExamples } from '../data/templates.js';
 import { NlsError } from '../errors.js';
+import { withRunLock } from '../run/lock.js';
 import { evaluateChoices, type PreparedChoices, prepareChoices } from '../evaluate/choice.js';
 import { evaluateLoss } from '../evaluate/loss.js';
 import { type LlamaModel, linearShape } from '../model/llama.js';
@@ -293,9 +294,17 @@ export interface SupernetRunResult {
   readonly manifest: SupernetManifest;
 }
 
-/** Train a supernet and write it to `options.out`. */
+/**
+ * Train a supernet and write it to `options.out`, holding the folder's lock (src/run/lock.ts)
+ * meanwhile: a folder in use by another run, or that cannot be written, is refused before any
+ * work.
+ */
 export async function runSupernetTraining(options: SupernetRunOptions): Promise<SupernetRunResult> {
   const progress = options.progress ?? new Progress();
+  return withRunLock(options.out, { command: 'train', log: (m) => progress.log(m) }, () => trainInLockedFolder(options, progress));
+}
+
+async function trainInLockedFolder(options: SupernetRunOptions, progress: Progress): Promise<SupernetRunResult> {
   const backend = await initBackend(options.backend ?? 'wasm', { quiet: true });
   // The base the supernet trains on: the given folder, or its reordered copy in OUT/base.
   let baseDir = options.model;

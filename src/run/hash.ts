@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { sha256File } from '../util/hash.js';
+import { isRunLockFile } from './lock.js';
 
 export { sha256File };
 
@@ -22,7 +23,8 @@ export interface FileDigest {
 /**
  * Every regular file under `dir` (recursively, sorted by path), with its size and digest. Files
  * for which `exclude(relativePath)` is true are left out; so are the temp files of
- * `writeFileAtomic` (`.*.tmp`), which only exist while a write is under way.
+ * `writeFileAtomic` (`.*.tmp`), which only exist while a write is under way, and run-folder locks
+ * (`.nls-lock`, src/run/lock.ts), which only exist while a command runs.
  */
 export async function hashTree(dir: string, exclude: (relativePath: string) => boolean = () => false): Promise<FileDigest[]> {
   const out: FileDigest[] = [];
@@ -32,7 +34,7 @@ export async function hashTree(dir: string, exclude: (relativePath: string) => b
       const rel = sub === '' ? entry.name : `${sub}/${entry.name}`;
       if (entry.isDirectory()) {
         await walk(rel);
-      } else if (entry.isFile() && !/^\..*\.tmp$/.test(entry.name) && !exclude(rel)) {
+      } else if (entry.isFile() && !/^\..*\.tmp$/.test(entry.name) && !isRunLockFile(entry.name) && !exclude(rel)) {
         const file = path.join(dir, rel);
         out.push({ path: rel, bytes: (await fsp.stat(file)).size, sha256: await sha256File(file) });
       }

@@ -4,6 +4,19 @@ export { runEnvironment, gitState, type GitState, type RunEnvironment } from './
 export { hashPath, hashTree, treeDigest, type FileDigest } from './hash.js';
 export { BUILTIN_DATA, findInput, locateInputValue, recordInput, referencedInputs, type FoundInput, type InputKind, type InputOption } from './inputs.js';
 export { MAX_LISTED_FILES, readRunManifest, RUN_MANIFEST_FILE, RUN_MANIFEST_FORMAT, writeRunManifest, type JsonValue, type RunInput, type RunManifest } from './manifest.js';
+export {
+  acquireRunLock,
+  holderState,
+  isRunLockFile,
+  prepareRunFolder,
+  readRunLock,
+  RUN_LOCK_FILE,
+  RUN_LOCK_TAKEOVER_FILE,
+  withRunLock,
+  type RunLock,
+  type RunLockHolder,
+  type RunLockOptions,
+} from './lock.js';
 export { isNotOutput, NOT_OUTPUTS, recordInputs, recordRun, recordableOptions, type RecordRunOptions } from './record.js';
 export {
   canonicalJsonLines,
