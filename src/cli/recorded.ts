@@ -2,7 +2,8 @@
  * Commands that write a run folder record it: after the command finishes, `manifest.json` goes
  * into its `--out` folder (see src/run/manifest.ts). The command line itself is kept here by
  * `main` so the manifest can quote it. Before the command starts, its `--out` folder is checked
- * (a folder that can be written) and locked for the command's whole run (src/run/lock.ts).
+ * (a folder that can be written, holding no other kind of run) and locked for the command's
+ * whole run (src/run/lock.ts).
  */
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { initBackend } from '../backend/index.js';
@@ -25,8 +26,8 @@ export function givenExplicitly(name: string): boolean {
 
 /**
  * `command`, holding the lock of its `--out` folder while it runs (refused before any work when
- * the folder cannot be written or is in use) and recording a run manifest into it when it
- * succeeds.
+ * the folder cannot be written, holds another kind of run or is in use) and recording a run
+ * manifest into it when it succeeds.
  *
  * @param inputs - the options that name the command's inputs, hashed into the manifest.
  */

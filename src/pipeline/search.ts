@@ -132,8 +132,8 @@ export interface SearchRunResult {
 
 /**
  * Search a supernet folder and write trials.jsonl and pareto.json to `options.out`, holding the
- * folder's lock (src/run/lock.ts) meanwhile: a folder in use by another run, or that cannot be
- * written, is refused before any work.
+ * folder's lock (src/run/lock.ts) meanwhile: a folder in use by another run, holding another kind
+ * of run, or that cannot be written is refused before any work.
  */
 export async function runSearch(options: SearchRunOptions): Promise<SearchRunResult> {
   const progress = options.progress ?? new Progress();

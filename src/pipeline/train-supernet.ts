@@ -296,8 +296,8 @@ export interface SupernetRunResult {
 
 /**
  * Train a supernet and write it to `options.out`, holding the folder's lock (src/run/lock.ts)
- * meanwhile: a folder in use by another run, or that cannot be written, is refused before any
- * work.
+ * meanwhile: a folder in use by another run, holding another kind of run, or that cannot be
+ * written is refused before any work.
  */
 export async function runSupernetTraining(options: SupernetRunOptions): Promise<SupernetRunResult> {
   const progress = options.progress ?? new Progress();

@@ -6,13 +6,16 @@ export { BUILTIN_DATA, findInput, locateInputValue, recordInput, referencedInput
 export { MAX_LISTED_FILES, readRunManifest, RUN_MANIFEST_FILE, RUN_MANIFEST_FORMAT, writeRunManifest, type JsonValue, type RunInput, type RunManifest } from './manifest.js';
 export {
   acquireRunLock,
+  checkRunKind,
   holderState,
   isRunLockFile,
   prepareRunFolder,
   readRunLock,
   RUN_LOCK_FILE,
   RUN_LOCK_TAKEOVER_FILE,
+  runKindOf,
   withRunLock,
+  type RunKind,
   type RunLock,
   type RunLockHolder,
   type RunLockOptions,

@@ -4,7 +4,7 @@
  * A command that writes a run folder (`--out`) first makes sure the folder can be written (a file
  * or a read-only place is refused before any work), then takes `OUT/.nls-lock` by creating it
  * exclusively (`open(..., 'wx')`), with the holder's PID, host, boot id, process start time,
- * command and start time in it.
+ * command and start time in it, then checks that the folder does not hold another kind of run.
  * The lock goes when the command ends: normally, with an error, on SIGINT / SIGTERM, or at
  * `process.exit`. A process killed outright (SIGKILL, a power cut) leaves its lock behind; the
  * next command finds its holder gone (same host, and its PID no longer running, or running a
@@ -23,6 +23,7 @@ import { existsSync, promises as fsp, readFileSync, unlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NlsError } from '../errors.js';
+import { RUN_MANIFEST_FILE } from './manifest.js';
 
 /** The lock file's name inside a run folder. */
 export const RUN_LOCK_FILE = '.nls-lock';
@@ -52,7 +53,7 @@ export interface RunLockHolder {
 
 /** Options of {@link acquireRunLock} and {@link withRunLock}. */
 export interface RunLockOptions {
-  /** The nls command that writes the folder (`search`, `train`, ...), named in refusals. */
+  /** The nls command that writes the folder (`search`, `train`, ...), named in refusals and checked against the folder's run kind. */
   readonly command: string;
   /** Where notes go (taking over a stale lock); default stderr. */
   readonly log?: (message: string) => void;
@@ -345,21 +346,67 @@ export async function acquireRunLock(dir: string, options: RunLockOptions): Prom
   };
 }
 
+/** What kind of run a folder holds, and what says so. */
+export interface RunKind {
+  /** The nls command that wrote it. */
+  readonly command: string;
+  /** The file that tells (`manifest.json`, `trials.jsonl`, `supernet.json`). */
+  readonly evidence: string;
+}
+
+/** Files that only one command writes at the top of its folder, for folders without a manifest yet (a run killed before the end). */
+const RUN_MARKERS: readonly (readonly [string, string])[] = [
+  ['trials.jsonl', 'search'],
+  ['supernet.json', 'train'],
+];
+
+/** The kind of run folder `dir` holds (from its manifest, else from the files only one command writes), or undefined. */
+export async function runKindOf(dir: string): Promise<RunKind | undefined> {
+  const manifest = path.join(dir, RUN_MANIFEST_FILE);
+  if (existsSync(manifest)) {
+    try {
+      const command = (JSON.parse(await fsp.readFile(manifest, 'utf8')) as { command?: unknown }).command;
+      if (typeof command === 'string') return { command, evidence: RUN_MANIFEST_FILE };
+    } catch {
+      // not a manifest of ours: tell by the other files
+    }
+  }
+  for (const [name, command] of RUN_MARKERS) if (existsSync(path.join(dir, name))) return { command, evidence: name };
+  return undefined;
+}
+
+/**
+ * Refuse a folder that holds another kind of run than `command` writes (a search journal where
+ * a supernet is to be trained, a supernet where a search is to run, any manifest of another
+ * command): the new run would overwrite the other's manifest and mix their files.
+ *
+ * @throws NlsError naming the folder, the run it holds and the fix
+ */
+export async function checkRunKind(dir: string, command: string): Promise<void> {
+  const kind = await runKindOf(dir);
+  if (kind === undefined || kind.command === command) return;
+  throw new NlsError(`holds a run of nls ${kind.command} (${kind.evidence}), not of nls ${command}; fix: give nls ${command} its own --out folder`, { file: path.resolve(dir), field: 'out' });
+}
+
 /** Run folders held by the current async call chain. */
 const chain = new AsyncLocalStorage<ReadonlySet<string>>();
 
 /**
  * Run `fn` holding the lock of run folder `dir` for `options.command`: the folder is made ready
- * ({@link prepareRunFolder}) and locked ({@link acquireRunLock}); the lock is released when `fn`
- * settles. Re-entrant within one async call chain (the CLI wrapper, then the library function it
- * calls).
+ * ({@link prepareRunFolder}), locked ({@link acquireRunLock}) and checked to hold no other kind of
+ * run ({@link checkRunKind}); the lock is released when `fn` settles. Re-entrant within one async
+ * call chain (the CLI wrapper, then the library function it calls).
  */
 export async function withRunLock<T>(dir: string, options: RunLockOptions, fn: () => Promise<T>): Promise<T> {
   const abs = path.resolve(dir);
   const mine = chain.getStore();
-  if (mine?.has(abs)) return fn();
+  if (mine?.has(abs)) {
+    await checkRunKind(abs, options.command);
+    return fn();
+  }
   const lock = await acquireRunLock(abs, options);
   try {
+    await checkRunKind(abs, options.command);
     return await chain.run(new Set([...(mine ?? []), abs]), fn);
   } finally {
     await lock.release();

@@ -1,6 +1,7 @@
 /**
- * Run folders through the CLI (issue 18, items 3 and 6): a folder in use is refused and a stale
- * lock taken over; an unusable --out is refused before any work.
+ * Run folders through the CLI (issue 18, items 3, 5, 6): a folder in use is refused and a stale
+ * lock taken over; a folder holding another kind of run is refused; an unusable --out is refused
+ * before any work.
  */
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -101,6 +102,24 @@ describe('run folders through the CLI', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`took over the stale lock of nls search \\(pid ${dead}, started 2026-01-01T00:00:00.000Z\\), which no longer runs`));
     expect(existsSync(path.join(out, '.nls-lock'))).toBe(false);
+  });
+
+  it('5: nls search and nls train refuse a folder that holds the other kind of run', async () => {
+    const searched = path.join(root, 'searched');
+    const first = await search(searched, '--strategy', 'random', '--budget', '1');
+    expect(first.code, first.stderr).toBe(0);
+    const manifestBefore = readFileSync(path.join(searched, 'manifest.json'), 'utf8');
+    const t = await train(searched);
+    expect(t.code, t.stderr).toBe(1);
+    expect(t.stderr).toMatch(/searched: out: holds a run of nls search \(manifest\.json\), not of nls train; fix: give nls train its own --out folder/);
+    expect(readFileSync(path.join(searched, 'manifest.json'), 'utf8')).toBe(manifestBefore);
+    expect(existsSync(path.join(searched, 'checkpoints'))).toBe(false);
+
+    // The supernet folder (no manifest: trained through the API) tells by its supernet.json.
+    const s = await search(toy.supernet, '--strategy', 'random', '--budget', '1');
+    expect(s.code, s.stderr).toBe(1);
+    expect(s.stderr).toMatch(/supernet: out: holds a run of nls train \(supernet\.json\), not of nls search/);
+    expect(existsSync(path.join(toy.supernet, 'trials.jsonl'))).toBe(false);
   });
 
   it('6: an --out that is a file, under a file, or not writable is refused before any work (exit 1, no stack trace)', async () => {

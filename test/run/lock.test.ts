@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NlsError } from '../../src/errors.js';
 import { hashTree } from '../../src/run/hash.js';
-import { acquireRunLock, holderState, prepareRunFolder, readRunLock, RUN_LOCK_FILE, withRunLock } from '../../src/run/lock.js';
+import { acquireRunLock, checkRunKind, holderState, prepareRunFolder, readRunLock, RUN_LOCK_FILE, runKindOf, withRunLock } from '../../src/run/lock.js';
 import { ROOT } from '../helpers/cli.js';
 
 let root: string;
@@ -135,4 +135,17 @@ describe('run folders', () => {
     await expect(prepareRunFolder(path.join(file, 'sub'))).rejects.toThrow(/a parent of this path is a file, not a folder; fix: /);
   });
 
+  it('tells a folder\'s run kind by its manifest, or by the journal or supernet a killed run left', async () => {
+    const dir = path.join(root, 'kinds');
+    await fsp.mkdir(dir, { recursive: true });
+    expect(await runKindOf(dir)).toBeUndefined();
+    await fsp.writeFile(path.join(dir, 'supernet.json'), '{}');
+    expect(await runKindOf(dir)).toEqual({ command: 'train', evidence: 'supernet.json' });
+    await expect(checkRunKind(dir, 'search')).rejects.toThrow(/holds a run of nls train \(supernet\.json\), not of nls search; fix: give nls search its own --out folder/);
+    await fsp.writeFile(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'nls-run/1', command: 'sparsify' }));
+    expect(await runKindOf(dir)).toEqual({ command: 'sparsify', evidence: 'manifest.json' });
+    await expect(checkRunKind(dir, 'sparsify')).resolves.toBeUndefined();
+    await expect(withRunLock(dir, { command: 'train' }, async () => 'ran')).rejects.toThrow(/holds a run of nls sparsify/);
+    expect(existsSync(path.join(dir, RUN_LOCK_FILE))).toBe(false);
+  });
 });
