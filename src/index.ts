@@ -108,7 +108,23 @@ export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
 export { scoreRows, scoreRowsMany, type RowScores } from './evaluate/scoring.js';
 export * from './predict/index.js';
 export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer } from './pipeline/scorer.js';
-export { runSearch, metricObjective, constraintName, parseConstraint, parseObjectives, resolveStrategy, trainingStatisticsOf, SEARCH_METRICS, type SearchMetric, type MetricConstraint, type SearchRunOptions, type SearchRunResult } from './pipeline/search.js';
+export {
+  runSearch,
+  metricObjective,
+  constraintName,
+  parseConstraint,
+  parseObjectives,
+  resolveStrategy,
+  searchSettings,
+  trainingStatisticsOf,
+  SEARCH_DEFAULTS,
+  SEARCH_METRICS,
+  type SearchMetric,
+  type MetricConstraint,
+  type SearchRunOptions,
+  type SearchRunResult,
+  type SearchSettings,
+} from './pipeline/search.js';
 export { compareStrategies, type ComparedStrategy, type ComparedTrial, type CompareStrategiesOptions, type CompareStrategiesResult, type StrategyOutcome } from './pipeline/compare-strategies.js';
 export {
   choiceMetrics,

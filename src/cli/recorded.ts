@@ -19,9 +19,15 @@ export function setInvocation(argv: readonly string[]): void {
   invocation = [...argv];
 }
 
-/** True when the command line being run gives `--name` explicitly (not by its default). */
+/**
+ * True when the command line being run gives `--name` explicitly (not by its default), in any
+ * spelling yargs accepts: `--batch-size`, `--batchSize`, `--name=value`, `--no-name`.
+ */
 export function givenExplicitly(name: string): boolean {
-  return invocation.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  const camel = name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const spellings = [...new Set([name, camel, `no-${name}`, `no-${camel}`])];
+  const end = invocation.indexOf('--');
+  return (end < 0 ? invocation : invocation.slice(0, end)).some((a) => spellings.some((n) => a === `--${n}` || a.startsWith(`--${n}=`)));
 }
 
 /**

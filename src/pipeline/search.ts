@@ -15,9 +15,10 @@ import { proportionBound, ratioBound } from '../evaluate/confidence.js';
 import { type Evaluator, functionEvaluator } from '../search/evaluator.js';
 import { checkFidelities, type FidelityEstimate, racingEvaluator, type StagedObjective } from '../search/racing.js';
 import { type ParetoFile, writeParetoJson } from '../search/results.js';
+import { readJournal } from '../search/journal.js';
 import { loadStrategyPlugin } from '../search/plugins.js';
 import { defaultRegistry } from '../search/registry.js';
-import { Study, type StudyRunResult } from '../search/study.js';
+import { JOURNAL_FILE, journalPath, Study, type StudyRunResult } from '../search/study.js';
 import type { Config } from '../space/index.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -78,17 +79,39 @@ export async function resolveStrategy(spec: string): Promise<string | StrategyFa
   return plugin.factories[0]!;
 }
 
-/** Options of {@link runSearch}. */
+/** Defaults of a new study's settings (those of the `nls search` flags). */
+export const SEARCH_DEFAULTS = {
+  strategy: 'nsga2',
+  budget: 50,
+  objectives: ['accuracy', 'params'] as readonly SearchMetric[],
+  seed: 0,
+  batchSize: 1,
+  racingConfidence: 0.95,
+} as const;
+
+/**
+ * Options of {@link runSearch}.
+ *
+ * The study settings (strategy and its options, objectives, constraints, seed, batch size,
+ * validation size, sub-space, latency predictor, fidelities, racing confidence) default to
+ * {@link SEARCH_DEFAULTS} for a new study. With `resume` they are taken from the journal, and
+ * each one given must equal the journal's (every difference is listed in one NlsError); only
+ * `budget` may change (a larger one extends the study).
+ */
 export interface SearchRunOptions {
   readonly supernet: string;
   /** Built-in strategy name or a plugin module path / package name. */
-  readonly strategy: string;
+  readonly strategy?: string;
   readonly strategyOptions?: Readonly<Record<string, unknown>>;
-  readonly budget: number;
-  readonly objectives: readonly SearchMetric[];
-  readonly constraints: readonly MetricConstraint[];
-  readonly seed: number;
+  readonly budget?: number;
+  readonly objectives?: readonly SearchMetric[];
+  readonly constraints?: readonly MetricConstraint[];
+  readonly seed?: number | string;
   readonly out: string;
+  /**
+   * Continue the study journaled in `out` (exactly as an uninterrupted run would). With no
+   * journal there yet (a run killed in its first seconds), the study starts, with a note.
+   */
   readonly resume?: boolean;
   readonly batchSize?: number;
   /** Validation examples used to score each subnet (default: the supernet's own validation split). */
@@ -120,6 +143,28 @@ export interface SearchRunOptions {
   readonly progress?: Progress;
 }
 
+/** The settings a search ran with: given, defaulted, or (on resume) from the journal. */
+export interface SearchSettings {
+  /** A built-in strategy's name, or a plugin's module file. */
+  readonly strategy: string;
+  /** The strategy's options as journaled (with its documented defaults). */
+  readonly strategyOptions: Readonly<Record<string, unknown>>;
+  readonly budget: number;
+  readonly objectives: readonly SearchMetric[];
+  readonly constraints: readonly MetricConstraint[];
+  readonly seed: number | string;
+  readonly batchSize: number;
+  readonly validationSize?: number;
+  /** Sub-space file (absolute). */
+  readonly space?: string;
+  /** Latency predictor file (absolute). */
+  readonly latencyPredictor?: string;
+  readonly fidelities?: readonly number[];
+  readonly racingConfidence?: number;
+  /** True when the run continued a journaled study. */
+  readonly resumed: boolean;
+}
+
 /** What {@link runSearch} returns. */
 export interface SearchRunResult {
   readonly backend: BackendInfo;
@@ -128,6 +173,8 @@ export interface SearchRunResult {
   readonly study: StudyRunResult;
   readonly pareto: ParetoFile;
   readonly objectives: readonly ObjectiveSpec[];
+  /** The settings the study ran with (on resume: the journal's). */
+  readonly settings: SearchSettings;
 }
 
 /**
@@ -140,7 +187,145 @@ export async function runSearch(options: SearchRunOptions): Promise<SearchRunRes
   return withRunLock(options.out, { command: 'search', log: (m) => progress.log(m) }, () => searchInLockedFolder(options, progress));
 }
 
-async function searchInLockedFolder(options: SearchRunOptions, progress: Progress): Promise<SearchRunResult> {
+/** The evaluator settings journaled in the study header (`evaluator`), from resolved settings. */
+function evaluatorSettingsOf(s: Omit<SearchSettings, 'resumed'>): Record<string, unknown> {
+  return {
+    ...(s.validationSize !== undefined ? { validationSize: s.validationSize } : {}),
+    ...(s.space !== undefined ? { space: s.space } : {}),
+    ...(s.latencyPredictor !== undefined ? { latencyPredictor: s.latencyPredictor } : {}),
+    ...(s.fidelities !== undefined ? { fidelities: [...s.fidelities], racingConfidence: s.racingConfidence ?? SEARCH_DEFAULTS.racingConfidence } : {}),
+  };
+}
+
+/** Settings of a new study: the options given, else the defaults. */
+function newSearchSettings(options: SearchRunOptions): SearchSettings {
+  return {
+    strategy: options.strategy ?? SEARCH_DEFAULTS.strategy,
+    strategyOptions: options.strategyOptions ?? {},
+    budget: options.budget ?? SEARCH_DEFAULTS.budget,
+    objectives: options.objectives ?? SEARCH_DEFAULTS.objectives,
+    constraints: options.constraints ?? [],
+    seed: options.seed ?? SEARCH_DEFAULTS.seed,
+    batchSize: options.batchSize ?? SEARCH_DEFAULTS.batchSize,
+    ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
+    ...(options.space !== undefined ? { space: path.resolve(options.space) } : {}),
+    ...(options.latencyPredictor !== undefined ? { latencyPredictor: path.resolve(options.latencyPredictor) } : {}),
+    ...(options.fidelities !== undefined ? { fidelities: options.fidelities, racingConfidence: options.racingConfidence ?? SEARCH_DEFAULTS.racingConfidence } : {}),
+    resumed: false,
+  };
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The settings of a search: with `resume` and a journal, the journal's, checked against every
+ * option given (each difference is listed); without a journal to resume, those of a new study.
+ */
+export async function searchSettings(options: SearchRunOptions, progress: Progress = new Progress({ quiet: true })): Promise<SearchSettings> {
+  const journal = journalPath(options.out);
+  if (!options.resume) return newSearchSettings(options);
+  if (!(await journalHoldsStudy(journal))) {
+    progress.log(`nothing to resume in ${options.out}: no study is journaled there yet (${existsSync(journal) ? `${JOURNAL_FILE} holds no complete record` : `no ${JOURNAL_FILE}`}); starting the study`);
+    return newSearchSettings(options);
+  }
+  const { header: h, resumes } = await readJournal(journal);
+  const corrupt = (what: string, cause?: unknown) =>
+    new NlsError(`${what}: this journal was not written by nls search; fix: resume it with the API that wrote it (Study.resume), or start a new study in another --out folder`, { file: journal, cause });
+  const objectives = h.objectives.map((o) => {
+    if (!isMetric(o.name) || SEARCH_METRICS[o.name] !== o.direction) throw corrupt(`objective ${JSON.stringify(o)} is not one of nls search's metrics`);
+    return o.name;
+  });
+  const constraints = h.constraints.map((c) => {
+    try {
+      return parseConstraint(c.name);
+    } catch (err) {
+      throw corrupt(`constraint "${c.name}" is not METRIC<=VALUE or METRIC>=VALUE`, err);
+    }
+  });
+  const source = h.strategy.source;
+  const strategy = source?.kind === 'plugin' && source.module !== undefined ? source.module : h.strategy.name;
+  const ev = h.evaluator;
+  const fromJournal = <T>(key: string, given: T | undefined): T | undefined => (ev === undefined ? given : (ev[key] as T | undefined));
+  const journaledBudget = [h.budget, ...resumes.map((r) => r.budget)].at(-1);
+  const settings: SearchSettings = {
+    strategy,
+    strategyOptions: h.strategy.options,
+    budget: options.budget ?? (journaledBudget === null || journaledBudget === undefined ? Infinity : journaledBudget),
+    objectives,
+    constraints,
+    seed: h.seed,
+    batchSize: h.batchSize,
+    resumed: true,
+  };
+  const validationSize = fromJournal('validationSize', options.validationSize);
+  const space = fromJournal('space', options.space === undefined ? undefined : path.resolve(options.space));
+  const latencyPredictor = fromJournal('latencyPredictor', options.latencyPredictor === undefined ? undefined : path.resolve(options.latencyPredictor));
+  const fidelities = fromJournal<readonly number[]>('fidelities', options.fidelities);
+  const racingConfidence = fromJournal('racingConfidence', options.fidelities !== undefined ? options.racingConfidence ?? SEARCH_DEFAULTS.racingConfidence : undefined);
+  const resolved: SearchSettings = {
+    ...settings,
+    ...(validationSize !== undefined ? { validationSize } : {}),
+    ...(space !== undefined ? { space } : {}),
+    ...(latencyPredictor !== undefined ? { latencyPredictor } : {}),
+    ...(fidelities !== undefined ? { fidelities, racingConfidence: racingConfidence ?? SEARCH_DEFAULTS.racingConfidence } : {}),
+  };
+
+  // Every option given that contradicts the journal, named by its flag.
+  const diffs: string[] = [];
+  const differs = (flag: string, journaled: unknown, given: unknown, show: (v: unknown) => string = (v) => JSON.stringify(v) ?? 'none'): void => {
+    if (given !== undefined && !same(journaled, given)) diffs.push(`${flag}: the study has ${show(journaled)}, given ${show(given)}`);
+  };
+  if (options.strategy !== undefined) {
+    const resolved = await resolveStrategy(options.strategy);
+    differs('--strategy', h.strategy.name, typeof resolved === 'string' ? resolved : resolved.name);
+  }
+  if (options.strategyOptions !== undefined) {
+    for (const [k, v] of Object.entries(options.strategyOptions)) {
+      const j = h.strategy.options[k];
+      // Command lines give strings; the journal holds the option's type.
+      if (!same(j, v) && String(j) !== String(v)) diffs.push(`--strategy-option ${k}: the study has ${JSON.stringify(j) ?? 'none'}, given ${JSON.stringify(v)}`);
+    }
+  }
+  differs('--objectives', objectives.join(','), options.objectives?.join(','));
+  differs('--constraint', constraints.map(constraintName), options.constraints?.map(constraintName), (v) => ((v as string[]).length > 0 ? (v as string[]).join(' ') : 'none'));
+  differs('--seed', h.seed, options.seed);
+  differs('--batch-size', h.batchSize, options.batchSize);
+  if (ev !== undefined) {
+    differs('--validation-size', validationSize ?? 'all', options.validationSize);
+    differs('--space', space ?? "the supernet's whole space", options.space === undefined ? undefined : path.resolve(options.space));
+    differs('--latency-predictor', latencyPredictor ?? 'none', options.latencyPredictor === undefined ? undefined : path.resolve(options.latencyPredictor));
+    differs('--fidelities', fidelities?.join(',') ?? 'none', options.fidelities?.join(','));
+    if (options.fidelities !== undefined || fidelities !== undefined) differs('--racing-confidence', racingConfidence, options.racingConfidence);
+  }
+  if (diffs.length > 0) {
+    throw new NlsError(
+      `cannot resume: options differ from the study journaled here:\n${diffs.map((d) => `  - ${d}`).join('\n')}\nfix: leave them out (a resume takes its settings from the journal; only --budget may change), or start a new study in another --out folder`,
+      { file: journal },
+    );
+  }
+  return resolved;
+}
+
+/** Does the journal exist with at least one complete line (a study header)? */
+async function journalHoldsStudy(file: string): Promise<boolean> {
+  try {
+    return (await fsp.readFile(file)).includes(0x0a);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function searchInLockedFolder(given: SearchRunOptions, progress: Progress): Promise<SearchRunResult> {
+  const settings = await searchSettings(given, progress);
+  // From here on, the resolved settings are the run's options.
+  const options = {
+    ...given,
+    ...settings,
+    resume: settings.resumed,
+  } satisfies SearchRunOptions & SearchSettings;
   const backendRequest = options.backend ?? 'wasm';
   const backend = await initBackend(backendRequest, { quiet: true });
   const needs = [...new Set<SearchMetric>([...options.objectives, ...options.constraints.map((c) => c.metric)])];
@@ -161,31 +346,33 @@ async function searchInLockedFolder(options: SearchRunOptions, progress: Progres
     const evaluator = searchEvaluator(scorer, options, needs);
 
     await fsp.mkdir(options.out, { recursive: true });
-    const journal = path.join(options.out, 'trials.jsonl');
+    const journal = journalPath(options.out);
     const statistics = await trainingStatisticsOf(options.supernet);
     const common = {
       journal,
       space,
       evaluator,
       budget: options.budget,
-      batchSize: options.batchSize ?? 1,
+      batchSize: options.batchSize,
+      objectives,
+      constraints,
+      seed: options.seed,
+      evaluatorSettings: evaluatorSettingsOf(settings),
       progress,
       ...(statistics ? { trainingStatistics: statistics } : {}),
     };
     const study = options.resume
-      ? await Study.resume(journal, common)
+      ? // The strategy is the journal's (Study.resume loads a plugin from the module it records).
+        await Study.resume(journal, common)
       : await Study.create({
           ...common,
           strategy: await resolveStrategy(options.strategy),
-          ...(options.strategyOptions ? { strategyOptions: options.strategyOptions } : {}),
-          objectives,
-          constraints,
-          seed: options.seed,
+          strategyOptions: options.strategyOptions,
         });
     const result = await study.run();
     const pareto = await writeParetoJson(path.join(options.out, 'pareto.json'), study);
     if (spec.latencyPredictor !== undefined && needs.includes('latency')) await recordLatencyPredictor(options.out, spec.latencyPredictor);
-    return { backend, engine: scorer.engine, study: result, pareto, objectives };
+    return { backend, engine: scorer.engine, study: result, pareto, objectives, settings };
   } finally {
     await scorer.close();
   }
@@ -211,7 +398,7 @@ async function recordLatencyPredictor(out: string, file: string): Promise<void> 
 }
 
 /** Plain evaluation on the full split, or racing through `options.fidelities`. */
-function searchEvaluator(scorer: ConfigScorer, options: SearchRunOptions, needs: readonly SearchMetric[]): Evaluator {
+function searchEvaluator(scorer: ConfigScorer, options: SearchRunOptions & SearchSettings, needs: readonly SearchMetric[]): Evaluator {
   const concurrency = scorer.concurrency;
   const usesModel = needs.some((m) => MODEL_METRICS.includes(m));
   if (options.fidelities === undefined) {

@@ -66,6 +66,12 @@ export interface StudyHeaderRecord {
   readonly costFilter: { readonly name: string; readonly bound: number } | null;
   /** SHA-256 of the training statistics given to strategies, or null. */
   readonly trainingStatistics: string | null;
+  /**
+   * Settings of the evaluator that the study cannot see but that change trial values (nls search:
+   * validation size, fidelities, racing confidence, sub-space and latency-predictor files), so
+   * that a resume can take them from the journal. Absent when the caller gave none.
+   */
+  readonly evaluator?: Readonly<Record<string, unknown>>;
 }
 
 /** One ask round: what the strategy proposed, journaled before evaluation. */

@@ -66,8 +66,8 @@ export type TrainingStatistics = NonNullable<StrategyContext['trainingStatistics
  * When resuming, every setting that is left out is taken from the journal's header, and every
  * setting that is given must equal it (strategy name, version and options, objectives,
  * constraints, seed, search space, batch size, cache, retryFailed, maxReplacementRounds,
- * maxIdleBatches, cost-filter bound, training statistics). `budget` may change: a larger one
- * extends a finished study.
+ * maxIdleBatches, cost-filter bound, training statistics, evaluator settings). `budget` may
+ * change: a larger one extends a finished study.
  */
 export interface StudyOptions {
   /** Path of the journal, conventionally `<out>/trials.jsonl`. */
@@ -110,6 +110,11 @@ export interface StudyOptions {
   readonly middleware?: readonly EvaluatorMiddleware[];
   /** Supernet training statistics for heuristic strategies (a hash is recorded). */
   readonly trainingStatistics?: TrainingStatistics;
+  /**
+   * JSON settings of the evaluator that change trial values (e.g. a validation-set size),
+   * journaled in the header's `evaluator` field; on resume, given ones must equal the journal's.
+   */
+  readonly evaluatorSettings?: Readonly<Record<string, unknown>>;
   /** Reference point for hypervolume in progress reports and results. */
   readonly referencePoint?: readonly number[];
   /** A `Progress` (src/util/progress.ts) to report to. */
@@ -333,6 +338,7 @@ export class Study implements ParetoSource {
       maxIdleBatches,
       costFilter: options.costFilter ? { name: options.costFilter.name ?? 'cost', bound: options.costFilter.bound } : null,
       trainingStatistics: statisticsHash(options.trainingStatistics),
+      ...(options.evaluatorSettings !== undefined ? { evaluator: options.evaluatorSettings } : {}),
     };
     return { factory, header: JSON.parse(JSON.stringify(header)) as StudyHeaderRecord, budget };
   }
@@ -381,6 +387,8 @@ export class Study implements ParetoSource {
           : `costFilter: journal has ${canonical(h.costFilter)}, given ${canonical(cf)}`,
       );
     }
+    // Journals written before the field existed have none to compare with.
+    if (h.evaluator !== undefined) compare('evaluator settings', h.evaluator, options.evaluatorSettings === undefined ? undefined : JSON.parse(JSON.stringify(options.evaluatorSettings)));
     const stats = statisticsHash(options.trainingStatistics);
     if (h.trainingStatistics !== stats) diffs.push(`trainingStatistics: journal has ${h.trainingStatistics ?? 'none'}, given ${stats ?? 'none'}`);
     if (diffs.length > 0) {

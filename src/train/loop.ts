@@ -55,7 +55,7 @@ export interface TrainLoopOptions {
   readonly checkpointDir?: string;
   /** Checkpoint every this many steps (default: only at the end). */
   readonly checkpointEvery?: number;
-  /** Continue from the latest checkpoint in `checkpointDir`. */
+  /** Continue from the latest checkpoint in `checkpointDir` (start from step 0, with a note, when it holds none yet). */
   readonly resume?: boolean;
   /** Stop after this step even though `steps` is larger (for tests of resuming; the schedule still spans `steps`). */
   readonly stopAfter?: number;
@@ -116,7 +116,10 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
   let rng: Rng = createRng(options.seed);
   let records: StepRecord[] = [];
   let start = 0;
-  if (options.resume) {
+  // A run killed before its first checkpoint has nothing to resume: it starts, as it would have.
+  const resume = options.resume === true && (options.checkpointDir === undefined || hasCheckpoint(options.checkpointDir));
+  if (options.resume && !resume) progress.log(`nothing to resume in ${options.checkpointDir}: no checkpoint was written yet; starting the run from step 0`);
+  if (resume) {
     if (!options.checkpointDir) throw new NlsError('resuming needs a checkpoint folder', { field: '--resume' });
     const ckpt = await loadLatestCheckpoint<LoopState>(options.checkpointDir);
     if (JSON.stringify(ckpt.state.fingerprint) !== JSON.stringify(fingerprint)) {

@@ -1,13 +1,14 @@
 /** `nls search`: search a trained supernet for the best subnets. */
 import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
-import { parseConstraint, parseFidelities, parseObjectives, runSearch } from '../../pipeline/search.js';
+import { constraintName, parseConstraint, parseFidelities, parseObjectives, runSearch, type SearchSettings } from '../../pipeline/search.js';
 import { checkStrategySpec } from '../../search/plugins.js';
 import { defaultRegistry, resolveStrategyOptions } from '../../search/registry.js';
 import { loadAndResolveSearchSpace, type SearchSpace } from '../../space/index.js';
 import { loadSupernetSpace } from '../../supernet/artifact.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
+import { givenExplicitly } from '../recorded.js';
 import { asUsageError, numberArg } from '../args.js';
 import { UsageError } from '../exit.js';
 
@@ -48,6 +49,25 @@ function parseStrategyOptions(pairs: readonly string[]): Record<string, unknown>
   return out;
 }
 
+/**
+ * Put the settings a resumed study ran with (the journal's) into the parsed options, so that the
+ * run manifest records what ran rather than the flags' defaults (and `nls reproduce` replays it).
+ */
+function recordResumedSettings(argv: SearchArgs, s: SearchSettings): void {
+  argv.strategy = s.strategy;
+  argv['strategy-option'] = Object.entries(s.strategyOptions).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`);
+  argv.budget = s.budget;
+  argv.objectives = s.objectives.join(',');
+  argv.constraint = s.constraints.map(constraintName);
+  if (typeof s.seed === 'number') argv.seed = s.seed;
+  argv['batch-size'] = s.batchSize;
+  if (s.validationSize !== undefined) argv['validation-size'] = s.validationSize;
+  if (s.space !== undefined) argv.space = s.space;
+  if (s.latencyPredictor !== undefined) argv['latency-predictor'] = s.latencyPredictor;
+  if (s.fidelities !== undefined) argv.fidelities = s.fidelities.join(',');
+  if (s.racingConfidence !== undefined) argv['racing-confidence'] = s.racingConfidence;
+}
+
 export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
   command: 'search',
   describe: 'search a trained supernet for the subnets that best trade accuracy against cost',
@@ -74,7 +94,8 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
         const strategyOptions = parseStrategyOptions(argv['strategy-option']);
         asUsageError(() => {
           checkStrategySpec(argv.strategy);
-          if (defaultRegistry.has(argv.strategy)) resolveStrategyOptions(defaultRegistry.get(argv.strategy), strategyOptions);
+          // On resume without --strategy, the options belong to the journal's strategy (checked then).
+          if (defaultRegistry.has(argv.strategy) && (!argv.resume || givenExplicitly('strategy'))) resolveStrategyOptions(defaultRegistry.get(argv.strategy), strategyOptions);
           parseObjectives(argv.objectives);
           argv.constraint.forEach(parseConstraint);
           if (argv.fidelities !== undefined) parseFidelities(argv.fidelities);
@@ -82,26 +103,30 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
         return true;
       }),
   handler: async (argv) => {
+    // A resume takes the study's settings from its journal: only the flags typed are checked against it.
+    const given = (flag: string): boolean => !argv.resume || givenExplicitly(flag);
     const result = await runSearch({
       supernet: argv.supernet,
-      strategy: argv.strategy,
-      strategyOptions: parseStrategyOptions(argv['strategy-option']),
-      budget: argv.budget,
-      objectives: parseObjectives(argv.objectives),
-      constraints: argv.constraint.map(parseConstraint),
-      seed: argv.seed,
+      ...(given('strategy') ? { strategy: argv.strategy } : {}),
+      ...(given('strategy-option') ? { strategyOptions: parseStrategyOptions(argv['strategy-option']) } : {}),
+      ...(given('budget') ? { budget: argv.budget } : {}),
+      ...(given('objectives') ? { objectives: parseObjectives(argv.objectives) } : {}),
+      ...(given('constraint') ? { constraints: argv.constraint.map(parseConstraint) } : {}),
+      ...(given('seed') ? { seed: argv.seed } : {}),
       out: argv.out,
       resume: argv.resume,
-      batchSize: argv['batch-size'],
+      ...(given('batch-size') ? { batchSize: argv['batch-size'] } : {}),
       workers: argv.workers,
       engine: argv.engine,
       ...(argv.space !== undefined ? { space: argv.space } : {}),
       ...(argv['latency-predictor'] !== undefined ? { latencyPredictor: argv['latency-predictor'] } : {}),
       ...(argv['validation-size'] !== undefined ? { validationSize: argv['validation-size'] } : {}),
-      ...(argv.fidelities !== undefined ? { fidelities: parseFidelities(argv.fidelities), racingConfidence: argv['racing-confidence'] } : {}),
+      ...(argv.fidelities !== undefined ? { fidelities: parseFidelities(argv.fidelities) } : {}),
+      ...((argv.fidelities !== undefined || argv.resume) && given('racing-confidence') ? { racingConfidence: argv['racing-confidence'] } : {}),
       backend: argv.backend,
       progress: progressFor(argv),
     });
+    if (result.settings.resumed) recordResumedSettings(argv, result.settings);
     const names = result.objectives.map((o) => o.name);
     const space = await studySpace(argv.supernet, argv.space);
     // Ranks next to each key, when the space resolved here is the one the study searched.
