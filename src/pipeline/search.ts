@@ -10,13 +10,13 @@ import { resolveEngine } from '../engine/select.js';
 import type { EngineInfo, EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
 import { withRunLock } from '../run/lock.js';
-import type { ConstraintSpec, ObjectiveSpec, StrategyFactory } from '../search/contract.js';
+import type { ConstraintSpec, ObjectiveSpec } from '../search/contract.js';
 import { proportionBound, ratioBound } from '../evaluate/confidence.js';
 import { type Evaluator, functionEvaluator } from '../search/evaluator.js';
 import { checkFidelities, type FidelityEstimate, racingEvaluator, type StagedObjective } from '../search/racing.js';
 import { type ParetoFile, writeParetoJson } from '../search/results.js';
 import { readJournal } from '../search/journal.js';
-import { loadStrategyPlugin } from '../search/plugins.js';
+import { isPathSpec, loadStrategySpec } from '../search/plugins.js';
 import { defaultRegistry } from '../search/registry.js';
 import { JOURNAL_FILE, journalPath, Study, type StudyRunResult } from '../search/study.js';
 import type { Config } from '../space/index.js';
@@ -70,13 +70,14 @@ export function parseFidelities(list: string): number[] {
 }
 
 /**
- * A built-in strategy name as is; anything else that looks like a path or a package (a plugin)
- * is loaded and its first factory used.
+ * The registered name of the strategy a spec names: a registered (built-in) name as is; a plugin
+ * (`./my-strategy.js`, `nls-strategy-acme`, with `#NAME` to choose one of several strategies it
+ * exports) is loaded and registered, so that the study journals it as a plugin with its module
+ * and SHA-256.
  */
-export async function resolveStrategy(spec: string): Promise<string | StrategyFactory> {
+export async function resolveStrategy(spec: string): Promise<string> {
   if (defaultRegistry.has(spec)) return spec;
-  const plugin = await loadStrategyPlugin(spec);
-  return plugin.factories[0]!;
+  return (await loadStrategySpec(spec)).factory.name;
 }
 
 /** Defaults of a new study's settings (those of the `nls search` flags). */
@@ -100,7 +101,7 @@ export const SEARCH_DEFAULTS = {
  */
 export interface SearchRunOptions {
   readonly supernet: string;
-  /** Built-in strategy name or a plugin module path / package name. */
+  /** Built-in strategy name or a plugin module path / package name (`SPEC#NAME` chooses one of several). */
   readonly strategy?: string;
   readonly strategyOptions?: Readonly<Record<string, unknown>>;
   readonly budget?: number;
@@ -145,7 +146,7 @@ export interface SearchRunOptions {
 
 /** The settings a search ran with: given, defaulted, or (on resume) from the journal. */
 export interface SearchSettings {
-  /** A built-in strategy's name, or a plugin's module file. */
+  /** A built-in strategy's name, or `MODULE#NAME` of a plugin's. */
   readonly strategy: string;
   /** The strategy's options as journaled (with its documented defaults). */
   readonly strategyOptions: Readonly<Record<string, unknown>>;
@@ -245,7 +246,9 @@ export async function searchSettings(options: SearchRunOptions, progress: Progre
     }
   });
   const source = h.strategy.source;
-  const strategy = source?.kind === 'plugin' && source.module !== undefined ? source.module : h.strategy.name;
+  // A plugin by its package name, or by its absolute path (a resume may run from another folder).
+  const pluginSpec = source?.spec !== undefined && !isPathSpec(source.spec) ? source.spec : source?.module;
+  const strategy = source?.kind === 'plugin' && pluginSpec !== undefined ? `${pluginSpec}#${h.strategy.name}` : h.strategy.name;
   const ev = h.evaluator;
   const fromJournal = <T>(key: string, given: T | undefined): T | undefined => (ev === undefined ? given : (ev[key] as T | undefined));
   const journaledBudget = [h.budget, ...resumes.map((r) => r.budget)].at(-1);
@@ -278,8 +281,8 @@ export async function searchSettings(options: SearchRunOptions, progress: Progre
     if (given !== undefined && !same(journaled, given)) diffs.push(`${flag}: the study has ${show(journaled)}, given ${show(given)}`);
   };
   if (options.strategy !== undefined) {
-    const resolved = await resolveStrategy(options.strategy);
-    differs('--strategy', h.strategy.name, typeof resolved === 'string' ? resolved : resolved.name);
+    const name = await resolveStrategy(options.strategy);
+    differs('--strategy', h.strategy.name, name);
   }
   if (options.strategyOptions !== undefined) {
     for (const [k, v] of Object.entries(options.strategyOptions)) {

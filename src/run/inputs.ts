@@ -25,7 +25,7 @@ import { MAX_LISTED_FILES, type RunInput } from './manifest.js';
  * - `space`: a search-space file, or the name of a shipped one;
  * - `data`: a dataset file, or `spam` for the built-in SpamAssassin task;
  * - `text`: a text file, or (absent) the built-in Brown corpus;
- * - `strategy`: a plugin module file (built-in strategy names and npm packages are not files).
+ * - `strategy`: a plugin module file, also as `FILE#NAME` (built-in strategy names and npm packages are not files).
  */
 export type InputKind = 'path' | 'model' | 'space' | 'data' | 'text' | 'strategy';
 
@@ -75,6 +75,11 @@ export function locateInputValue(kind: InputKind, value: string, cwd: string = p
   const asPath = path.resolve(cwd, value);
   if (existsSync(asPath)) {
     return { kind: statSync(asPath).isDirectory() ? 'dir' : 'file', path: asPath, ...packagedField(asPath) };
+  }
+  if (kind === 'strategy' && value.lastIndexOf('#') > 0) {
+    // `./plugin.js#name`: one of the strategies of a plugin module file.
+    const module = path.resolve(cwd, value.slice(0, value.lastIndexOf('#')));
+    if (existsSync(module) && statSync(module).isFile()) return { kind: 'file', path: module, ...packagedField(module) };
   }
   if ((kind === 'data' || kind === 'text') && value === BUILTIN_DATA.spam) {
     const dir = spamDir();

@@ -62,11 +62,18 @@ export function replayArgv(manifest: RunManifest, found: readonly FoundInput[], 
   const argv: string[] = [manifest.command];
   for (const [name, value] of Object.entries(manifest.options)) {
     if (NOT_REPLAYED.includes(name)) continue;
-    const v: JsonValue = name === 'backend' && backend !== undefined ? backend : typeof value === 'string' && where.has(name) ? where.get(name)! : value;
+    const v: JsonValue = name === 'backend' && backend !== undefined ? backend : typeof value === 'string' && where.has(name) ? withFragment(value, where.get(name)!) : value;
     argv.push(...optionArgs(name, v));
   }
   if ('out' in manifest.options) argv.push('--out', out);
   return argv;
+}
+
+/** The found path of an input given as `FILE#NAME` (a plugin's strategy) keeps its `#NAME`. */
+function withFragment(given: string, found: string): string {
+  const hash = given.lastIndexOf('#');
+  if (hash <= 0 || path.basename(given.slice(0, hash)) !== path.basename(found)) return found;
+  return `${found}${given.slice(hash)}`;
 }
 
 function optionArgs(name: string, value: JsonValue): string[] {

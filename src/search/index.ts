@@ -111,4 +111,4 @@ export {
   type RegisteredStrategy,
   type RegisterOptions,
 } from './registry.js';
-export { isPathSpec, loadStrategyPlugin, pluginFactories, resolvePluginSpec, type LoadedPlugin, type LoadPluginOptions } from './plugins.js';
+export { isPathSpec, loadStrategyPlugin, loadStrategySpec, pluginFactories, resolvePluginSpec, splitStrategySpec, type LoadedPlugin, type LoadPluginOptions } from './plugins.js';

@@ -29,6 +29,8 @@ export interface StrategySourceRecord {
   readonly module?: string;
   /** SHA-256 (hex) of the plugin module file. */
   readonly sha256?: string;
+  /** The plugin as it was named (`./my.js`, `nls-strategy-acme`), without a `#name` choice. */
+  readonly spec?: string;
 }
 
 /** First line of a journal: the study's settings. */

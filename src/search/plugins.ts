@@ -9,6 +9,9 @@
  * with a subpath, `@acme/strategies/fast`), resolved like Node resolves an `import` from the
  * working directory: `node_modules` folders upwards, the package's `exports` (conditions `import`,
  * `node`, `default`), else `main`, else `index.js`.
+ *
+ * A module may export several strategies; `SPEC#NAME` ({@link loadStrategySpec}) chooses the one
+ * named NAME (its factory's `name`).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
@@ -22,7 +25,7 @@ import { defaultRegistry, validateStrategyFactory, type StrategyRegistry } from 
 
 /** A loaded plugin, as recorded in study headers and manifests. */
 export interface LoadedPlugin {
-  /** The spec as given (`./my.js`, `nls-strategy-acme`). */
+  /** The spec as given (`./my.js`, `nls-strategy-acme`), without a `#name` strategy choice. */
   readonly spec: string;
   /** Absolute path of the module file. */
   readonly module: string;
@@ -212,8 +215,49 @@ export async function loadStrategyPlugin(spec: string, options: LoadPluginOption
   }
   const factories = pluginFactories(mod, file);
   const registry = options.registry ?? defaultRegistry;
-  if (registry) for (const f of factories) registry.register(f, { source: { kind: 'plugin', module: file, sha256 } });
+  if (registry) for (const f of factories) registry.register(f, { source: { kind: 'plugin', module: file, sha256, spec } });
   return { spec, module: file, sha256, factories };
+}
+
+/**
+ * Split a strategy spec `MODULE#NAME` into the plugin module and the name of one of its
+ * strategies; a spec without `#` (or a path that exists with its `#`) is the module alone.
+ */
+export function splitStrategySpec(spec: string, cwd: string = process.cwd()): { readonly module: string; readonly name?: string } {
+  const hash = spec.lastIndexOf('#');
+  if (hash <= 0 || hash === spec.length - 1) return { module: spec };
+  if (isPathSpec(spec) && !spec.startsWith('file:') && existsSync(path.resolve(cwd, spec))) return { module: spec };
+  return { module: spec.slice(0, hash), name: spec.slice(hash + 1) };
+}
+
+/**
+ * Load the plugin a strategy spec names and choose its strategy: `./plugin.js#fast` (or
+ * `nls-strategy-acme#fast`) the one named `fast`, a spec without `#name` the module's only one.
+ *
+ * @throws NlsError when the name is not among the module's strategies, or the module exports
+ *   several and none was chosen (listing their names and the spec that picks each)
+ */
+export async function loadStrategySpec(spec: string, options: LoadPluginOptions = {}): Promise<{ readonly plugin: LoadedPlugin; readonly factory: StrategyFactory }> {
+  const { module, name } = splitStrategySpec(spec, options.cwd);
+  const plugin = await loadStrategyPlugin(module, options);
+  const names = plugin.factories.map((f) => f.name);
+  if (name !== undefined) {
+    const factory = plugin.factories.find((f) => f.name === name);
+    if (!factory) {
+      throw new NlsError(`exports no strategy named "${name}" (its strategies: ${names.join(', ')}); fix: ${names.map((n) => `--strategy ${module}#${n}`).join(' or ')}`, {
+        file: plugin.module,
+        field: 'strategy',
+      });
+    }
+    return { plugin, factory };
+  }
+  if (plugin.factories.length > 1) {
+    throw new NlsError(`exports ${names.length} strategies (${names.join(', ')}); fix: choose one: ${names.map((n) => `--strategy ${module}#${n}`).join(', ')}`, {
+      file: plugin.module,
+      field: 'strategy',
+    });
+  }
+  return { plugin, factory: plugin.factories[0]! };
 }
 
 /**

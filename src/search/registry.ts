@@ -192,6 +192,12 @@ export class StrategyRegistry {
     return this.entries.has(name);
   }
 
+  /** Where `factory` came from, when this very factory object is registered (a plugin's, a built-in). */
+  sourceOf(factory: StrategyFactory): StrategySourceRecord | undefined {
+    const e = this.entries.get(factory.name);
+    return e && e.factory === factory ? e.source : undefined;
+  }
+
   /** The factory registered as `name`. @throws NlsError listing the registered names */
   get(name: string): StrategyFactory {
     return this.entry(name).factory;

@@ -304,7 +304,8 @@ export class Study implements ParetoSource {
     if (options.seed === undefined) throw new NlsError('a new study needs a seed; fix: pass seed (a number or string)', { field: 'seed' });
     const registry = options.registry ?? defaultRegistry;
     const factory = typeof options.strategy === 'string' ? registry.get(options.strategy) : options.strategy;
-    const source = typeof options.strategy === 'string' ? registry.entry(options.strategy).source : { kind: 'api' as const };
+    // A factory object passed in code that a plugin registered is still the plugin's.
+    const source = typeof options.strategy === 'string' ? registry.entry(options.strategy).source : (registry.sourceOf(options.strategy) ?? { kind: 'api' as const });
     const strategyOptions = resolveStrategyOptions(factory, options.strategyOptions ?? {});
     instantiateStrategy(factory, strategyOptions); // refuse bad options now, before anything is written
     const constraints = options.constraints ?? [];

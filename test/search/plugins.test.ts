@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { NlsError } from '../../src/errors.js';
-import { isPathSpec, loadStrategyPlugin, pluginFactories } from '../../src/search/plugins.js';
+import { isPathSpec, loadStrategyPlugin, loadStrategySpec, pluginFactories, splitStrategySpec } from '../../src/search/plugins.js';
 import { StrategyRegistry } from '../../src/search/registry.js';
 import { Study } from '../../src/search/study.js';
 import { functionEvaluator } from '../../src/search/evaluator.js';
@@ -49,7 +49,7 @@ describe('loadStrategyPlugin', () => {
     expect(loaded.module).toBe(file);
     expect(loaded.sha256).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
     expect(loaded.factories.map((f) => f.name)).toEqual(['plugin-default']);
-    expect(registry.entry('plugin-default').source).toEqual({ kind: 'plugin', module: file, sha256: loaded.sha256 });
+    expect(registry.entry('plugin-default').source).toEqual({ kind: 'plugin', module: file, sha256: loaded.sha256, spec: './a/plugin-default.js' });
     // loading again is harmless
     await loadStrategyPlugin(file, { cwd: '/', registry });
   });
@@ -122,12 +122,56 @@ describe('loadStrategyPlugin', () => {
       evaluator: functionEvaluator((c) => objectivesOf(c)),
     });
     await study.run();
-    expect(study.header.strategy).toEqual({ name: 'plugin-recorded', version: '1.0.0', options: { k: 1 }, source: { kind: 'plugin', module: file, sha256: loaded.sha256 } });
+    expect(study.header.strategy).toEqual({ name: 'plugin-recorded', version: '1.0.0', options: { k: 1 }, source: { kind: 'plugin', module: file, sha256: loaded.sha256, spec: file } });
     // Resuming in a process that has not loaded the plugin loads it from the recorded module.
     const fresh = new StrategyRegistry({ builtins: false });
     const resumed = await Study.resume(journal, { space: SPACE, registry: fresh, budget: 5, fsync: false, evaluator: functionEvaluator((c) => objectivesOf(c)) });
     await resumed.run();
     expect(fresh.has('plugin-recorded')).toBe(true);
     expect(resumed.evaluations).toBe(5);
+  });
+
+  it('a factory object a plugin registered, passed to a study in code, is journaled as the plugin (not "api")', async () => {
+    const file = write('e/by-object.js', pluginSource('plugin-by-object'));
+    const registry = new StrategyRegistry({ builtins: false });
+    const loaded = await loadStrategyPlugin(file, { registry });
+    const study = await Study.create({
+      journal: path.join(dir, 'e', 'trials.jsonl'),
+      space: SPACE,
+      registry,
+      strategy: loaded.factories[0]!,
+      objectives: [{ name: 'e', direction: 'minimize' }, { name: 's', direction: 'maximize' }],
+      constraints: [{ name: 'c' }],
+      seed: 1,
+      budget: 1,
+      fsync: false,
+      evaluator: functionEvaluator((c) => objectivesOf(c)),
+    });
+    expect(study.header.strategy.source).toEqual({ kind: 'plugin', module: file, sha256: loaded.sha256, spec: file });
+  });
+});
+
+describe('loadStrategySpec: one of several strategies', () => {
+  it('splits SPEC#NAME, but keeps a path whose file name holds a #', () => {
+    expect(splitStrategySpec('./plugin.js#fast')).toEqual({ module: './plugin.js', name: 'fast' });
+    expect(splitStrategySpec('@acme/strategies#fast')).toEqual({ module: '@acme/strategies', name: 'fast' });
+    expect(splitStrategySpec('./plugin.js')).toEqual({ module: './plugin.js' });
+    expect(splitStrategySpec('./plugin.js#')).toEqual({ module: './plugin.js#' });
+    write('f/odd#name.js', pluginSource('plugin-odd'));
+    expect(splitStrategySpec('./f/odd#name.js', dir)).toEqual({ module: './f/odd#name.js' });
+  });
+
+  it('picks each exported strategy by its name, and refuses an ambiguous or unknown choice listing the names', async () => {
+    const file = write('g/several.js', pluginSource('plugin-many', 'array'));
+    const registry = new StrategyRegistry({ builtins: false });
+    expect((await loadStrategySpec('./g/several.js#plugin-many-2', { cwd: dir, registry })).factory.name).toBe('plugin-many-2');
+    expect((await loadStrategySpec(`${file}#plugin-many`, { registry })).factory.name).toBe('plugin-many');
+    await expect(loadStrategySpec('./g/several.js', { cwd: dir, registry })).rejects.toThrow(
+      /several\.js: strategy: exports 2 strategies \(plugin-many, plugin-many-2\); fix: choose one: --strategy \.\/g\/several\.js#plugin-many, --strategy \.\/g\/several\.js#plugin-many-2/,
+    );
+    await expect(loadStrategySpec('./g/several.js#nope', { cwd: dir, registry })).rejects.toThrow(/exports no strategy named "nope" \(its strategies: plugin-many, plugin-many-2\)/);
+    // A module with one strategy needs no name.
+    write('g/one.js', pluginSource('plugin-one'));
+    expect((await loadStrategySpec('./g/one.js', { cwd: dir, registry })).factory.name).toBe('plugin-one');
   });
 });
