@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { loadOrt } from '../engine/onnx/session.js';
+import { loadOrt, ortInstallHint } from '../engine/onnx/session.js';
 import { describeBackends } from './describe.js';
 import { GPU_PACKAGE, TFJS_PACKAGE, TFJS_VERSION, installHint, webgpuAdapterHint } from './init.js';
 import { defaultProbe } from './probe.js';
@@ -174,7 +174,10 @@ async function onnxRuntimeReport(
       package: ORT_PACKAGE,
       ...(version === undefined ? {} : { version }),
       available: false,
-      reason: `${ORT_PACKAGE} failed to load (${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}); reinstall nls's dependencies`,
+      reason:
+        (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`'${ORT_PACKAGE}'`)
+          ? `${ORT_PACKAGE} is not installed (an optional dependency, left out when its install script failed); ${ortInstallHint()}`
+          : `${ORT_PACKAGE} failed to load (${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}); reinstall nls's dependencies`,
       providers: [],
     };
   }

@@ -1,6 +1,6 @@
 /** Choosing the evaluation engine: `--engine auto|onnx|tfjs`. */
 import { NlsError } from '../errors.js';
-import { onnxAvailability } from './onnx/session.js';
+import { onnxAvailability, ortInstallHint } from './onnx/session.js';
 import { ENGINE_REQUESTS, type EngineName, type EngineRequest } from './types.js';
 
 /** True when `value` is an engine request (`auto`, `onnx`, `tfjs`). */
@@ -18,6 +18,7 @@ export async function resolveEngine(request: EngineRequest = 'auto'): Promise<En
   const ort = await onnxAvailability();
   if (ort.available) return 'onnx';
   if (request === 'onnx') {
+    if (ort.missing) throw new NlsError(`onnxruntime-node is not installed; fix: ${ortInstallHint()}, or evaluate with --engine tfjs`, { field: '--engine' });
     throw new NlsError(`onnxruntime-node does not load here (${ort.reason ?? 'unknown reason'}); fix: reinstall it (npm ci) or evaluate with --engine tfjs`, { field: '--engine' });
   }
   return 'tfjs';

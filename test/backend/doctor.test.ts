@@ -131,4 +131,15 @@ describe('diagnose with a faked environment', () => {
     expect(r.engines[1]?.reason).toMatch(/failed to load \(onnxruntime_binding\.node: invalid ELF header\)/);
     expect(r.gpuRoutes.find((g) => g.route === 'onnxruntime-cuda')?.available).toBe(false);
   });
+
+  it('onnxruntime-node left out by npm (an optional dependency) is reported with how to install it offline', async () => {
+    const r = await diagnose({
+      probe,
+      loadOnnxRuntime: async () => {
+        throw Object.assign(new Error("Cannot find package 'onnxruntime-node' imported from /p/node_modules/nls/dist/engine/onnx/session.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+      },
+    });
+    expect(r.engines[1]).toMatchObject({ name: 'onnxruntime', available: false });
+    expect(r.engines[1]?.reason).toMatch(/not installed \(an optional dependency.*"allowScripts": \{ "onnxruntime-node": false \}.*ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1\.30\.0/);
+  });
 });

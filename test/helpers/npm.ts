@@ -54,3 +54,84 @@ export function canIsolateNetwork(): boolean {
 export function npmWarnings(output: string): string[] {
   return output.split('\n').filter((line) => /^npm warn/i.test(line));
 }
+
+/** One `packages` entry of a package-lock.json (version 3), as much of it as is read here. */
+interface LockEntry {
+  version?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  dev?: boolean;
+  optional?: boolean;
+  devOptional?: boolean;
+  [key: string]: unknown;
+}
+
+/** The fields of a package.json that a lockfile records for a dependency. */
+export interface Manifest {
+  name: string;
+  version: string;
+  license?: string;
+  bin?: Record<string, string>;
+  engines?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+}
+
+/**
+ * The package-lock.json of a project whose one dependency is `manifest`'s package, installed from
+ * the tarball `tarball` (a path relative to the project, with its SHA-512 `integrity`), and whose
+ * other packages are the ones `repoLock` (the repository's lockfile) installs for that package's
+ * own dependencies, at the same places: what npm would write if it resolved the project today
+ * with the repository's versions.
+ *
+ * An offline install needs it: resolving version ranges needs the registry's package documents,
+ * which `npm ci` never fetches, so an npm cache filled by `npm ci` holds the tarballs only.
+ * Flags are recomputed for the new root: dev-only packages are left out, and a package is optional
+ * when only optional dependencies lead to it.
+ */
+export function dependentLockfile(repoLock: { packages: Record<string, LockEntry> }, manifest: Manifest, tarball: string, integrity: string): object {
+  const packages = repoLock.packages;
+  // Node's lookup: the nearest node_modules/NAME from `from` upwards.
+  const locate = (from: string, name: string): string | undefined => {
+    for (let dir = from; ; ) {
+      const key = `${dir ? `${dir}/` : ''}node_modules/${name}`;
+      if (packages[key]) return key;
+      if (!dir) return undefined;
+      const up = dir.lastIndexOf('/node_modules/');
+      dir = up < 0 ? '' : dir.slice(0, up);
+    }
+  };
+  const edges = (entry: LockEntry | Manifest, requiredOnly: boolean): string[] => {
+    const optional = entry.optionalDependencies ?? {};
+    const peers = Object.keys(entry.peerDependencies ?? {}).filter((n) => !entry.peerDependenciesMeta?.[n]?.optional);
+    const names = [...Object.keys(entry.dependencies ?? {}), ...peers, ...Object.keys(optional)];
+    return [...new Set(names)].filter((n) => !requiredOnly || !(n in optional));
+  };
+  const reach = (requiredOnly: boolean): Set<string> => {
+    const seen = new Set<string>();
+    const stack = edges(manifest, requiredOnly).map((n) => locate('', n));
+    while (stack.length > 0) {
+      const key = stack.pop();
+      if (key === undefined || seen.has(key)) continue;
+      seen.add(key);
+      for (const n of edges(packages[key]!, requiredOnly)) stack.push(locate(key, n));
+    }
+    return seen;
+  };
+  const all = reach(false);
+  const required = reach(true);
+  const { name, version, license, bin, engines, dependencies, optionalDependencies, peerDependencies, peerDependenciesMeta } = manifest;
+  const lock: Record<string, object> = {
+    '': { name: 'scratch', version: '1.0.0', dependencies: { [name]: `file:${tarball}` } },
+    [`node_modules/${name}`]: { version, resolved: `file:${tarball}`, integrity, license, dependencies, optionalDependencies, peerDependencies, peerDependenciesMeta, bin, engines },
+  };
+  for (const key of [...all].sort()) {
+    const { dev: _dev, optional: _optional, devOptional: _devOptional, ...entry } = packages[key]!;
+    lock[key] = required.has(key) ? entry : { ...entry, optional: true };
+  }
+  return { name: 'scratch', version: '1.0.0', lockfileVersion: 3, requires: true, packages: lock };
+}

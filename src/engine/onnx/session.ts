@@ -2,9 +2,11 @@
  * onnxruntime-node: loading it (lazily, so nls works where its native binary cannot load),
  * session options that matter on a CPU (docs/engines.md) and running a session.
  */
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
 import { NlsError } from '../../errors.js';
+import { packagePath } from '../../package-info.js';
 
 /** The onnxruntime-node module. */
 export type OrtModule = typeof Ort;
@@ -30,6 +32,29 @@ export interface OnnxAvailability {
   readonly providers?: readonly string[];
   /** Why it is not available. */
   readonly reason?: string;
+  /** True when onnxruntime-node is not installed at all (rather than failing to load). */
+  readonly missing?: boolean;
+}
+
+/**
+ * How to install onnxruntime-node where it is missing. It is an optional dependency of nls: npm
+ * leaves it out when its install script fails, as it does on Linux x64 with no network (the
+ * script downloads CUDA libraries nls does not need; docs/install.md).
+ */
+export function ortInstallHint(): string {
+  let version = '';
+  try {
+    const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> };
+    version = pkg.optionalDependencies?.['onnxruntime-node'] ?? '';
+  } catch {
+    // the hint without a version
+  }
+  const spec = `onnxruntime-node${version ? `@${version}` : ''}`;
+  return (
+    `install it without its CUDA download: deny its install script in your project's package.json ` +
+    `("allowScripts": { "onnxruntime-node": false }, npm 11.19 or later) and run npm install again, or ` +
+    `run ONNXRUNTIME_NODE_INSTALL=skip npm install ${spec} (docs/install.md)`
+  );
 }
 
 let availability: Promise<OnnxAvailability> | undefined;
@@ -42,7 +67,8 @@ export function onnxAvailability(): Promise<OnnxAvailability> {
       const listed = (ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.() ?? [];
       return { available: true, version: ort.env.versions.common, providers: listed.map((b) => b.name) };
     } catch (err) {
-      return { available: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
+      const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes("'onnxruntime-node'");
+      return { available: false, reason: err instanceof Error ? err.message.split('\n')[0]! : String(err), ...(missing ? { missing } : {}) };
     }
   })();
   return availability;
