@@ -17,6 +17,12 @@ export { NLS_VERSION, PACKAGE_ROOT, packagePath } from './package-info.js';
 
 // Backends
 export * from './backend/index.js';
+/**
+ * TensorFlow.js, the same instance nls computes with: build inputs for `LlamaModel.forward`
+ * (`tf.tensor2d([ids], undefined, 'int32')`), read and dispose outputs, `tf.tidy`. Use this one
+ * rather than importing `@tensorflow/tfjs` yourself, so tensors and backends are shared.
+ */
+export * as tf from '@tensorflow/tfjs';
 
 // Fast-path ops
 export { matmul, linear, linearFrozen, bmm, embedding } from './ops/linalg.js';

@@ -92,6 +92,10 @@ async function readText(file: string): Promise<string> {
  * one pass: a single error lists structural and layer-range problems together. With
  * `intermediateSizes` (one per layer) width choices are checked against the model too, with
  * `linearShape` every group's r_max against `min(in, out)` of its modules.
+ *
+ * @param file - the name of a shipped space (`loadAndResolveSearchSpace('shears-llama', ...)`, any
+ *   of {@link BUILTIN_SEARCH_SPACES}), or a path to a search-space JSON file ({@link searchSpaceFile};
+ *   docs/search-spaces.md, "Shipped spaces")
  */
 export async function loadAndResolveSearchSpace(file: string, options: Pick<ResolveOptions, 'numLayers' | 'intermediateSizes' | 'linearShape'>): Promise<SearchSpace> {
   file = searchSpaceFile(file);
