@@ -55,7 +55,7 @@ export function recorded<A extends GlobalOptions & { out?: string }>(command: Co
         const finished = new Date();
         // The command initialised this backend already; asking again returns what it uses.
         const backend = await initBackend(argv.backend, { quiet: true });
-        await recordRun({ command: name, argv: invocation, options: argv, inputs, runDir: out, started, finished, backend });
+        await recordRun({ command: name, argv: invocation, options: argv, inputs, runDir: out, started, finished, backend, progress });
       });
     },
   };

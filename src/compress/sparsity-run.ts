@@ -155,16 +155,24 @@ export async function runSparsify(options: RunSparsifyOptions): Promise<Sparsity
       calibration = randomWindows(encodeTextStream(docs, tokenizer), samples, seqlen, seed, calibSource);
     }
 
-    progress?.log(`evaluating ${evalSource} before pruning`);
-    const before = await evaluateLoss(model, evalRows);
+    // One progress step per forward pass: a pass blocks this thread, so only steps can report.
+    const evaluate = async (when: string): Promise<LossMetrics> => {
+      progress?.log(`evaluating ${evalSource} ${when} pruning`);
+      progress?.start(`perplexity ${when} pruning`, evalRows.batchSize);
+      try {
+        return await evaluateLoss(model, evalRows, 16, (rows) => progress?.step(rows));
+      } finally {
+        progress?.done();
+      }
+    };
+    const before = await evaluate('before');
     const pruned = await sparsifyModel(model, {
       method: options.method,
       ...(options.pattern !== undefined ? { pattern: options.pattern } : { sparsity }),
       ...(calibration !== undefined ? { calibration } : {}),
       ...(progress !== undefined ? { progress } : {}),
     });
-    progress?.log(`evaluating ${evalSource} after pruning`);
-    const after = await evaluateLoss(model, evalRows);
+    const after = await evaluate('after');
 
     const report: SparsityFolderReport = {
       model: options.model,

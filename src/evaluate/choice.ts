@@ -160,9 +160,12 @@ export function choiceMetrics(prepared: PreparedChoices, logLikelihood: ArrayLik
   };
 }
 
-/** Score prepared rows with `model`'s active configuration (a tfjs model, or an engine: {@link RowScorer}). Deterministic. */
-export async function evaluateChoices(model: LlamaModel | RowScorer, prepared: PreparedChoices, batchSize = 16): Promise<ChoiceMetrics> {
-  return choiceMetrics(prepared, (await scoreRows(model, prepared.rows, batchSize)).logLikelihood);
+/**
+ * Score prepared rows with `model`'s active configuration (a tfjs model, or an engine: {@link RowScorer}). Deterministic.
+ * `onBatch(rowsDone)` follows each forward pass.
+ */
+export async function evaluateChoices(model: LlamaModel | RowScorer, prepared: PreparedChoices, batchSize = 16, onBatch?: (rowsDone: number) => void): Promise<ChoiceMetrics> {
+  return choiceMetrics(prepared, (await scoreRows(model, prepared.rows, batchSize, onBatch)).logLikelihood);
 }
 
 /**

@@ -19,10 +19,10 @@ export interface LossMetrics {
 
 /**
  * Token-weighted mean loss of `model` (its active configuration; a tfjs model or an engine) over all rows of `rows`,
- * evaluated `batchSize` rows at a time. Deterministic: no dropout, fixed row order.
+ * evaluated `batchSize` rows at a time. Deterministic: no dropout, fixed row order. `onBatch(rowsDone)` follows each pass.
  */
-export async function evaluateLoss(model: LlamaModel | RowScorer, rows: TokenBatch, batchSize = 16): Promise<LossMetrics> {
-  const scores = await scoreRows(model, rows, batchSize);
+export async function evaluateLoss(model: LlamaModel | RowScorer, rows: TokenBatch, batchSize = 16, onBatch?: (rowsDone: number) => void): Promise<LossMetrics> {
+  const scores = await scoreRows(model, rows, batchSize, onBatch);
   const nll = -scores.logLikelihood.reduce((a, b) => a + b, 0);
   const tokens = scores.tokens.reduce((a, b) => a + b, 0);
   const loss = tokens > 0 ? nll / tokens : Number.NaN;

@@ -52,9 +52,14 @@ export interface RowScorer {
 /**
  * Score every row of `rows`, `batchSize` rows per forward pass. Deterministic. `model` is a tfjs
  * model (its active configuration) or a {@link RowScorer} (an engine), which scores them itself.
+ * `onBatch(rowsDone)` is called after each pass (for progress: a pass blocks this thread).
  */
-export async function scoreRows(model: LlamaModel | RowScorer, rows: TokenBatch, batchSize = 16): Promise<RowScores> {
-  if ('scoreRows' in model) return model.scoreRows(rows, batchSize);
+export async function scoreRows(model: LlamaModel | RowScorer, rows: TokenBatch, batchSize = 16, onBatch?: (rowsDone: number) => void): Promise<RowScores> {
+  if ('scoreRows' in model) {
+    const scores = await model.scoreRows(rows, batchSize);
+    onBatch?.(rows.batchSize);
+    return scores;
+  }
   const logLikelihood = new Float64Array(rows.batchSize);
   const tokens = new Float64Array(rows.batchSize);
   for (let start = 0; start < rows.batchSize; start += batchSize) {
@@ -66,6 +71,7 @@ export async function scoreRows(model: LlamaModel | RowScorer, rows: TokenBatch,
     logLikelihood.set(await ll.data(), start);
     tokens.set(await count.data(), start);
     tf.dispose([ll, count]);
+    onBatch?.(start + n);
   }
   return { logLikelihood, tokens };
 }

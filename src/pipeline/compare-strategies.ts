@@ -50,6 +50,8 @@ export interface CompareStrategiesOptions {
   /** Evaluation engine (default `auto`: onnx when it loads here, else tfjs); recorded in each trial's attributes. */
   readonly engine?: EngineRequest;
   readonly progress?: Progress;
+  /** Called with each strategy's outcome as soon as its study ends (before the next one starts). */
+  readonly onStrategy?: (outcome: StrategyOutcome) => void;
 }
 
 /** A trial as reported by a comparison. */
@@ -115,7 +117,10 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
     ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
     ...(options.space !== undefined ? { spaceFile: options.space } : {}),
   };
-  const scorer = await openSupernetScorer(spec, options.workers ?? 1);
+  const workers = options.workers ?? 1;
+  // Workers export and load the model before the first evaluation: seconds with nothing else to say.
+  progress.activity(`starting ${workers} evaluation ${workers === 1 ? 'worker' : 'workers'} (${spec.engine} engine)`);
+  const scorer = await openSupernetScorer(spec, workers).finally(() => progress.done());
   try {
     const space = scorer.space;
     // One measurement per configuration across all strategies (the scorer is deterministic).
@@ -165,7 +170,7 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
       const run = await study.run();
       const pareto = await writeParetoJson(path.join(dir, 'pareto.json'), study);
       const best = bestFeasibleTrial(run.trials, objectives);
-      outcomes.push({
+      const outcome: StrategyOutcome = {
         label,
         strategy: s.strategy,
         evaluations: run.evaluations,
@@ -174,7 +179,10 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
         front: paretoFront(run.trials, objectives).map((t) => compared(space, t)),
         pareto,
         seconds: (performance.now() - started) / 1000,
-      });
+      };
+      outcomes.push(outcome);
+      progress.done();
+      options.onStrategy?.(outcome);
       for (const trial of run.trials) allTrials.push({ label, trial });
     }
     // The combined front: number trials globally so paretoFront sees one list.

@@ -32,7 +32,7 @@ import { builtinSearchSpacePath, loadAndResolveSearchSpace, type SearchSpace } f
 import { type AdapterMode, PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
-import { type CompareStrategiesResult, type ComparedStrategy, compareStrategies } from './compare-strategies.js';
+import { type CompareStrategiesResult, type ComparedStrategy, compareStrategies, type StrategyOutcome } from './compare-strategies.js';
 import { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult } from './train-eval-job.js';
 import { resolveTrainingEngine } from '../train/engines.js';
 import { BUILTIN_SPAM_TASK, runSupernetTraining, type SubnetMetrics } from './train-supernet.js';
@@ -75,7 +75,35 @@ export interface DemoOptions {
   readonly out?: string;
   readonly progress?: Progress;
   readonly json?: boolean;
+  /**
+   * Called with each part of the result as soon as it is known, before the next stage starts
+   * (the CLI prints it then, instead of everything at the end). The parts, in order: `setup`,
+   * `sparsify` (sparse runs), `rows` (the baselines, then the supernet's subnets; in parallel
+   * mode in the order they finish), `strategy` (each search strategy), `search` (the combined
+   * front), `merge`.
+   */
+  readonly onSection?: (section: DemoSection) => void;
 }
+
+/** A part of the demo's result, handed to {@link DemoOptions.onSection} when it is ready. */
+export type DemoSection =
+  | {
+      readonly kind: 'setup';
+      readonly backend: BackendInfo;
+      readonly space: DemoResult['space'];
+      /** Width of a configuration key of the space. */
+      readonly keyWidth: number;
+      readonly task: DemoResult['task'];
+      readonly steps: number;
+      /** The descriptions of every result row to come, and the labels of every search strategy (for column widths). */
+      readonly rowDescriptions: readonly string[];
+      readonly strategies: readonly string[];
+    }
+  | { readonly kind: 'sparsify'; readonly sparsify: NonNullable<DemoResult['sparsify']> }
+  | { readonly kind: 'rows'; readonly stage: 'baselines' | 'supernet'; readonly rows: readonly DemoRow[] }
+  | { readonly kind: 'strategy'; readonly outcome: StrategyOutcome; readonly paramsBound: number }
+  | { readonly kind: 'search'; readonly search: DemoSearch }
+  | { readonly kind: 'merge'; readonly merge: DemoMerge };
 
 /** One row of the demo's result table. */
 export interface DemoRow extends SubnetMetrics {
@@ -186,6 +214,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const sparsity = options.sparsity ?? DEMO_SPARSITY;
     let sparsify: DemoResult['sparsify'];
     let baseDir = modelDir;
+    const sparse = sparsity > 0 ? `${(sparsity * 100).toFixed(0)}%-sparse ` : '';
+    const nls = options.quantization ? 'NLS supernet (QA-SparsePEFT)' : sparsity > 0 ? 'NLS supernet (SparsePEFT)' : 'NLS supernet';
+    const describe: Record<string, string> = {
+      base: `${sparse}base model, no adapters`,
+      lora: `LoRA, fixed rank r_max, ${steps} steps`,
+      max: `${nls}: max subnet`,
+      median: `${nls}: median (heuristic) subnet`,
+      min: `${nls}: min subnet`,
+    };
+    const searchBudget = options.searchBudget ?? DEMO_SEARCH_BUDGET;
+    const section = (s: DemoSection) => options.onSection?.(s);
+    section({
+      kind: 'setup',
+      backend,
+      space: { name: space.name, genes: space.size, cardinality: space.cardinality().toString() },
+      keyWidth: space.key(space.maxConfig()).length,
+      task: { name: BUILTIN_SPAM_TASK, train: trainSize, validation: validationSize, majorityAccuracy: Math.ceil(validationSize / 2) / validationSize },
+      steps,
+      rowDescriptions: Object.values(describe),
+      strategies: searchBudget > 0 ? demoStrategies(searchBudget, 0).map((s) => s.label ?? s.strategy) : [],
+    });
     if (sparsity > 0) {
       progress.log(`pruning the base model: Wanda, ${(sparsity * 100).toFixed(0)}% of every decoder linear's weights per output row`);
       // A small calibration set is enough for a 4-layer model and keeps the stage to seconds.
@@ -202,6 +251,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         progress,
       });
       sparsify = { method: report.method, sparsity: report.sparsity, samples: report.samples, seqlen: report.seqlen, perplexity: report.perplexity, overall: report.overall, evaluation: report.evaluation, seconds: report.seconds };
+      section({ kind: 'sparsify', sparsify });
       baseDir = path.join(out, 'sparse-model');
     }
     let quantize: DemoResult['quantize'];
@@ -233,7 +283,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const baselineJob: TrainEvalJob = {
       ...common,
       rule: 'max',
-      showProgress: false,
+      showProgress: !progress.quiet,
+      ...(progress.bar ? { progressBar: true } : {}),
       evaluate: [
         { name: 'base', subnet: 'off' },
         { name: 'lora', subnet: 'max' },
@@ -268,26 +319,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         engine: trainingEngine,
         progress,
       });
+    const described = (metrics: readonly SubnetMetrics[]): DemoRow[] => metrics.map((m) => ({ ...m, description: describe[m.name] ?? m.name }));
+    // Each run's rows are handed on as soon as it has evaluated them.
+    const baselineDone = (b: TrainEvalResult) => (section({ kind: 'rows', stage: 'baselines', rows: described(b.metrics) }), b);
+    const supernetDone = (s: Awaited<ReturnType<typeof trainSupernetHere>>) => (section({ kind: 'rows', stage: 'supernet', rows: described(s.validation) }), s);
     let baseline: TrainEvalResult;
     let supernet: Awaited<ReturnType<typeof trainSupernetHere>>;
     if (sequential) {
-      baseline = await runTrainEvalJob(baselineJob);
-      supernet = await trainSupernetHere();
+      baseline = baselineDone(await runTrainEvalJob(baselineJob, progress));
+      supernet = supernetDone(await trainSupernetHere());
     } else {
-      [baseline, supernet] = await Promise.all([runTrainEvalJobInWorker(baselineJob), trainSupernetHere()]);
+      // The baseline's worker prints its own progress lines beside the supernet's.
+      [baseline, supernet] = await Promise.all([runTrainEvalJobInWorker(baselineJob).then(baselineDone), trainSupernetHere().then(supernetDone)]);
     }
-    const sparse = sparsity > 0 ? `${(sparsity * 100).toFixed(0)}%-sparse ` : '';
-    const nls = options.quantization ? 'NLS supernet (QA-SparsePEFT)' : sparsity > 0 ? 'NLS supernet (SparsePEFT)' : 'NLS supernet';
-    const describe: Record<string, string> = {
-      base: `${sparse}base model, no adapters`,
-      lora: `LoRA, fixed rank r_max, ${steps} steps`,
-      max: `${nls}: max subnet`,
-      median: `${nls}: median (heuristic) subnet`,
-      min: `${nls}: min subnet`,
-    };
-    const rows = [...baseline.metrics, ...supernet.validation].map((m) => ({ ...m, description: describe[m.name] ?? m.name }));
+    const rows = [...described(baseline.metrics), ...described(supernet.validation)];
 
-    const searchBudget = options.searchBudget ?? DEMO_SEARCH_BUDGET;
     let search: DemoSearch | undefined;
     if (searchBudget > 0) {
       const started = performance.now();
@@ -305,10 +351,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         backend: backendRequest,
         ...(options.engine ? { engine: options.engine } : {}),
         progress,
+        onStrategy: (outcome) => section({ kind: 'strategy', outcome, paramsBound }),
       });
       search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000 };
+      section({ kind: 'search', search });
     }
     const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, space, backendRequest, seed, progress) : undefined;
+    if (merge) section({ kind: 'merge', merge });
     const result: DemoResult = {
       backend,
       model: options.modelDir ?? 'models/demo',

@@ -2,6 +2,8 @@
  * One self-contained "train adapters, then evaluate subnets" job, described by plain data so it
  * can run in this thread or in a worker thread (its own tfjs backend: the second core).
  */
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { initBackend, type BackendRequest } from '../backend/index.js';
 import { rowBatchSource } from '../data/source.js';
 import type { SamplingRuleName } from '../supernet/sampling.js';
@@ -38,6 +40,8 @@ export interface TrainEvalJob {
   /** Show training progress on stderr. */
   readonly showProgress: boolean;
   readonly json?: boolean;
+  /** In a worker: the parent draws a progress bar on stderr (the job's lines erase its line first). */
+  readonly progressBar?: boolean;
 }
 
 /** What a job returns. */
@@ -47,8 +51,11 @@ export interface TrainEvalResult {
   readonly finalLoss: number;
 }
 
-/** Run a job in this thread. */
-export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResult> {
+/**
+ * Run a job in this thread, reporting to `progress` (default: stderr, quiet unless
+ * `job.showProgress`).
+ */
+export async function runTrainEvalJob(job: TrainEvalJob, reporter?: Progress): Promise<TrainEvalResult> {
   await initBackend(job.backend, { quiet: true });
   const run = await openSupernetRun({
     model: job.modelDir,
@@ -61,7 +68,7 @@ export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResul
   const { task, model, tokenizer, space, adapters } = run;
   try {
     const rows = encodeRows(task.train, tokenizer, job.maxLength);
-    const progress = new Progress({ quiet: !job.showProgress, json: job.json ?? false });
+    const progress = reporter ?? new Progress({ quiet: !job.showProgress, json: job.json ?? false });
     const training = await trainSupernet(model, adapters, space, rowBatchSource(rows, { batchSize: job.batchSize, seed: job.seed }), {
       ...(job.engine ? { engine: job.engine } : {}),
       rule: job.rule,
@@ -79,6 +86,7 @@ export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResul
       space,
       prepareValidation(task, tokenizer, job.maxLength),
       job.evaluate.map((e) => ({ name: e.name, config: configs[e.subnet] })),
+      progress,
     );
     const tail = training.records.slice(-20);
     return { metrics, trainSeconds: training.seconds, finalLoss: tail.reduce((s, r) => s + r.loss, 0) / Math.max(1, tail.length) };
@@ -87,7 +95,28 @@ export async function runTrainEvalJob(job: TrainEvalJob): Promise<TrainEvalResul
   }
 }
 
-/** Run a job in a worker thread (its own tfjs backend, so it uses another core). */
+/**
+ * The stream a job in a worker thread reports its progress to: straight to file descriptor 2
+ * (`write`, default `fs.writeSync(2, ...)`), not through the parent's `process.stderr`, which
+ * only forwards a worker's output when the parent's event loop is free, and the parent is busy
+ * training the supernet (tfjs computes on its thread). Each line is written whole. Beside a
+ * parent's progress bar (`bar`) a line first erases the bar's line; the parent draws its bar
+ * again at its next update.
+ */
+export function workerProgressStream(bar: boolean, write: (text: string) => void = (text) => writeSync(2, text)): Writable {
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      const lines = String(chunk).split('\n').filter((l) => l !== '');
+      if (lines.length > 0) write(lines.map((l) => `${bar ? '\r\x1b[2K' : ''}${l}\n`).join(''));
+      callback();
+    },
+  });
+}
+
+/**
+ * Run a job in a worker thread (its own tfjs backend, so it uses another core). With
+ * `job.showProgress` its progress lines go straight to stderr ({@link workerProgressStream}).
+ */
 export function runTrainEvalJobInWorker(job: TrainEvalJob): Promise<TrainEvalResult> {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
   const worker = startWorker(new URL(`./train-eval-worker.${ext}`, import.meta.url), { workerData: job });

@@ -147,25 +147,37 @@ export function prepareValidation(task: TaskData, tokenizer: Tokenizer, maxLengt
   return task.hasChoices ? { choices: prepareChoices(task.validation, tokenizer, { maxLength }) } : { rows: encodeRows(task.validation, tokenizer, maxLength) };
 }
 
-/** Evaluate named configurations (undefined = all adapters off, full widths) of a supernet; widths of width genes included. */
+/** Rows per forward pass of {@link evaluateSubnets}. */
+const EVALUATION_BATCH = 16;
+
+/**
+ * Evaluate named configurations (undefined = all adapters off, full widths) of a supernet; widths
+ * of width genes included. With `progress`, one step per forward pass (a pass blocks this thread,
+ * so only steps can report: no silent stretch longer than a pass).
+ */
 export async function evaluateSubnets(
   model: LlamaModel,
   adapters: AdapterSet,
   space: SearchSpace,
   validation: ValidationSet,
   subnets: readonly { readonly name: string; readonly config: Config | undefined }[],
+  progress?: Progress,
 ): Promise<SubnetMetrics[]> {
   const out: SubnetMetrics[] = [];
   const before = adapters.activeRanks();
   const widthsBefore = model.mlpWidths();
+  const rows = validation.choices ? validation.choices.rows.batchSize : validation.rows.batchSize;
+  const passes = Math.max(1, Math.ceil(rows / EVALUATION_BATCH));
+  progress?.start(`evaluating ${subnets.map((s) => s.name).join(', ')}`, subnets.length * passes);
   try {
-    for (const { name, config } of subnets) {
+    for (const [i, { name, config }] of subnets.entries()) {
+      const onBatch = (done: number) => progress?.step(i * passes + Math.ceil(done / EVALUATION_BATCH), { subnet: name });
       adapters.setActiveRanks(config ? space.activeRanks(config) : new Map([...adapters.adapters.keys()].map((k) => [k, 0])));
       // The base model without adapters is the full-width base.
       model.setMlpWidths(config ? space.activeWidths(config) : widthsBefore);
       // For choice tasks the correct candidates' rows give the answer loss too: one pass, not two.
-      const choice = validation.choices ? await evaluateChoices(model, validation.choices) : undefined;
-      const loss = choice ? choice.answerLoss : (await evaluateLoss(model, validation.rows!)).loss;
+      const choice = validation.choices ? await evaluateChoices(model, validation.choices, EVALUATION_BATCH, onBatch) : undefined;
+      const loss = choice ? choice.answerLoss : (await evaluateLoss(model, validation.rows!, EVALUATION_BATCH, onBatch)).loss;
       out.push({
         name,
         key: config ? space.key(config) : '',
@@ -175,6 +187,7 @@ export async function evaluateSubnets(
       });
     }
   } finally {
+    progress?.done();
     adapters.setActiveRanks(before);
     model.setMlpWidths(widthsBefore);
   }
@@ -360,7 +373,7 @@ async function trainInLockedFolder(options: SupernetRunOptions, progress: Progre
       { name: 'max', config: space.maxConfig() },
       { name: 'median', config: space.medianConfig() },
       { name: 'min', config: space.minConfig() },
-    ]);
+    ], progress);
     const manifest: SupernetManifest = {
       format: 'nls-supernet/1',
       nlsVersion: NLS_VERSION,

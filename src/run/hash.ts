@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { sha256File } from '../util/hash.js';
+import type { Progress } from '../util/progress.js';
 import { isRunLockFile } from './lock.js';
 
 export { sha256File };
@@ -20,14 +21,24 @@ export interface FileDigest {
   readonly sha256: string;
 }
 
+/** Files hashed at a time by {@link hashTree}. */
+const HASH_CONCURRENCY = 8;
+
+/** Where {@link hashTree} reports: a task of one step per file. */
+export interface HashProgress {
+  readonly progress: Progress;
+  readonly task: string;
+}
+
 /**
  * Every regular file under `dir` (recursively, sorted by path), with its size and digest. Files
  * for which `exclude(relativePath)` is true are left out; so are the temp files of
  * `writeFileAtomic` (`.*.tmp`), which only exist while a write is under way, and run-folder locks
- * (`.nls-lock`, src/run/lock.ts), which only exist while a command runs.
+ * (`.nls-lock`, src/run/lock.ts), which only exist while a command runs. With `report`, one
+ * progress step per file hashed.
  */
-export async function hashTree(dir: string, exclude: (relativePath: string) => boolean = () => false): Promise<FileDigest[]> {
-  const out: FileDigest[] = [];
+export async function hashTree(dir: string, exclude: (relativePath: string) => boolean = () => false, report?: HashProgress): Promise<FileDigest[]> {
+  const files: string[] = [];
   async function walk(sub: string): Promise<void> {
     const entries = await fsp.readdir(path.join(dir, sub), { withFileTypes: true });
     for (const entry of entries) {
@@ -35,12 +46,30 @@ export async function hashTree(dir: string, exclude: (relativePath: string) => b
       if (entry.isDirectory()) {
         await walk(rel);
       } else if (entry.isFile() && !/^\..*\.tmp$/.test(entry.name) && !isRunLockFile(entry.name) && !exclude(rel)) {
-        const file = path.join(dir, rel);
-        out.push({ path: rel, bytes: (await fsp.stat(file)).size, sha256: await sha256File(file) });
+        files.push(rel);
       }
     }
   }
   await walk('');
+  // Several files at a time: thousands of small files cost their opening more than their bytes.
+  const out = new Array<FileDigest>(files.length);
+  let next = 0;
+  let done = 0;
+  report?.progress.start(report.task, files.length);
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      const rel = files[i] as string;
+      const file = path.join(dir, rel);
+      out[i] = { path: rel, bytes: (await fsp.stat(file)).size, sha256: await sha256File(file) };
+      report?.progress.step(++done);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, worker));
+  } finally {
+    report?.progress.done();
+  }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
@@ -51,11 +80,11 @@ export function treeDigest(files: readonly FileDigest[]): string {
   return hash.digest('hex');
 }
 
-/** Digest of a file or a folder (see {@link treeDigest}), with its files. */
-export async function hashPath(p: string): Promise<{ readonly kind: 'file' | 'dir'; readonly sha256: string; readonly files: readonly FileDigest[] }> {
+/** Digest of a file or a folder (see {@link treeDigest}), with its files; a folder reports to `report` file by file. */
+export async function hashPath(p: string, report?: HashProgress): Promise<{ readonly kind: 'file' | 'dir'; readonly sha256: string; readonly files: readonly FileDigest[] }> {
   const stat = await fsp.stat(p);
   if (stat.isDirectory()) {
-    const files = await hashTree(p);
+    const files = await hashTree(p, undefined, report);
     return { kind: 'dir', sha256: treeDigest(files), files };
   }
   const sha256 = await sha256File(p);

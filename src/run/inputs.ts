@@ -15,6 +15,8 @@ import { SPAM_PACKAGE_VERSION, spamDir } from '../data/spam.js';
 import { DEMO_MODEL_DIR, DEMO_MODEL_NAME } from '../model/demo-model.js';
 import { PACKAGE_ROOT } from '../package-info.js';
 import { BUILTIN_SEARCH_SPACES, builtinSearchSpacePath } from '../space/index.js';
+import type { Progress } from '../util/progress.js';
+import { folderDigest, packageDigest, writeCachedDigest } from './digest-cache.js';
 import { type FileDigest, hashPath } from './hash.js';
 import { MAX_LISTED_FILES, type RunInput } from './manifest.js';
 
@@ -100,9 +102,28 @@ function safePackageVersion(dir: string, fallback: string): string {
   }
 }
 
-/** Record one input: its digest and the places a reproduction will look for it. */
-export async function recordInput(name: string, given: string, located: Located, runDir: string): Promise<RunInput> {
-  const digest = await hashPath(located.path);
+/**
+ * Record one input: its digest and the places a reproduction will look for it. A built-in
+ * dataset package is hashed once per version (src/run/digest-cache.ts); other folders report
+ * their hashing to `progress`, file by file.
+ */
+export async function recordInput(name: string, given: string, located: Located, runDir: string, progress?: Progress): Promise<RunInput> {
+  if (located.kind === 'builtin' && located.package !== undefined) {
+    const d = await packageDigest(located.package, located.path, progress);
+    return {
+      name,
+      given,
+      kind: located.kind,
+      path: located.path,
+      relative: path.relative(runDir, located.path).split(path.sep).join('/') || '.',
+      package: located.package,
+      sha256: d.sha256,
+      bytes: d.bytes,
+      ...(d.files ? { files: [...d.files] } : {}),
+      fileCount: d.fileCount,
+    };
+  }
+  const digest = await hashPath(located.path, progress ? { progress, task: `hashing input ${name}` } : undefined);
   const bytes = digest.files.reduce((a, f) => a + f.bytes, 0);
   const listed = digest.kind === 'file' || digest.files.length <= MAX_LISTED_FILES;
   return {
@@ -124,7 +145,7 @@ export async function recordInput(name: string, given: string, located: Located,
  * The inputs an input refers to: a supernet folder's base model (supernet.json `baseModel`) and,
  * when it was trained on a dataset file, that file.
  */
-export async function referencedInputs(input: RunInput, runDir: string): Promise<RunInput[]> {
+export async function referencedInputs(input: RunInput, runDir: string, progress?: Progress): Promise<RunInput[]> {
   if (input.kind !== 'dir') return [];
   const manifestFile = path.join(input.path, 'supernet.json');
   if (!existsSync(manifestFile)) return [];
@@ -132,12 +153,12 @@ export async function referencedInputs(input: RunInput, runDir: string): Promise
   const out: RunInput[] = [];
   if (typeof m.baseModel === 'string') {
     const base = path.resolve(input.path, m.baseModel);
-    if (existsSync(base)) out.push(await recordInput(`${input.name}.baseModel`, m.baseModel, { kind: 'dir', path: base, ...packagedField(base) }, runDir));
+    if (existsSync(base)) out.push(await recordInput(`${input.name}.baseModel`, m.baseModel, { kind: 'dir', path: base, ...packagedField(base) }, runDir, progress));
   }
   const source = m.data?.source;
   if (typeof source === 'string') {
     const located = locateInputValue('data', source, input.path);
-    if (located) out.push(await recordInput(`${input.name}.data`, source, located, runDir));
+    if (located) out.push(await recordInput(`${input.name}.data`, source, located, runDir, progress));
   }
   return out;
 }
@@ -157,13 +178,23 @@ export interface FoundInput {
  *
  * @throws NlsError naming the input and the first file whose bytes differ (or the missing path), with the fix.
  */
-export async function findInput(input: RunInput, runDir: string, overrides: Readonly<Record<string, string>> = {}): Promise<FoundInput> {
+export async function findInput(input: RunInput, runDir: string, overrides: Readonly<Record<string, string>> = {}, progress?: Progress): Promise<FoundInput> {
   const candidates: [FoundInput['via'], string][] = [];
   const override = overrides[input.name];
+  let builtinPackage: string | undefined;
   if (override !== undefined) candidates.push(['override', path.resolve(override)]);
   else {
     if (input.kind === 'builtin') {
       const located = locateInputValue('data', input.given);
+      // The run's digest may have come from the per-version cache: the installed package must be
+      // that version, and its files are hashed below all the same.
+      if (located?.package !== undefined && input.package !== undefined && located.package !== input.package) {
+        throw new NlsError(
+          `input ${input.name} (${input.given}) is the package ${located.package} here, the run read ${input.package}; fix: install that version (npm ci in nls's checkout), or pass --input ${input.name}=PATH to a copy of it`,
+          { field: input.name },
+        );
+      }
+      builtinPackage = located?.package;
       if (located) candidates.push(['packaged', located.path]);
     } else {
       candidates.push(['relative', path.resolve(runDir, input.relative)], ['recorded', input.path]);
@@ -178,7 +209,9 @@ export async function findInput(input: RunInput, runDir: string, overrides: Read
     );
   }
   const [via, where] = found;
-  const digest = await hashPath(where);
+  const digest = await hashPath(where, progress ? { progress, task: `checking input ${input.name}` } : undefined);
+  // A built-in package just hashed in full: refresh its cached digest for later runs.
+  if (builtinPackage !== undefined && via === 'packaged') await writeCachedDigest(builtinPackage, folderDigest(digest.files));
   if (digest.sha256 !== input.sha256) {
     throw new NlsError(`input ${input.name} differs from the one the run used: ${describeDifference(input, digest.files)}; fix: restore the original bytes, or pass --input ${input.name}=PATH to the right copy`, {
       file: where,

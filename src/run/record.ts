@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BackendInfo } from '../backend/index.js';
 import { runEnvironment } from './environment.js';
+import type { Progress } from '../util/progress.js';
 import { hashTree } from './hash.js';
 import { type InputOption, locateInputValue, recordInput, referencedInputs } from './inputs.js';
 import { type JsonValue, RUN_MANIFEST_FILE, type RunInput, type RunManifest, writeRunManifest } from './manifest.js';
@@ -32,6 +33,8 @@ export interface RecordRunOptions {
   readonly finished: Date;
   readonly backend?: BackendInfo;
   readonly cwd?: string;
+  /** Where hashing reports (file by file; built-in datasets come from the per-version cache). */
+  readonly progress?: Progress;
 }
 
 /** Options as recorded: long names only, JSON values only (undefined dropped). */
@@ -45,7 +48,7 @@ export function recordableOptions(options: Readonly<Record<string, unknown>>): R
 }
 
 /** The inputs of a run, each with its digest, plus the inputs they refer to. */
-export async function recordInputs(declared: readonly InputOption[], options: Readonly<Record<string, unknown>>, runDir: string, cwd: string): Promise<RunInput[]> {
+export async function recordInputs(declared: readonly InputOption[], options: Readonly<Record<string, unknown>>, runDir: string, cwd: string, progress?: Progress): Promise<RunInput[]> {
   const out: RunInput[] = [];
   for (const d of declared) {
     const raw = options[d.option];
@@ -53,8 +56,8 @@ export async function recordInputs(declared: readonly InputOption[], options: Re
     if (value === undefined) continue;
     const located = locateInputValue(d.kind, value, cwd);
     if (!located) continue;
-    const input = await recordInput(d.option, value, located, runDir);
-    out.push(input, ...(await referencedInputs(input, runDir)));
+    const input = await recordInput(d.option, value, located, runDir, progress);
+    out.push(input, ...(await referencedInputs(input, runDir, progress)));
   }
   return out;
 }
@@ -64,8 +67,9 @@ export async function recordRun(o: RecordRunOptions): Promise<RunManifest> {
   const cwd = o.cwd ?? process.cwd();
   const runDir = path.resolve(cwd, o.runDir);
   const options = recordableOptions(o.options);
-  const inputs = await recordInputs(o.inputs, options, runDir, cwd);
-  const outputs = existsSync(runDir) ? await hashTree(runDir, isNotOutput) : [];
+  o.progress?.log(`recording the run: hashing its inputs and outputs into ${path.join(o.runDir, RUN_MANIFEST_FILE)}`);
+  const inputs = await recordInputs(o.inputs, options, runDir, cwd, o.progress);
+  const outputs = existsSync(runDir) ? await hashTree(runDir, isNotOutput, o.progress ? { progress: o.progress, task: 'hashing outputs' } : undefined) : [];
   const manifest: RunManifest = {
     format: 'nls-run/1',
     command: o.command,

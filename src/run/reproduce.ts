@@ -12,6 +12,7 @@ import { NlsError } from '../errors.js';
 import { PACKAGE_ROOT } from '../package-info.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { compareRunOutputs, DEFAULT_TOLERANCE, type RunComparison, type ToleranceSpec } from './compare.js';
+import type { Progress } from '../util/progress.js';
 import { type FoundInput, findInput } from './inputs.js';
 import { type JsonValue, readRunManifest, type RunManifest } from './manifest.js';
 
@@ -39,6 +40,8 @@ export interface ReproduceOptions {
   readonly runner?: CommandRunner;
   /** Pass `--quiet` to the replayed command. */
   readonly quiet?: boolean;
+  /** Where checking the inputs reports (hashing a large input takes seconds). */
+  readonly progress?: Progress;
 }
 
 /** What {@link reproduceRun} found. */
@@ -118,7 +121,7 @@ export async function reproduceRun(options: ReproduceOptions): Promise<Reproduce
   if (out === runDir) throw new NlsError('the reproduction would overwrite the run; fix: give another --out', { field: 'out' });
   if (existsSync(out) && (await fsp.readdir(out)).length > 0) throw new NlsError('not empty; fix: give a new or empty folder as --out', { file: out, field: 'out' });
   const found: FoundInput[] = [];
-  for (const input of manifest.inputs) found.push(await findInput(input, runDir, options.inputs));
+  for (const input of manifest.inputs) found.push(await findInput(input, runDir, options.inputs, options.progress));
   const recordedBackend = manifest.environment.backend?.name ?? (typeof manifest.options.backend === 'string' ? manifest.options.backend : undefined);
   const argv = replayArgv(manifest, found, out, options.backend);
   if (options.quiet) argv.push('--quiet');

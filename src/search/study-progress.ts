@@ -40,6 +40,13 @@ export interface StudyProgress {
   readonly lastTrial: TrialRecord;
 }
 
+/** A metric value for a progress line: integers grouped by thousands, others to 4 significant digits. */
+function formatMetric(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
+}
+
 /** Something with the shape of `Progress` (src/util/progress.ts). */
 export interface ProgressLike {
   start(task: string, total: number, firstStep?: number): void;
@@ -57,6 +64,8 @@ export class ProgressTracker {
   private filtered = 0;
   private cached = 0;
   private readonly best: (number | null)[];
+  /** For each objective, every objective value of the trial that is best in it (another trial per objective). */
+  private readonly bestTrial: (readonly number[] | null)[];
   private readonly signs: number[];
   private front: (readonly number[])[] = [];
   private hv: number | undefined;
@@ -69,6 +78,7 @@ export class ProgressTracker {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.best = objectives.map(() => null);
+    this.bestTrial = objectives.map(() => null);
     this.signs = directionSigns(objectives);
     if (referencePoint) this.hv = 0;
   }
@@ -111,7 +121,10 @@ export class ProgressTracker {
     values.forEach((v, m) => {
       const b = this.best[m];
       const s = this.signs[m] ?? 1;
-      if (b === null || b === undefined || s * v < s * b) this.best[m] = v;
+      if (b === null || b === undefined || s * v < s * b) {
+        this.best[m] = v;
+        this.bestTrial[m] = values;
+      }
     });
     if (this.front.some((p) => dominates(p, values, this.objectives) || p.every((x, m) => x === values[m]))) return;
     this.front = this.front.filter((p) => !dominates(values, p, this.objectives));
@@ -147,12 +160,21 @@ export class ProgressTracker {
     };
   }
 
-  /** Metrics for a `Progress` line: trials, best per objective, front size, hypervolume. */
+  /**
+   * Metrics for a `Progress` line: trials, the best feasible trial in each objective with its
+   * other objectives (`highest accuracy 0.6500 (params 99,840)`, `lowest params 51,200 (accuracy
+   * 0.5300)`: with several objectives these are different subnets, and each says what it is),
+   * front size, hypervolume.
+   */
   metrics(): Record<string, number | string> {
     const m: Record<string, number | string> = { trials: this.trials };
     this.objectives.forEach((o, i) => {
       const b = this.best[i];
-      if (b !== null && b !== undefined) m[`best ${o.name}`] = b;
+      const trial = this.bestTrial[i];
+      if (b === null || b === undefined || !trial) return;
+      const label = `${o.direction === 'maximize' ? 'highest' : 'lowest'} ${o.name}`;
+      const others = this.objectives.flatMap((q, j) => (j === i ? [] : [`${q.name} ${formatMetric(trial[j] ?? Number.NaN)}`]));
+      m[label] = others.length === 0 ? b : `${formatMetric(b)} (${others.join(', ')})`;
     });
     m['front'] = this.front.length;
     if (this.hv !== undefined) m['hv'] = this.hv;

@@ -348,11 +348,12 @@ describe('onnx training engine: its parts', () => {
     const stream = { write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WritableStream;
     const p = new Progress({ stream, now: () => now, heartbeatMs: 1000 });
     p.start('train', 3);
+    now = 1200;
     p.step(1, { loss: 1 });
-    now = 500;
+    now = 1700;
     p.beat(1000);
     expect(lines).toHaveLength(1);
-    now = 2600;
+    now = 3800;
     p.beat(1000);
     expect(lines[1]).toMatch(/train 1\/3 {2}step 2 running for 2\.6s/);
     p.step(3, { loss: 0.5 });

@@ -6,7 +6,7 @@ import { NlsError } from '../../errors.js';
 import { DEFAULT_TOLERANCE, type Tolerance, type ToleranceSpec } from '../../run/compare.js';
 import { REPRODUCE_EXIT, reproduceRun } from '../../run/reproduce.js';
 import { formatTable } from '../../util/table.js';
-import { emit, type GlobalOptions } from '../common.js';
+import { emit, type GlobalOptions, progressFor } from '../common.js';
 import { CommandExit } from '../exit.js';
 import { givenExplicitly } from '../recorded.js';
 import { numberArg } from '../args.js';
@@ -63,6 +63,7 @@ export const reproduceCommand: CommandModule<GlobalOptions, ReproduceArgs> = {
       inputs: pairs(argv.input, 'input'),
       tolerance: toleranceSpec(argv),
       quiet: argv.quiet || argv.json,
+      progress: progressFor(argv),
     });
     const c = result.comparison;
     emit(argv, { verdict: c.verdict, out: result.out, recordedBackend: result.recordedBackend, backend: result.backend, files: c.files, metrics: c.metrics }, () =>
