@@ -128,7 +128,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
     });
     if (result.settings.resumed) recordResumedSettings(argv, result.settings);
     const names = result.objectives.map((o) => o.name);
-    const space = await studySpace(argv.supernet, argv.space);
+    const space = await studySpace(argv.supernet, result.settings.space);
     // Ranks next to each key, when the space resolved here is the one the study searched.
     const ranks = space && space.fingerprint === result.pareto.study?.space.fingerprint ? space : undefined;
     emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, engine: result.engine, pareto: result.pareto }, () =>
