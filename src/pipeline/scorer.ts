@@ -24,6 +24,7 @@ import { assertSubspace, type Config, loadAndResolveSearchSpace, type SearchSpac
 import { loadSupernet, loadSupernetSpace } from '../supernet/artifact.js';
 import { startWorker } from '../util/worker.js';
 import { loadTaskData, prepareValidation, type TaskDataOptions } from './train-supernet.js';
+import { isBuiltinTask } from '../data/tasks.js';
 
 /** Metrics a search can optimise or constrain. */
 export const SEARCH_METRICS = {
@@ -44,6 +45,11 @@ export interface ScorerSpec {
   readonly backend: BackendRequest;
   /** Score on the first N validation examples only. */
   readonly validationSize?: number;
+  /**
+   * The split the model metrics are measured on (default `validation`, what searches select on;
+   * `test` for reporting a chosen subnet: built-in tasks have one).
+   */
+  readonly split?: 'validation' | 'test';
   /** The metrics to compute (model evaluation runs only for accuracy and loss). */
   readonly needs: readonly SearchMetric[];
   /**
@@ -130,23 +136,40 @@ export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetSc
   try {
     const { manifest, model, adapters, tokenizer, config: modelConfig } = supernet;
     const space = await scoredSpace(spec, supernet.space);
-    const data = manifest.data as { name?: string; source?: string; options?: { trainSize?: number; validationSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' } };
-    const training = manifest.training as { seed?: number; maxLength?: number };
-    const dataSource = data.name === 'spam-demo' ? 'spam-demo' : data.source;
-    if (!dataSource) throw new NlsError('the supernet manifest does not say which data it was trained on', { file: path.join(spec.supernet, 'supernet.json'), field: 'data' });
-    const taskOptions: TaskDataOptions = {
-      seed: training.seed ?? 0,
-      ...(data.options?.trainSize !== undefined ? { trainSize: data.options.trainSize } : {}),
-      ...(data.options?.validationSize !== undefined ? { validationSize: data.options.validationSize } : {}),
-      ...(data.options?.maxChars !== undefined ? { maxChars: data.options.maxChars } : {}),
-      ...(data.options?.promptStyle !== undefined ? { promptStyle: data.options.promptStyle } : {}),
+    const data = manifest.data as {
+      name?: string;
+      source?: string;
+      options?: { trainSize?: number; validationSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' };
+      taskOptions?: TaskDataOptions;
     };
-    const task = await loadTaskData(dataSource, taskOptions);
+    const training = manifest.training as { seed?: number; maxLength?: number };
+    const builtin = data.name !== undefined && isBuiltinTask(data.name);
+    const dataSource = builtin || data.name === 'spam-demo' ? data.name : data.source;
+    if (!dataSource) throw new NlsError('the supernet manifest does not say which data it was trained on', { file: path.join(spec.supernet, 'supernet.json'), field: 'data' });
+    // Built-in tasks record the options that rebuild their splits; other data, the options of the split by the run's seed.
+    const taskOptions: TaskDataOptions =
+      builtin && data.taskOptions
+        ? data.taskOptions
+        : {
+            seed: training.seed ?? 0,
+            ...(data.options?.trainSize !== undefined ? { trainSize: data.options.trainSize } : {}),
+            ...(data.options?.validationSize !== undefined ? { validationSize: data.options.validationSize } : {}),
+            ...(data.options?.maxChars !== undefined ? { maxChars: data.options.maxChars } : {}),
+            ...(data.options?.promptStyle !== undefined ? { promptStyle: data.options.promptStyle } : {}),
+          };
+    const loaded = await loadTaskData(dataSource, taskOptions);
+    const split = spec.split ?? 'validation';
+    if (split === 'test' && !(loaded.test && loaded.test.length > 0)) {
+      throw new NlsError(`the supernet's task (${loaded.name}) has no test split; fix: train on a built-in task (spam, arith, brown-cloze)`, { field: 'split' });
+    }
+    // The scored split stands in the `validation` place (its examples are what every metric reads).
+    const task = split === 'test' ? { ...loaded, validation: loaded.test! } : loaded;
     const maxLength = training.maxLength ?? 128;
     const validationTask = spec.validationSize ? { ...task, validation: task.validation.slice(0, spec.validationSize) } : task;
     const validation = prepareValidation(validationTask, tokenizer, maxLength);
     const needs = new Set(spec.needs);
     if (needs.has('accuracy') && !validation.choices) {
+      if (task.scoring === 'exact') throw new NlsError(`the task ${task.name} is scored by exact match of the generated answer; fix: use --objectives exact,params`, { field: '--objectives' });
       throw new NlsError('accuracy needs a classification or multiple-choice task; this supernet was trained on another kind; fix: use --objectives loss,params', {
         field: '--objectives',
       });

