@@ -24,6 +24,7 @@ import { exportCommand } from './commands/export.js';
 import { sparsifyCommand } from './commands/sparsify.js';
 import { reorderCommand } from './commands/reorder.js';
 import { initModelCommand } from './commands/init-model.js';
+import { replicateCommand } from './commands/replicate.js';
 import { commandIn, commandName, failureOf, helpArgv, helpCommand, ownOptionsFirst } from './args.js';
 import { GLOBAL_OPTIONS, type GlobalOptions, withGlobalOptions } from './common.js';
 import { describeInternalError, installCrashHandlers, INTERNAL_ERROR_EXIT } from './crash.js';
@@ -72,6 +73,11 @@ const RUN_INPUTS = {
   ],
   // Reads nothing: the weights come from the seed alone.
   'init-model': [],
+  replicate: [
+    { option: 'model', kind: 'model', default: 'demo' },
+    { option: 'data', kind: 'data', default: 'spam' },
+    { option: 'corpus', kind: 'text', default: 'brown' },
+  ],
   subnet: [
     { option: 'supernet', kind: 'path' },
     { option: 'pareto', kind: 'path' },
@@ -113,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(add(recorded(sparsifyCommand, RUN_INPUTS.sparsify)))
       .command(add(recorded(reorderCommand, RUN_INPUTS.reorder)))
       .command(add(recorded(initModelCommand, RUN_INPUTS['init-model'])))
+      .command(add(recorded(replicateCommand, RUN_INPUTS.replicate)))
       .command(add(reproduceCommand))
       .command(add(reportCommand))
       .command(add(helpCommand))

@@ -353,7 +353,7 @@ function rowsOf(cells: readonly CellResult[]): Map<string, MeasuredSubnet[]> {
     add('supernet max', cell.max);
     add('supernet median (heuristic)', cell.median);
     add('supernet min', cell.min);
-    for (const s of cell.searched) add(`${s.strategy === 'nsga2' ? 'NSGA-II' : 'LINAS'} at <= ${s.share * 100}% params`, s);
+    for (const s of cell.searched) add(`${s.strategy === 'nsga2' ? 'NSGA-II' : 'LINAS'} at ≤ ${s.share * 100}% params`, s);
     const chosen = cell.searched.find((s) => s.strategy === 'nsga2' && s.share === 0.5);
     if (cell.merge) add('merged into the base (NSGA-II at 50%)', { key: cell.merge.key, params: chosen?.params ?? 0, validation: NaN, test: cell.merge.mergedTest });
   }
@@ -398,10 +398,10 @@ export function summarize(budget: ReplicateBudget, references: Readonly<Record<s
       const px = (rows.get('supernet max') ?? [])[0]?.params ?? 0;
       const t = pairedTest(max, median);
       push(2, { task, base, holds: ratio >= 0.95 && pm < px, evidence: `median / max = ${ratio.toFixed(3)} at ${pm.toLocaleString('en-US')} / ${px.toLocaleString('en-US')} params; paired difference ${ci(t.difference)}`, test: t });
-      const searchedHalf = test('NSGA-II at <= 50% params');
+      const searchedHalf = test('NSGA-II at ≤ 50% params');
       if (searchedHalf.length === median.length) {
         const s = pairedTest(median, searchedHalf);
-        push(3, { task, base, holds: s.difference.mean >= 0 || s.difference.high >= 0, evidence: `NSGA-II at <= 50% params ${ci(meanInterval(searchedHalf))} vs median ${ci(meanInterval(median))}; paired difference ${ci(s.difference)}, p = ${s.p.toFixed(3)}`, test: s });
+        push(3, { task, base, holds: s.difference.mean >= 0 || s.difference.high >= 0, evidence: `NSGA-II at ≤ 50% params ${ci(meanInterval(searchedHalf))} vs median ${ci(meanInterval(median))}; paired difference ${ci(s.difference)}, p = ${s.p.toFixed(3)}`, test: s });
       }
     }
     if (base === 'sparse50') {

@@ -18,13 +18,14 @@
 import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { NlsError } from '../errors.js';
+import type { ReplicateResult } from '../pipeline/replicate.js';
 import { readRunManifest, RUN_MANIFEST_FILE, type RunManifest } from '../run/manifest.js';
 import { readJournal, type StudyHeaderRecord, type TrialRecord } from '../search/journal.js';
 import { PARETO_FORMAT, type ParetoFile } from '../search/results.js';
 import { type Config, loadSearchSpace, resolveSearchSpace, type SearchSpace, type SearchSpaceSpec, validateSearchSpaceSpec } from '../space/index.js';
 
 /** Which kind of run folder the report was made from. */
-export type ReportLayout = 'demo' | 'search' | 'train' | 'other';
+export type ReportLayout = 'demo' | 'search' | 'train' | 'replicate' | 'other';
 
 /** One line of `training-log.jsonl`: one trained configuration (pass) of one optimizer step. */
 export interface TrainingLogRecord {
@@ -165,6 +166,8 @@ export interface ReportData {
   readonly studies: readonly ReportStudy[];
   readonly predictors: readonly PredictorReport[];
   readonly demo?: DemoResultData;
+  /** An `nls replicate` study's results.json. */
+  readonly replicate?: ReplicateResult;
   /** What could not be found or did not fit, in words, for the report's notes. */
   readonly warnings: readonly string[];
 }
@@ -576,7 +579,14 @@ export async function collectReport(runDir: string, options: CollectOptions = {}
   const demoFile = path.join(dir, 'demo-result.json');
   const demo = existsSync(demoFile) ? await readDemoResult(demoFile) : undefined;
 
-  if (!manifest && !supernet && studies.length === 0 && !demo) {
+  const resultsFile = path.join(dir, 'results.json');
+  let replicate: ReplicateResult | undefined;
+  if (existsSync(resultsFile)) {
+    const r = await readJson(resultsFile, 'run nls replicate again with the same --out to rewrite it');
+    if (isObject(r) && r['format'] === 'nls-replicate/1') replicate = r as unknown as ReplicateResult;
+  }
+
+  if (!manifest && !supernet && studies.length === 0 && !demo && !replicate) {
     throw new NlsError('nothing to report: no manifest.json, supernet.json, trials.jsonl or search/ here; fix: give the --out folder of nls demo, nls search or nls train', { file: dir });
   }
 
@@ -613,7 +623,9 @@ export async function collectReport(runDir: string, options: CollectOptions = {}
   if (fingerprints.size > 1) warnings.push(`the studies searched ${fingerprints.size} different spaces; rank patterns use the first study's`);
 
   const layout: ReportLayout =
-    manifest?.command === 'demo' || (demo !== undefined && studies.length > 0)
+    manifest?.command === 'replicate' || replicate !== undefined
+      ? 'replicate'
+      : manifest?.command === 'demo' || (demo !== undefined && studies.length > 0)
       ? 'demo'
       : manifest?.command === 'search' || existsSync(path.join(dir, 'trials.jsonl'))
         ? 'search'
@@ -631,6 +643,7 @@ export async function collectReport(runDir: string, options: CollectOptions = {}
     studies,
     predictors,
     ...(demo ? { demo } : {}),
+    ...(replicate ? { replicate } : {}),
     warnings,
   };
 }

@@ -17,6 +17,7 @@
  */
 import type { GroupKind } from '../space/index.js';
 import type { ReportData } from './collect.js';
+import { resultsPlot } from './results.js';
 import { formatObjective, formatValue } from './format.js';
 import { type ChosenSubnet, type PlotTrial, type SearchAnalysis, movingAverage, smoothingWindow, stepMeans } from './analysis.js';
 import {
@@ -46,7 +47,7 @@ import {
 } from './svg.js';
 
 /** Names of the plots. */
-export type PlotId = 'pareto' | 'progression' | 'parallel' | 'ranks' | 'loss';
+export type PlotId = 'results' | 'pareto' | 'progression' | 'parallel' | 'ranks' | 'loss';
 
 /** One plot: its SVG document and what it shows. */
 export interface Plot {
@@ -614,6 +615,6 @@ export function parallelPlot(data: ReportData, a: SearchAnalysis): Plot | undefi
 
 /** Every plot the data allows, in report order. */
 export function buildPlots(data: ReportData, a: SearchAnalysis | undefined): Plot[] {
-  const out: (Plot | undefined)[] = [a ? paretoPlot(a) : undefined, a ? progressionPlot(a) : undefined, ranksPlot(data, a), a ? parallelPlot(data, a) : undefined, lossPlot(data)];
+  const out: (Plot | undefined)[] = [data.replicate ? resultsPlot(data.replicate) : undefined, a ? paretoPlot(a) : undefined, a ? progressionPlot(a) : undefined, ranksPlot(data, a), a ? parallelPlot(data, a) : undefined, lossPlot(data)];
   return out.filter((p): p is Plot => p !== undefined);
 }

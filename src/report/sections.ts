@@ -32,7 +32,7 @@ export type Block =
   | { readonly kind: 'figure'; readonly plot: Plot };
 
 /** Stable ids of the sections, in order (results first, settings last). */
-export const SECTION_IDS = ['pareto', 'progression', 'ranks', 'configurations', 'training', 'predictors', 'demo', 'settings', 'notes'] as const;
+export const SECTION_IDS = ['results', 'pareto', 'progression', 'ranks', 'configurations', 'training', 'predictors', 'demo', 'settings', 'notes'] as const;
 
 /** One of {@link SECTION_IDS}. */
 export type SectionId = (typeof SECTION_IDS)[number];
@@ -91,6 +91,7 @@ function settingsSection(data: ReportData): Section {
     demo: 'an `nls demo --out` folder',
     search: 'an `nls search --out` folder',
     train: 'a supernet folder (`nls train --out`)',
+    replicate: 'an `nls replicate --out` study folder',
     other: 'a run folder',
   };
   blocks.push({ kind: 'paragraph', text: `Run folder ${code(data.runDir)}: ${layoutText[data.layout]}.` });
@@ -404,14 +405,46 @@ function demoSection(data: ReportData): Section | undefined {
   return { id: 'demo', title, blocks };
 }
 
+/** The results of an nls replicate study: its chart, a table per task, and the findings. */
+function resultsSection(data: ReportData, plots: ReadonlyMap<PlotId, Plot>): Section | undefined {
+  const r = data.replicate;
+  if (!r) return undefined;
+  const interval = (m: { mean: number; halfWidth: number }) => (Number.isFinite(m.mean) ? `${pct(m.mean)}${Number.isFinite(m.halfWidth) ? ` ± ${(100 * m.halfWidth).toFixed(1)}` : ''}` : '–');
+  const blocks: Block[] = [
+    {
+      kind: 'paragraph',
+      text: `${r.budget.seeds} seeds x ${r.budget.tasks.length} tasks; ${r.budget.steps} training steps, ${r.budget.searchBudget} evaluations per search; accuracy on ${r.budget.testSize} test examples, searches selected on ${r.budget.validationSize} validation examples. Intervals are 95% Student-t intervals over seeds.`,
+    },
+    ...figure(plots, 'results'),
+  ];
+  for (const task of r.budget.tasks) {
+    blocks.push({ kind: 'paragraph', text: `Task ${code(task)}:` });
+    blocks.push({
+      kind: 'table',
+      header: ['base', 'subnet', 'adapter params', 'test accuracy', 'validation accuracy'],
+      rows: [
+        ...(r.references[task] ?? []).map((ref) => ['–', `${ref.name} (no model)`, '0', pct(ref.test), pct(ref.validation)]),
+        ...r.summary.filter((s) => s.task === task).map((s) => [s.base, s.row, formatValue(Math.round(s.params)), interval(s.test), interval(s.validation)]),
+      ],
+      numeric: [false, false, true, true, true],
+    });
+  }
+  blocks.push({
+    kind: 'list',
+    items: r.findings.map((f) => `${f.id}. ${f.statement}: ${f.checks.length === 0 ? 'not tested' : `held in ${f.checks.filter((c) => c.holds).length} of ${f.checks.length}`}${f.checks.map((c) => ` — ${c.task}, ${c.base}: ${c.holds ? 'holds' : 'does not hold'} (${c.evidence})`).join('')}`),
+  });
+  return { id: 'results', title: 'Results over seeds', blocks };
+}
+
 /** Build the report document of `data` with its plots. */
 export function buildDocument(data: ReportData, analysis: SearchAnalysis | undefined, plots: readonly Plot[]): ReportDocument {
   const byId = new Map(plots.map((p) => [p.id, p]));
   const notes = [...data.warnings, ...(analysis?.notes ?? [])];
-  if (!analysis && data.layout !== 'train') notes.push(NO_SEARCH);
+  if (!analysis && data.layout !== 'train' && data.layout !== 'replicate') notes.push(NO_SEARCH);
   // Results first, settings last. A section holding nothing but notes is left out and its notes
   // join the others, so no heading stands over an empty section.
   const candidates = [
+    resultsSection(data, byId),
     paretoSection(analysis, byId),
     progressionSection(analysis, byId),
     ranksSection(data, analysis, byId),

