@@ -14,8 +14,8 @@ import type { ConstraintSpec, ObjectiveSpec } from '../search/contract.js';
 import { proportionBound, ratioBound } from '../evaluate/confidence.js';
 import { type Evaluator, functionEvaluator } from '../search/evaluator.js';
 import { checkFidelities, type FidelityEstimate, racingEvaluator, type StagedObjective } from '../search/racing.js';
-import { type ParetoFile, writeParetoJson } from '../search/results.js';
-import { readJournal } from '../search/journal.js';
+import { bestFeasibleTrial, type ParetoFile, writeParetoJson } from '../search/results.js';
+import { readJournal, type TrialRecord } from '../search/journal.js';
 import { isPathSpec, loadStrategySpec } from '../search/plugins.js';
 import { defaultRegistry } from '../search/registry.js';
 import { JOURNAL_FILE, journalPath, Study, type StudyRunResult } from '../search/study.js';
@@ -23,7 +23,7 @@ import type { Config } from '../space/index.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
-import { type ConfigScorer, MODEL_METRICS, openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric, type SliceMeasurement } from './scorer.js';
+import { type ConfigScorer, createSupernetScorer, MODEL_METRICS, openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric, type SliceMeasurement } from './scorer.js';
 
 export { SEARCH_METRICS, type SearchMetric } from './scorer.js';
 
@@ -176,6 +176,8 @@ export interface SearchRunResult {
   readonly objectives: readonly ObjectiveSpec[];
   /** The settings the study ran with (on resume: the journal's). */
   readonly settings: SearchSettings;
+  /** The final choice, with its test value where the task has a test split (also written to choice.json). */
+  readonly choice?: SearchChoice;
 }
 
 /**
@@ -375,9 +377,56 @@ async function searchInLockedFolder(given: SearchRunOptions, progress: Progress)
     const result = await study.run();
     const pareto = await writeParetoJson(path.join(options.out, 'pareto.json'), study);
     if (spec.latencyPredictor !== undefined && needs.includes('latency')) await recordLatencyPredictor(options.out, spec.latencyPredictor);
-    return { backend, engine: scorer.engine, study: result, pareto, objectives, settings };
+    const choice = await finalChoice(spec, result.trials, objectives, progress);
+    if (choice) await writeFileAtomic(path.join(options.out, CHOICE_FILE), `${JSON.stringify(choice, null, 2)}\n`);
+    return { backend, engine: scorer.engine, study: result, pareto, objectives, settings, ...(choice ? { choice } : {}) };
   } finally {
     await scorer.close();
+  }
+}
+
+/** File of a search folder with its final choice (`choice.json`). */
+export const CHOICE_FILE = 'choice.json';
+
+/**
+ * The study's final choice: the best feasible trial by the objectives in order (the first
+ * objective's best, e.g. the most accurate subnet), with its first objective measured again on
+ * the test split when the supernet's task has one (built-in tasks): search selects on
+ * validation, so the validation value of the choice is optimistic; the test value is not.
+ */
+export interface SearchChoice {
+  readonly key: string;
+  readonly config: readonly number[];
+  readonly trial: number;
+  readonly metric: SearchMetric;
+  /** The first objective on the validation split (what the search selected on). */
+  readonly validation: number;
+  /** The same on the test split; absent when the task has none. */
+  readonly test?: number;
+  /** Every objective's value on validation. */
+  readonly values: Readonly<Record<string, number>>;
+}
+
+async function finalChoice(spec: ScorerSpec, trials: readonly TrialRecord[], objectives: readonly ObjectiveSpec[], progress: Progress): Promise<SearchChoice | undefined> {
+  const best = bestFeasibleTrial(trials.filter((t) => t.fidelity === undefined || t.fidelity >= 1), objectives);
+  if (!best || !best.values) return undefined;
+  const metric = objectives[0]!.name as SearchMetric;
+  const values = Object.fromEntries(objectives.map((o, i) => [o.name, best.values![i]!]));
+  const base: SearchChoice = { key: best.key, config: best.config, trial: best.number, metric, validation: best.values[0]!, values };
+  if (!MODEL_METRICS.includes(metric)) return base;
+  let testScorer;
+  try {
+    testScorer = await createSupernetScorer({ ...spec, needs: [metric], split: 'test' });
+  } catch (err) {
+    // No test split (a JSONL task, spam-demo): the choice stands on validation alone.
+    if (err instanceof NlsError && err.field === 'split') return base;
+    throw err;
+  }
+  try {
+    progress.log(`measuring the chosen subnet ${best.key} on the test split`);
+    return { ...base, test: (await testScorer.measure(best.config))[metric] };
+  } finally {
+    await testScorer.dispose();
   }
 }
 

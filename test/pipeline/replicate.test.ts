@@ -47,6 +47,10 @@ describe('nls replicate', () => {
       }
     }
     expect(r.findings.map((f) => f.checks.length)).toEqual([2, 2, 2, 1, 1]);
+    // nls search's final choice: selected on validation, measured again on test.
+    const choice = JSON.parse(await fsp.readFile(path.join(out, 'cells', 'spam', 'dense', 'seed-0', 'search-nsga2', 'choice.json'), 'utf8')) as { metric: string; validation: number; test?: number };
+    expect(choice.metric).toBe('accuracy');
+    expect(choice.test).toBeGreaterThanOrEqual(0);
     expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).toMatch(/## Findings/);
 
     // Resume: a cell without its result.json is run again (from its finished supernets and

@@ -131,7 +131,8 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
     const space = await studySpace(argv.supernet, result.settings.space);
     // Ranks next to each key, when the space resolved here is the one the study searched.
     const ranks = space && space.fingerprint === result.pareto.study?.space.fingerprint ? space : undefined;
-    emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, engine: result.engine, pareto: result.pareto }, () =>
+    const c = result.choice;
+    emit(argv, { stop: result.study.reason, evaluations: result.study.evaluations, engine: result.engine, pareto: result.pareto, ...(c ? { choice: c } : {}) }, () =>
       [
         `${result.study.evaluations} evaluations (${result.study.reason}, engine ${result.engine.name}); Pareto front of ${result.pareto.front.length} feasible subnets:`,
         '',
@@ -139,6 +140,13 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
           ['trial', 'config key', ...(ranks ? [`ranks (${ranks.rankPatternLegend()})`] : []), ...names],
           result.pareto.front.map((t) => [t.number, t.key, ...(ranks ? [ranks.rankPattern(t.config)] : []), ...t.values.map((v) => v)]),
         ),
+        ...(c
+          ? [
+              '',
+              `chosen subnet (best ${c.metric}): trial ${c.trial}, ${c.key}${ranks ? ` (${ranks.rankPattern(c.config)})` : ''}; ${c.metric} ${c.validation.toFixed(4)} on validation (selected on)` +
+                (c.test !== undefined ? `, ${c.test.toFixed(4)} on test` : ' (the task has no test split)'),
+            ]
+          : []),
       ].join('\n'),
     );
   },
