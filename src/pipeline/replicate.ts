@@ -108,7 +108,31 @@ export interface CellResult {
   readonly searched: readonly (MeasuredSubnet & { readonly strategy: string; readonly share: number })[];
   /** The SQFT row: the chosen subnet merged into the (sparse) base. */
   readonly merge?: { readonly key: string; readonly nonZerosBefore: number; readonly nonZerosAfter: number; readonly newNonZeros: number; readonly unmergedTest: number; readonly mergedTest: number };
+  /** The LoNAS row (dense base, widthTasks): an elastic-width supernet searched for FLOPs. */
+  readonly widths?: WidthsResult;
 }
+
+/**
+ * The LoNAS row of a cell: in an elastic-width supernet (search-spaces/demo-widths.json, MLP
+ * channels reordered by importance), the subnet with the fewest FLOPs whose validation accuracy
+ * is within {@link WIDTH_TOLERANCE} of the width supernet's max subnet, merged into the smaller
+ * model it deploys and timed against the merged max subnet on the onnx engine.
+ */
+export interface WidthsResult {
+  readonly key: string;
+  /** Its FLOPs per token as a share of the max subnet's. */
+  readonly flopsShare: number;
+  readonly max: MeasuredSubnet;
+  readonly chosen: MeasuredSubnet;
+  /** Median forward latency of the merged models (ms per run of the test rows' first batch). */
+  readonly maxLatencyMs: number;
+  readonly chosenLatencyMs: number;
+  /** maxLatencyMs / chosenLatencyMs. */
+  readonly speedup: number;
+}
+
+/** How far below the width supernet's max subnet (validation accuracy) the LoNAS choice may be. */
+export const WIDTH_TOLERANCE = 0.02;
 
 /** Learning rates: SparsePEFT masks half of each update, so the sparse bases need a larger one (docs/benchmarks.md). */
 const LEARNING_RATE: Record<ReplicateBase, number> = { dense: 2e-3, sparse50: 4e-3, 'sparse50-int4': 4e-3 };
@@ -280,10 +304,12 @@ async function runCell(c: CellRun): Promise<CellResult> {
     const sum = (f: (m: (typeof r.report.modules)[number]) => number) => r.report.modules.reduce((s, m) => s + f(m), 0);
     merge = { key: chosen.key, nonZerosBefore: sum((m) => m.nonZerosBefore), nonZerosAfter: sum((m) => m.nonZerosAfter), newNonZeros: sum((m) => m.newNonZeros), unmergedTest: chosen.test, mergedTest };
   }
+  const widths = c.base === 'dense' && c.budget.widthTasks.includes(c.task) ? await widthsRow(c, metric) : undefined;
   return {
     task: c.task,
     base: c.base,
     seed: c.seed,
+    ...(widths ? { widths } : {}),
     baseModel: {
       key: '',
       params: 0,
@@ -297,6 +323,97 @@ async function runCell(c: CellRun): Promise<CellResult> {
     searched,
     ...(merge ? { merge } : {}),
   };
+}
+
+/** The LoNAS row of a cell (see {@link WidthsResult}). */
+async function widthsRow(c: CellRun, metric: SearchMetric): Promise<WidthsResult | undefined> {
+  const supernetDir = path.join(c.dir, 'widths-supernet');
+  const trained = await runSupernetTraining({
+    model: c.baseDir,
+    data: c.task,
+    space: 'demo-widths',
+    out: supernetDir,
+    rule: 'uniform',
+    // Width supernets share adapters across five widths per layer: they need twice the steps (docs/widths.md).
+    steps: 2 * c.budget.steps,
+    lr: LEARNING_RATE.dense,
+    warmupSteps: Math.max(1, Math.round(c.budget.steps / 5)),
+    batchSize: c.budget.batchSize,
+    gradAccum: 1,
+    maxLength: c.budget.maxLength,
+    weightDecay: 0,
+    seed: c.seed,
+    engine: c.engine,
+    checkpointEvery: 2 * c.budget.steps,
+    resume: existsSync(path.join(supernetDir, 'checkpoints', 'latest.json')),
+    reorderWidths: true,
+    taskOptions: taskOptionsOf(c),
+    progress: c.progress,
+  });
+  const searchDir = path.join(c.dir, 'widths-search');
+  const r = await runSearch({
+    supernet: supernetDir,
+    strategy: 'nsga2',
+    objectives: [metric, 'flops'],
+    budget: c.budget.searchBudget,
+    seed: c.seed,
+    out: searchDir,
+    resume: existsSync(path.join(searchDir, 'trials.jsonl')),
+    engine: c.engine,
+    progress: c.progress,
+  });
+  const maxVal = trained.validation.find((m) => m.name === 'max')!;
+  const maxTest = trained.test?.find((m) => m.name === 'max')?.accuracy ?? NaN;
+  const complete = r.study.trials.filter((t) => t.state === 'complete' && t.values);
+  const maxFlops = Math.max(...complete.map((t) => t.values![1]!));
+  const eligible = complete.filter((t) => t.values![0]! >= (maxVal.accuracy ?? 0) - WIDTH_TOLERANCE).sort((a, b) => a.values![1]! - b.values![1]! || b.values![0]! - a.values![0]!);
+  const chosen = eligible[0];
+  if (!chosen) return undefined;
+  const testScorer = await createSupernetScorer({ supernet: supernetDir, backend: 'wasm', needs: [metric], split: 'test', engine: 'onnx' });
+  let chosenTest: number;
+  try {
+    chosenTest = (await testScorer.measure(chosen.config))[metric] ?? NaN;
+  } finally {
+    await testScorer.dispose();
+  }
+  // Both subnets merged into the models they deploy, timed side by side on the onnx engine.
+  const maxDir = path.join(c.dir, 'widths-merge-max');
+  const chosenDir = path.join(c.dir, 'widths-merge-chosen');
+  if (!existsSync(path.join(maxDir, 'config.json'))) await runMerge({ supernet: supernetDir, choice: { kind: 'heuristic', name: 'max' }, out: maxDir, backend: 'wasm', progress: c.progress });
+  if (!existsSync(path.join(chosenDir, 'config.json'))) await runMerge({ supernet: supernetDir, choice: { kind: 'key', key: chosen.key }, out: chosenDir, backend: 'wasm', progress: c.progress });
+  const [maxLatencyMs = NaN, chosenLatencyMs = NaN] = await mergedLatencies([maxDir, chosenDir], c);
+  return {
+    key: chosen.key,
+    flopsShare: chosen.values![1]! / maxFlops,
+    max: { key: maxVal.key, params: maxVal.adapterParameters, validation: maxVal.accuracy ?? NaN, test: maxTest },
+    chosen: { key: chosen.key, params: 0, validation: chosen.values![0]!, test: chosenTest },
+    maxLatencyMs,
+    chosenLatencyMs,
+    speedup: maxLatencyMs / chosenLatencyMs,
+  };
+}
+
+/** Median latency (ms) of each merged model folder scoring the same rows on the onnx engine, timed round robin. */
+async function mergedLatencies(dirs: readonly string[], c: CellRun): Promise<number[]> {
+  const { measureRoundRobin } = await import('../predict/measure.js');
+  const { loadModelFolder } = await import('../model/model-folder.js');
+  const { createOnnxEngine } = await import('../engine/onnx/engine.js');
+  const { loadTaskData, encodeRows } = await import('./train-supernet.js');
+  const task = await loadTaskData(c.task, taskOptionsOf(c));
+  const engines = [];
+  try {
+    for (const dir of dirs) {
+      const folder = await loadModelFolder(dir);
+      engines.push({ engine: await createOnnxEngine(folder.model, undefined, { form: 'merged' }), rows: encodeRows(task.test!.slice(0, 64), folder.tokenizer, c.budget.maxLength), dispose: () => folder.model.dispose() });
+    }
+    const runs = engines.map((e) => async () => void (await e.engine.scoreRows(e.rows)));
+    return (await measureRoundRobin(runs, { warmup: 2, repeats: 15 })).map((m) => m.medianMs);
+  } finally {
+    for (const e of engines) {
+      await e.engine.dispose();
+      e.dispose();
+    }
+  }
 }
 
 /** The cell's task options: the fixed task seed and the budget's sizes. */
@@ -440,6 +557,18 @@ export function formatResults(r: ReplicateResult): string {
     lines.push(`## ${task}`, '', '| base | subnet | adapter params | test accuracy (mean ± 95% CI) | validation |', '| --- | --- | --- | --- | --- |');
     for (const ref of r.references[task] ?? []) lines.push(`| - | ${ref.name} (no model: ${ref.description}) | 0 | ${pct(ref.test)} | ${pct(ref.validation)} |`);
     for (const s of r.summary.filter((x) => x.task === task)) lines.push(`| ${s.base} | ${s.row} | ${Math.round(s.params).toLocaleString('en-US')} | ${ci(s.test)} | ${Number.isFinite(s.validation.mean) ? ci(s.validation) : '-'} |`);
+    lines.push('');
+  }
+  const widthCells = r.cells.filter((c) => c.widths);
+  if (widthCells.length > 0) {
+    lines.push('## LoNAS row: elastic MLP widths', '', `The fastest subnet of an elastic-width supernet within ${WIDTH_TOLERANCE * 100} points of its max subnet on validation, merged and timed against the merged max subnet on the onnx engine.`, '');
+    lines.push('| task | seeds | FLOPs share | measured speedup | max test accuracy | chosen test accuracy |', '| --- | --- | --- | --- | --- | --- |');
+    for (const task of r.budget.widthTasks) {
+      const ws = widthCells.filter((c) => c.task === task).map((c) => c.widths!);
+      if (ws.length === 0) continue;
+      const mi = (xs: number[]) => meanInterval(xs);
+      lines.push(`| ${task} | ${ws.length} | ${ci(mi(ws.map((w) => w.flopsShare)))} | ${mi(ws.map((w) => w.speedup)).mean.toFixed(2)}x (${ws.map((w) => w.speedup.toFixed(2)).join(', ')}) | ${ci(mi(ws.map((w) => w.max.test)))} | ${ci(mi(ws.map((w) => w.chosen.test)))} |`);
+    }
     lines.push('');
   }
   lines.push('## Findings', '');

@@ -14,12 +14,12 @@ import { nls } from '../helpers/cli.js';
 
 let dir: string;
 let model: string;
-const budget: ReplicateBudget = { ...REPLICATE_BUDGETS.smoke, seeds: 2, steps: 6, searchBudget: 4, validationSize: 24, testSize: 24, trainSize: 64, maxLength: 64 };
+const budget: ReplicateBudget = { ...REPLICATE_BUDGETS.smoke, seeds: 2, steps: 6, searchBudget: 4, validationSize: 24, testSize: 24, trainSize: 64, maxLength: 64, widthTasks: ['spam'] };
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-replicate-'));
   model = path.join(dir, 'model');
-  await initModelFolder({ out: model, hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, intermediateSize: 64, seed: 1, backend: 'wasm' });
+  await initModelFolder({ out: model, hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, intermediateSize: 704, seed: 1, backend: 'wasm' });
 }, 120_000);
 afterAll(async () => {
   await fsp.rm(dir, { recursive: true, force: true });
@@ -40,6 +40,12 @@ describe('nls replicate', () => {
         expect(m.test).toBeGreaterThanOrEqual(0);
         expect(m.test).toBeLessThanOrEqual(1);
       }
+      if (c.base === 'dense') {
+        // LoNAS: the chosen width subnet has no more FLOPs than the max, and both were timed.
+        expect(c.widths!.flopsShare).toBeLessThanOrEqual(1);
+        expect(c.widths!.speedup).toBeGreaterThan(0);
+        expect(c.widths!.chosen.test).toBeGreaterThanOrEqual(0);
+      } else expect(c.widths).toBeUndefined();
       if (c.base === 'sparse50') {
         // SQFT: the merge keeps every zero of the sparse base.
         expect(c.merge!.newNonZeros).toBe(0);
@@ -51,7 +57,7 @@ describe('nls replicate', () => {
     const choice = JSON.parse(await fsp.readFile(path.join(out, 'cells', 'spam', 'dense', 'seed-0', 'search-nsga2', 'choice.json'), 'utf8')) as { metric: string; validation: number; test?: number };
     expect(choice.metric).toBe('accuracy');
     expect(choice.test).toBeGreaterThanOrEqual(0);
-    expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).toMatch(/## Findings/);
+    expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).toMatch(/## LoNAS row[^]*## Findings/);
 
     // Resume: a cell without its result.json is run again (from its finished supernets and
     // searches) to the same result; the others are read back.
@@ -60,7 +66,12 @@ describe('nls replicate', () => {
     await fsp.rm(path.join(cellDir, 'result.json'));
     await fsp.rm(path.join(cellDir, 'search-linas'), { recursive: true });
     const again = await runReplicate({ out, budget, model, engine: 'onnx', progress: quiet });
-    expect(await fsp.readFile(path.join(cellDir, 'result.json'), 'utf8')).toBe(before);
+    // Everything but the LoNAS row's timings (measured again) is the same.
+    const untimed = (json: string) => {
+      const c = JSON.parse(json) as CellResult & { widths?: Record<string, unknown> };
+      return c.widths ? { ...c, widths: { ...c.widths, maxLatencyMs: 0, chosenLatencyMs: 0, speedup: 0 } } : c;
+    };
+    expect(untimed(await fsp.readFile(path.join(cellDir, 'result.json'), 'utf8'))).toEqual(untimed(before));
     expect(again.summary).toEqual(r.summary);
 
     const report = await nls('report', out, '--out', path.join(dir, 'report'));
