@@ -18,7 +18,14 @@ export interface DemoTextOptions {
   readonly ranks?: { readonly of: (key: string) => string; readonly legend: string };
 }
 
-const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+const pct = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : `${(x * 100).toFixed(1)}%`);
+
+/** How the setup line names each built-in task. */
+const TASK_TITLES: Readonly<Record<string, string>> = {
+  spam: 'Spam classification (SpamAssassin e-mails)',
+  'brown-cloze': 'Brown cloze (a blanked word of a held-out Brown sentence, 4 candidates)',
+  arith: 'Arithmetic word problems (exact match)',
+};
 const count = (x: number | undefined): string => (x === undefined ? '-' : x.toLocaleString('en-US'));
 
 /** A column of a table printed row by row. */
@@ -77,20 +84,24 @@ export function demoTextPrinter(options: DemoTextOptions = {}): (section: DemoSe
           { header: 'config key', width: key('config key') },
           { header: 'adapter params', width: width('adapter params', '204,800,000'), numeric: true },
           { header: 'val loss', width: 8, numeric: true },
-          { header: 'accuracy', width: 8, numeric: true },
+          { header: 'val acc', width: 8, numeric: true },
+          { header: 'test acc', width: 8, numeric: true },
           ...(ranks ? [{ header: `ranks (${ranks.legend})`, width: 0, last: true }] : []),
         ]);
         strategies = new StreamedTable([
           { header: 'strategy', width: width('strategy', ...s.strategies) },
           { header: 'evaluations', width: 11, numeric: true },
           { header: 'new', width: 4, numeric: true },
-          { header: 'best feasible: accuracy', width: 23, numeric: true },
+          { header: 'best feasible: val acc', width: 22, numeric: true },
           { header: 'params', width: width('params', '204,800,000'), numeric: true },
           { header: 'config key', width: key('config key') },
           ...(ranks ? [{ header: 'ranks', width: 0, last: true }] : []),
         ]);
+        const title = TASK_TITLES[s.task.name] ?? `Task ${s.task.name}`;
+        const refs = (s.task.references ?? []).map((r) => `${r.name} ${pct(r.test)}`).join(', ');
         return [
-          `Spam classification (SpamAssassin), ${s.task.validation} validation emails; majority class: ${pct(s.task.majorityAccuracy)}`,
+          `${title}: ${s.task.train} training, ${s.task.validation} validation (search selects on it), ${s.task.test} test examples (results reported on it)`,
+          ...(refs ? [`Reference points needing no model (test): ${refs}`] : []),
           `Search space ${s.space.name}: ${BigInt(s.space.cardinality).toLocaleString('en-US')} subnets; backend ${s.backend.name}`,
         ].join('\n');
       }
@@ -101,7 +112,7 @@ export function demoTextPrinter(options: DemoTextOptions = {}): (section: DemoSe
       case 'rows': {
         const table = models ?? new StreamedTable([]);
         return table.rows(
-          section.rows.map((r) => [r.description, r.key || '-', count(r.adapterParameters), r.loss.toFixed(4), pct(r.accuracy), ...(ranks ? [r.key ? ranks.of(r.key) : '-'] : [])]),
+          section.rows.map((r) => [r.description, r.key || '-', count(r.adapterParameters), r.loss.toFixed(4), pct(r.accuracy), pct(r.test), ...(ranks ? [r.key ? ranks.of(r.key) : '-'] : [])]),
           '\n',
         );
       }
@@ -116,20 +127,23 @@ export function demoTextPrinter(options: DemoTextOptions = {}): (section: DemoSe
       }
       case 'search': {
         const s = section.search;
+        const test = s.test ?? {};
+        const bests = s.strategies.filter((o) => o.best).map((o) => `${o.label} ${pct(test[o.best!.key])}`);
         return [
           '',
-          `${s.measured} subnets measured in ${formatDuration(s.seconds)} (engine ${s.engine.name}). Pareto front over all strategies (feasible subnets):`,
+          `${s.measured} subnets measured in ${formatDuration(s.seconds)} (engine ${s.engine.name}). Pareto front over all strategies (feasible subnets; val acc is what the search selected on):`,
           formatTable(
-            ['accuracy', 'adapter params', 'config key', 'found by', ...(ranks ? [`ranks (${ranks.legend})`] : [])],
-            s.front.map((m) => [pct(m.metrics['accuracy']), m.metrics['params'] ?? '-', m.key, m.foundBy.join(', '), ...(ranks ? [ranks.of(m.key)] : [])]),
+            ['val acc', 'test acc', 'adapter params', 'config key', 'found by', ...(ranks ? [`ranks (${ranks.legend})`] : [])],
+            s.front.map((m) => [pct(m.metrics['accuracy']), pct(test[m.key]), m.metrics['params'] ?? '-', m.key, m.foundBy.join(', '), ...(ranks ? [ranks.of(m.key)] : [])]),
           ),
+          ...(bests.length > 0 ? [`Test accuracy of each strategy's best feasible subnet: ${bests.join(', ')}`] : []),
         ].join('\n');
       }
       case 'merge': {
         const m = section.merge;
         return [
           '',
-          `Merged subnet ${m.key} (${ranks ? `ranks ${ranks.of(m.key)}, ` : ''}accuracy ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after, ${m.newNonZeros} pruned weights filled in (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
+          `Merged subnet ${m.key} (${ranks ? `ranks ${ranks.of(m.key)}, ` : ''}val acc ${pct(m.accuracy)}, ${m.params.toLocaleString('en-US')} adapter params) into the sparse base; the merged model's test acc ${pct(m.test)}: non-zeros ${m.nonZerosBefore.toLocaleString('en-US')} before, ${m.nonZerosAfter.toLocaleString('en-US')} after, ${m.newNonZeros} pruned weights filled in (sparsity kept); max |logit diff| vs base + adapter ${m.maxLogitDiff.toExponential(1)}`,
         ].join('\n');
       }
     }

@@ -35,7 +35,11 @@ import { Progress } from '../util/progress.js';
 import { type CompareStrategiesResult, type ComparedStrategy, compareStrategies, type StrategyOutcome } from './compare-strategies.js';
 import { runTrainEvalJob, runTrainEvalJobInWorker, type TrainEvalJob, type TrainEvalResult } from './train-eval-job.js';
 import { resolveTrainingEngine } from '../train/engines.js';
-import { BUILTIN_SPAM_TASK, runSupernetTraining, type SubnetMetrics } from './train-supernet.js';
+import { loadTaskData, runSupernetTraining, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
+import type { ReferencePoint } from '../data/tasks.js';
+import { createSupernetScorer } from './scorer.js';
+import { evaluateModelOnTask } from './evaluate-model.js';
+import { resolveEngine } from '../engine/select.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -50,9 +54,12 @@ export interface DemoOptions {
   readonly modelDir?: string;
   /** Optimizer steps of each training run (default {@link DEMO_STEPS}). */
   readonly steps?: number;
-  /** Training / validation examples of the spam task (defaults 480 / 100). */
+  /** The built-in task (default {@link DEMO_TASK}): `spam` or `brown-cloze` (scored by candidate log-likelihood). */
+  readonly task?: DemoTask;
+  /** Training / validation / test examples of the task (defaults 2000 / 500 / 500). */
   readonly trainSize?: number;
   readonly validationSize?: number;
+  readonly testSize?: number;
   /**
    * Use both cores (default true): on the tfjs engine the LoRA baseline trains in a worker thread
    * beside the supernet (wasm uses one core each); the onnx engine trains them one after the
@@ -109,14 +116,28 @@ export type DemoSection =
 export interface DemoRow extends SubnetMetrics {
   /** What the row is, e.g. "NLS supernet, median subnet". */
   readonly description: string;
+  /** Accuracy on the test split (`accuracy` is on validation). */
+  readonly test?: number;
 }
+
+/** The demo's tasks: the built-in tasks scored by candidate log-likelihood. */
+export type DemoTask = 'spam' | 'brown-cloze';
 
 /** What {@link runDemo} returns. */
 export interface DemoResult {
   readonly backend: BackendInfo;
   readonly model: string;
   readonly space: { readonly name: string; readonly genes: number; readonly cardinality: string };
-  readonly task: { readonly name: string; readonly train: number; readonly validation: number; readonly majorityAccuracy: number };
+  readonly task: {
+    readonly name: string;
+    readonly train: number;
+    readonly validation: number;
+    readonly test: number;
+    /** The majority class's (spam) or chance's (cloze) validation accuracy. */
+    readonly majorityAccuracy: number;
+    /** Reference points that need no model, on validation and test. */
+    readonly references: readonly ReferencePoint[];
+  };
   readonly steps: number;
   readonly rows: readonly DemoRow[];
   /** The search stage (absent when `searchBudget` is 0). */
@@ -137,6 +158,8 @@ export interface DemoSearch extends CompareStrategiesResult {
   /** The parameter budget of the `params<=` constraint: half the supernet's adapter parameters. */
   readonly paramsBound: number;
   readonly seconds: number;
+  /** Test accuracy of each strategy's best feasible subnet and of the front's most accurate one, by configuration key (selected on validation, reported on test). */
+  readonly test: Readonly<Record<string, number>>;
 }
 
 /**
@@ -146,7 +169,10 @@ export interface DemoSearch extends CompareStrategiesResult {
 export interface DemoMerge {
   /** The configuration merged: the most accurate feasible subnet of the combined front. */
   readonly key: string;
+  /** Its validation accuracy (what it was chosen on). */
   readonly accuracy: number;
+  /** The merged model's test accuracy. */
+  readonly test: number;
   readonly params: number;
   /**
    * Non-zeros of the adapted modules before and after the merge (equal on a float base; on a
@@ -175,14 +201,17 @@ export const DEMO_SPARSITY = 0.5;
 /** Learning rate of the demo's supernet on a sparse base (the dense runs use 2e-3). */
 export const DEMO_SPARSE_LR = 4e-3;
 
+/** The demo's default task (docs/benchmarks.md says why). */
+export const DEMO_TASK: DemoTask = 'spam';
+
 /**
- * Characters of each email kept (mostly its subject line), so that prompt + label fit in 64 byte
- * tokens: a word-count naive Bayes gets 90% on these 48 characters (94% on 110), and a training
- * step costs half of a 128-token one, which buys the steps the adapters need within the demo's
- * time budget.
+ * Per task: tokens per example and (spam) characters kept per e-mail; longer prompts are cut
+ * from the left, so the end of the text and the answer stay.
  */
-const DEMO_MAX_CHARS = 48;
-const DEMO_MAX_LENGTH = 64;
+const DEMO_TASK_SETTINGS: Readonly<Record<DemoTask, { readonly maxLength: number; readonly maxChars?: number }>> = {
+  spam: { maxLength: 128, maxChars: 120 },
+  'brown-cloze': { maxLength: 160 },
+};
 /** Default optimizer steps of the demo's training runs. */
 export const DEMO_STEPS = 150;
 /** Default evaluations of each of the demo's random, NSGA-II and hill-climbing searches. */
@@ -204,9 +233,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const spaceFile = builtinSearchSpacePath('demo');
   const space = await demoSearchSpace();
   const steps = options.steps ?? DEMO_STEPS;
-  const trainSize = options.trainSize ?? 480;
-  const validationSize = options.validationSize ?? 100;
-  progress.log(`backend ${backend.name}; model ${options.modelDir ?? 'models/demo'}; space ${space.name} (${space.cardinality().toLocaleString('en-US')} subnets); task ${BUILTIN_SPAM_TASK} (${trainSize} train / ${validationSize} validation)`);
+  const taskName = options.task ?? DEMO_TASK;
+  const settings = DEMO_TASK_SETTINGS[taskName];
+  if (!settings) throw new NlsError(`the demo runs the tasks ${Object.keys(DEMO_TASK_SETTINGS).join(', ')}, not ${JSON.stringify(taskName)}`, { field: '--task' });
+  const trainSize = options.trainSize ?? 2000;
+  const validationSize = options.validationSize ?? 500;
+  const testSize = options.testSize ?? 500;
+  const taskOptions = { seed, trainSize, validationSize, testSize, ...(settings.maxChars !== undefined ? { maxChars: settings.maxChars } : {}) };
+  const taskData = await loadTaskData(taskName, taskOptions);
+  const references = taskData.references ?? [];
+  const majority = references.find((r) => r.name === 'majority' || r.name === 'chance');
+  const taskInfo: DemoResult['task'] = { name: taskName, train: taskData.train.length, validation: taskData.validation.length, test: taskData.test?.length ?? 0, majorityAccuracy: majority?.validation ?? NaN, references };
+  progress.log(`backend ${backend.name}; model ${options.modelDir ?? 'models/demo'}; space ${space.name} (${space.cardinality().toLocaleString('en-US')} subnets); task ${taskName} (${taskInfo.train} train / ${taskInfo.validation} validation / ${taskInfo.test} test)`);
 
   const out = options.out ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-demo-')));
   const supernetDir = path.join(out, 'supernet');
@@ -230,7 +268,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       backend,
       space: { name: space.name, genes: space.size, cardinality: space.cardinality().toString() },
       keyWidth: space.key(space.maxConfig()).length,
-      task: { name: BUILTIN_SPAM_TASK, train: trainSize, validation: validationSize, majorityAccuracy: Math.ceil(validationSize / 2) / validationSize },
+      task: taskInfo,
       steps,
       rowDescriptions: Object.values(describe),
       strategies: searchBudget > 0 ? demoStrategies(searchBudget, 0).map((s) => s.label ?? s.strategy) : [],
@@ -269,14 +307,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       backend: backendRequest,
       engine: trainingEngine,
       modelDir: baseDir,
-      data: BUILTIN_SPAM_TASK,
-      taskOptions: { seed, trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
+      data: taskName,
+      taskOptions,
       spaceFile,
       steps,
       lr: 2e-3,
       warmupSteps: Math.max(1, Math.round(steps / 10)),
       batchSize: 8,
-      maxLength: DEMO_MAX_LENGTH,
+      maxLength: settings.maxLength,
       seed,
       ...(options.json ? { json: true } : {}),
     };
@@ -298,7 +336,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const trainSupernetHere = () =>
       runSupernetTraining({
         model: baseDir,
-        data: BUILTIN_SPAM_TASK,
+        data: taskName,
         space: spaceFile,
         out: supernetDir,
         rule: 'uniform',
@@ -314,15 +352,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         seed,
         backend: backendRequest,
         checkpointEvery: steps,
-        taskOptions: { trainSize, validationSize, maxChars: DEMO_MAX_CHARS },
+        taskOptions,
         adapterMode,
         engine: trainingEngine,
         progress,
       });
-    const described = (metrics: readonly SubnetMetrics[]): DemoRow[] => metrics.map((m) => ({ ...m, description: describe[m.name] ?? m.name }));
+    const described = (metrics: readonly SubnetMetrics[], test?: readonly SubnetMetrics[]): DemoRow[] =>
+      metrics.map((m) => {
+        const t = test?.find((x) => x.name === m.name)?.accuracy;
+        return { ...m, description: describe[m.name] ?? m.name, ...(t !== undefined ? { test: t } : {}) };
+      });
     // Each run's rows are handed on as soon as it has evaluated them.
-    const baselineDone = (b: TrainEvalResult) => (section({ kind: 'rows', stage: 'baselines', rows: described(b.metrics) }), b);
-    const supernetDone = (s: Awaited<ReturnType<typeof trainSupernetHere>>) => (section({ kind: 'rows', stage: 'supernet', rows: described(s.validation) }), s);
+    const baselineDone = (b: TrainEvalResult) => (section({ kind: 'rows', stage: 'baselines', rows: described(b.metrics, b.test) }), b);
+    const supernetDone = (s: Awaited<ReturnType<typeof trainSupernetHere>>) => (section({ kind: 'rows', stage: 'supernet', rows: described(s.validation, s.test) }), s);
     let baseline: TrainEvalResult;
     let supernet: Awaited<ReturnType<typeof trainSupernetHere>>;
     if (sequential) {
@@ -332,7 +374,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       // The baseline's worker prints its own progress lines beside the supernet's.
       [baseline, supernet] = await Promise.all([runTrainEvalJobInWorker(baselineJob).then(baselineDone), trainSupernetHere().then(supernetDone)]);
     }
-    const rows = [...described(baseline.metrics), ...described(supernet.validation)];
+    const rows = [...described(baseline.metrics, baseline.test), ...described(supernet.validation, supernet.test)];
 
     let search: DemoSearch | undefined;
     if (searchBudget > 0) {
@@ -353,17 +395,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         progress,
         onStrategy: (outcome) => section({ kind: 'strategy', outcome, paramsBound }),
       });
-      search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000 };
+      // Selected on validation, reported on test: every strategy's best and the front's most accurate.
+      const chosen = new Map<string, readonly number[]>();
+      for (const o of compared.strategies) if (o.best) chosen.set(o.best.key, space.parseKey(o.best.key));
+      const top = mostAccurate(compared.front);
+      if (top) chosen.set(top.key, space.parseKey(top.key));
+      progress.log(`measuring the ${chosen.size} chosen subnets on the test split`);
+      const test = await testAccuracies(supernetDir, [...chosen.values()], backendRequest, options.engine);
+      search = { ...compared, paramsBound, seconds: (performance.now() - started) / 1000, test: Object.fromEntries([...chosen.keys()].map((k, i) => [k, test[i]!])) };
       section({ kind: 'search', search });
     }
-    const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, space, backendRequest, seed, progress) : undefined;
+    const merge = (sparsity > 0 || options.quantization) && search ? await mergeAndExport(supernetDir, out, search, space, backendRequest, seed, progress, { task: taskName, taskOptions, maxLength: settings.maxLength, ...(options.engine ? { engine: options.engine } : {}) }) : undefined;
     if (merge) section({ kind: 'merge', merge });
     const result: DemoResult = {
       backend,
       model: options.modelDir ?? 'models/demo',
       space: { name: space.name, genes: space.size, cardinality: space.cardinality().toString() },
-      // The task is balanced by construction: the majority class is right half the time.
-      task: { name: BUILTIN_SPAM_TASK, train: trainSize, validation: validationSize, majorityAccuracy: Math.ceil(validationSize / 2) / validationSize },
+      task: taskInfo,
       steps,
       rows,
       ...(search ? { search } : {}),
@@ -385,8 +433,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
  * Merge the most accurate feasible subnet of the combined front into the sparse base (the
  * supernet's SparsePEFT mode makes the merge sparsity-aware) and check that it added no non-zero.
  */
-async function mergeAndExport(supernetDir: string, out: string, search: DemoSearch, space: SearchSpace, backend: BackendRequest, seed: number, progress: Progress): Promise<DemoMerge> {
-  const best = [...search.front].sort((a, b) => (b.metrics.accuracy ?? 0) - (a.metrics.accuracy ?? 0) || (a.metrics.params ?? 0) - (b.metrics.params ?? 0))[0];
+async function mergeAndExport(
+  supernetDir: string,
+  out: string,
+  search: DemoSearch,
+  space: SearchSpace,
+  backend: BackendRequest,
+  seed: number,
+  progress: Progress,
+  task: { readonly task: DemoTask; readonly taskOptions: TaskDataOptions; readonly maxLength: number; readonly engine?: EngineRequest },
+): Promise<DemoMerge> {
+  const best = mostAccurate(search.front);
   if (!best) throw new NlsError('the search found no feasible subnet to merge', { field: 'search' });
   const choice = { kind: 'key', key: best.key } as const;
   const mergedDir = path.join(out, 'merged');
@@ -397,9 +454,12 @@ async function mergeAndExport(supernetDir: string, out: string, search: DemoSear
   const after = total(report, 'nonZerosAfter');
   const created = total(report, 'newNonZeros');
   if (created !== 0) throw new NlsError(`the merge filled in ${created} pruned weights (${before} non-zeros before, ${after} after)`, { file: mergedDir });
+  progress.log('measuring the merged model on the test split');
+  const test = await evaluateModelOnTask(mergedDir, task.task, task.taskOptions, 'test', task.maxLength, task.engine ? { engine: task.engine } : {});
   return {
     key: best.key,
     accuracy: best.metrics.accuracy ?? Number.NaN,
+    test,
     params: best.metrics.params ?? Number.NaN,
     nonZerosBefore: before,
     nonZerosAfter: after,
@@ -407,6 +467,23 @@ async function mergeAndExport(supernetDir: string, out: string, search: DemoSear
     maxLogitDiff: report.logits.maxAbsDiff,
     mergedDir,
   };
+}
+
+/** The front's most accurate member (fewer parameters on ties). */
+function mostAccurate<T extends { readonly metrics: Readonly<Record<string, number | undefined>> }>(front: readonly T[]): T | undefined {
+  return [...front].sort((a, b) => (b.metrics['accuracy'] ?? 0) - (a.metrics['accuracy'] ?? 0) || (a.metrics['params'] ?? 0) - (b.metrics['params'] ?? 0))[0];
+}
+
+/** Test accuracy of configurations of a supernet (its task's test split). */
+async function testAccuracies(supernetDir: string, configs: readonly (readonly number[])[], backend: BackendRequest, engine: EngineRequest | undefined): Promise<number[]> {
+  const scorer = await createSupernetScorer({ supernet: supernetDir, backend, needs: ['accuracy'], split: 'test', engine: await resolveEngine(engine ?? 'auto') });
+  try {
+    const out: number[] = [];
+    for (const c of configs) out.push((await scorer.measure([...c])).accuracy ?? NaN);
+    return out;
+  } finally {
+    await scorer.dispose();
+  }
 }
 
 /**

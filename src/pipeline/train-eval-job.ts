@@ -13,6 +13,7 @@ import { startWorker } from '../util/worker.js';
 import { encodeRows, evaluateSubnets, openSupernetRun, prepareValidation, type SubnetMetrics, type TaskDataOptions } from './train-supernet.js';
 import type { AdapterMode } from '../supernet/adapter-mode.js';
 import type { EngineRequest } from '../engine/types.js';
+import { createOnnxEngine } from '../engine/onnx/engine.js';
 
 /** Which configuration a named subnet is: a heuristic of the space, or `off` (no adapters). */
 export type SubnetChoice = 'max' | 'median' | 'min' | 'off';
@@ -46,7 +47,10 @@ export interface TrainEvalJob {
 
 /** What a job returns. */
 export interface TrainEvalResult {
+  /** The subnets on the validation split. */
   readonly metrics: readonly SubnetMetrics[];
+  /** The same on the test split, when the task has one. */
+  readonly test?: readonly SubnetMetrics[];
   readonly trainSeconds: number;
   readonly finalLoss: number;
 }
@@ -80,16 +84,17 @@ export async function runTrainEvalJob(job: TrainEvalJob, reporter?: Progress): P
       progress,
     });
     const configs = { max: space.maxConfig(), median: space.medianConfig(), min: space.minConfig(), off: undefined };
-    const metrics = await evaluateSubnets(
-      model,
-      adapters,
-      space,
-      prepareValidation(task, tokenizer, job.maxLength),
-      job.evaluate.map((e) => ({ name: e.name, config: configs[e.subnet] })),
-      progress,
-    );
-    const tail = training.records.slice(-20);
-    return { metrics, trainSeconds: training.seconds, finalLoss: tail.reduce((s, r) => s + r.loss, 0) / Math.max(1, tail.length) };
+    const subnets = job.evaluate.map((e) => ({ name: e.name, config: configs[e.subnet] }));
+    // Trained on ONNX Runtime: evaluated there too (an engine made now reads the trained weights).
+    const engine = training.engine === 'onnx' ? await createOnnxEngine(model, adapters) : undefined;
+    try {
+      const metrics = await evaluateSubnets(model, adapters, space, prepareValidation(task, tokenizer, job.maxLength), subnets, progress, engine);
+      const test = task.test && task.test.length > 0 ? await evaluateSubnets(model, adapters, space, prepareValidation(task, tokenizer, job.maxLength, 'test'), subnets, progress, engine) : undefined;
+      const tail = training.records.slice(-20);
+      return { metrics, ...(test ? { test } : {}), trainSeconds: training.seconds, finalLoss: tail.reduce((s, r) => s + r.loss, 0) / Math.max(1, tail.length) };
+    } finally {
+      await engine?.dispose();
+    }
   } finally {
     run.dispose();
   }

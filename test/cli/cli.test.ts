@@ -3,7 +3,7 @@ import { nls } from '../helpers/cli.js';
 
 describe('nls CLI', () => {
   it('demo --json runs the pipeline (short run) and writes one JSON document to stdout, JSON lines to stderr', async () => {
-    const { stdout, stderr, code } = await nls('demo', '--json', '--steps', '2', '--train-size', '32', '--validation-size', '8', '--search-budget', '3');
+    const { stdout, stderr, code } = await nls('demo', '--json', '--steps', '2', '--train-size', '32', '--validation-size', '8', '--test-size', '8', '--search-budget', '3');
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as {
       rows: { name: string; adapterParameters: number; loss: number; accuracy: number }[];

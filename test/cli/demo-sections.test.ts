@@ -31,7 +31,7 @@ beforeAll(async () => {
   process.stdout.write = capture('out');
   process.stderr.write = capture('err');
   try {
-    code = await main(['demo', '--steps', '2', '--train-size', '32', '--validation-size', '8', '--search-budget', '3', '--out', path.join(root, 'run')]);
+    code = await main(['demo', '--steps', '2', '--train-size', '32', '--validation-size', '8', '--test-size', '8', '--search-budget', '3', '--out', path.join(root, 'run')]);
   } finally {
     process.stdout.write = writes.out;
     process.stderr.write = writes.err;

@@ -71,7 +71,7 @@ async function nls(...args: string[]): Promise<string> {
 
 beforeAll(async () => {
   // Through the CLI, so that the run folder has its manifest.json as a user's would.
-  await nls('demo', '--steps', '4', '--train-size', '32', '--validation-size', '8', '--search-budget', '3', '--out', run, '--quiet');
+  await nls('demo', '--steps', '4', '--train-size', '32', '--validation-size', '8', '--test-size', '8', '--search-budget', '3', '--out', run, '--quiet');
   report = JSON.parse(await nls('report', run, '--json')) as ReportJson;
 }, 300_000);
 

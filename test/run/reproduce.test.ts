@@ -13,7 +13,7 @@ import { nls } from '../helpers/cli.js';
 
 let root: string;
 let demo: string;
-const SHORT_DEMO = ['--steps', '4', '--train-size', '32', '--validation-size', '8', '--search-budget', '3', '--quiet'];
+const SHORT_DEMO = ['--steps', '4', '--train-size', '32', '--validation-size', '8', '--test-size', '8', '--search-budget', '3', '--quiet'];
 
 beforeAll(async () => {
   root = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-reproduce-'));
@@ -107,7 +107,7 @@ describe('run manifests and nls reproduce', () => {
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout) as { verdict: string; files: { path: string; verdict: string }[] };
       expect(out.verdict).toBe('identical');
-      expect(out.files.map((f) => f.path).sort()).toEqual(['pareto.json', 'trials.jsonl']);
+      expect(out.files.map((f) => f.path).sort()).toEqual(['choice.json', 'pareto.json', 'trials.jsonl']);
     }, 300_000);
 
     it('on another backend (cpu): identical or within tolerance, with a per-metric difference table; the exit code says which', async () => {

@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { ENGINE_REQUESTS, type EngineRequest } from '../../engine/types.js';
 import { modelFolderOf } from '../../model/demo-model.js';
-import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, type DemoSection, demoSearchSpace, runDemo } from '../../pipeline/demo.js';
+import { DEMO_SEARCH_BUDGET, DEMO_SPARSITY, DEMO_STEPS, DEMO_TASK, type DemoSection, type DemoTask, demoSearchSpace, runDemo } from '../../pipeline/demo.js';
 import { demoClosingText, demoTextPrinter } from '../demo-output.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 import { numberArg } from '../args.js';
@@ -10,8 +10,10 @@ import { numberArg } from '../args.js';
 interface DemoArgs extends GlobalOptions {
   model?: string;
   steps: number;
+  task: DemoTask;
   'train-size': number;
   'validation-size': number;
+  'test-size': number;
   parallel: boolean;
   'search-budget': number;
   sparsity: number;
@@ -26,8 +28,10 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
     y
       .option('model', { type: 'string', describe: 'base model folder (default: the shipped models/demo)' })
       .option('steps', { ...numberArg('steps', 'positive integer'), default: DEMO_STEPS, describe: 'optimizer steps of the supernet and of the LoRA baseline' })
-      .option('train-size', { ...numberArg('train-size', 'positive integer'), default: 480, describe: 'training examples of the spam task' })
-      .option('validation-size', { ...numberArg('validation-size', 'positive integer'), default: 100, describe: 'validation examples of the spam task' })
+      .option('task', { choices: ['spam', 'brown-cloze'] as const, default: DEMO_TASK, describe: 'the built-in task (docs/data.md): spam classification, or brown-cloze (a blanked word of a held-out sentence, 4 candidates)' })
+      .option('train-size', { ...numberArg('train-size', 'positive integer'), default: 2000, describe: 'training examples of the task' })
+      .option('validation-size', { ...numberArg('validation-size', 'positive integer'), default: 500, describe: 'validation examples (what the search selects on)' })
+      .option('test-size', { ...numberArg('test-size', 'positive integer'), default: 500, describe: 'test examples (what the results are reported on)' })
       .option('parallel', { type: 'boolean', default: true, describe: 'train the baseline in a worker thread and search with two evaluation workers (uses the second core)' })
       .option('search-budget', { ...numberArg('search-budget', 'non-negative integer'), default: DEMO_SEARCH_BUDGET, describe: 'evaluations of each of the random, NSGA-II and hill-climbing searches (0 skips the search)' })
       .option('sparsity', { ...numberArg('sparsity', 'fraction'), default: DEMO_SPARSITY, describe: 'Wanda sparsity of the base model; adapters are then sparsity-aware (SparsePEFT) and the chosen subnet is merged and exported (0: dense base, plain adapters)' })
@@ -44,8 +48,10 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       seed: argv.seed,
       ...(argv.model !== undefined ? { modelDir: modelFolderOf(argv.model) } : {}),
       steps: argv.steps,
+      task: argv.task,
       trainSize: argv['train-size'],
       validationSize: argv['validation-size'],
+      testSize: argv['test-size'],
       parallel: argv.parallel,
       searchBudget: argv['search-budget'],
       sparsity: argv.sparsity,
