@@ -11,6 +11,7 @@ import { initBackend, type BackendRequest } from '../backend/index.js';
 import { type MergeResult, mergeAdapters } from '../compress/merge.js';
 import { FakeQuantizerT, type QuantizedMatrix, type QuantSpec } from '../compress/quantize.js';
 import { saveQuantizedModelFolder } from '../compress/quantize-folder.js';
+import { isBuiltinTask } from '../data/tasks.js';
 import { NlsError } from '../errors.js';
 import { readJsonFile } from '../model/hf-config.js';
 import { LlamaModel } from '../model/llama.js';
@@ -71,15 +72,23 @@ interface ComparisonRows {
  * or, when that data cannot be loaded, `n` seeded random token rows.
  */
 async function comparisonRows(supernetDir: string, loaded: LoadedSupernet, n: number, seed: number): Promise<ComparisonRows> {
-  const data = loaded.manifest.data as { name?: string; source?: string; options?: { trainSize?: number; validationSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' } };
+  const data = loaded.manifest.data as {
+    name?: string;
+    task?: string;
+    source?: string;
+    options?: { seed?: number; trainSize?: number; validationSize?: number; testSize?: number; maxChars?: number; promptStyle?: 'direct' | 'channel' };
+  };
   const training = loaded.manifest.training as { seed?: number; maxLength?: number };
-  const source = data.name === 'spam-demo' ? 'spam-demo' : data.source;
+  // A built-in task is loaded again by its name, with the options it was drawn with.
+  const builtin = data.task !== undefined && isBuiltinTask(data.task) ? data.task : undefined;
+  const source = builtin ?? (data.name === 'spam-demo' ? 'spam-demo' : data.source);
   const maxLength = training.maxLength ?? 128;
-  if (source !== undefined && (source === 'spam-demo' || existsSync(source))) {
+  if (source !== undefined && (builtin !== undefined || source === 'spam-demo' || existsSync(source))) {
     try {
       const o = data.options ?? {};
       const taskOptions: TaskDataOptions = {
-        seed: training.seed ?? 0,
+        seed: o.seed ?? training.seed ?? 0,
+        ...(o.testSize !== undefined ? { testSize: o.testSize } : {}),
         ...(o.trainSize !== undefined ? { trainSize: o.trainSize } : {}),
         ...(o.validationSize !== undefined ? { validationSize: o.validationSize } : {}),
         ...(o.maxChars !== undefined ? { maxChars: o.maxChars } : {}),

@@ -97,13 +97,16 @@ export function withoutTimings(value: unknown): unknown {
   return value;
 }
 
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /**
  * A JSON value with paths inside `dir` written relative to a `<run>` placeholder: outputs that
  * name other outputs (a merge report naming its supernet) say where the run folder was, which
  * differs between a run and its reproduction without the results differing.
  */
 export function withRunFolder(value: unknown, dir: string): unknown {
-  if (typeof value === 'string') return value === dir ? '<run>' : value.startsWith(`${dir}${path.sep}`) ? `<run>/${value.slice(dir.length + 1)}` : value;
+  // Anywhere in a string: messages quote paths too ("the training data of /runs/x/supernet").
+  if (typeof value === 'string') return value.split(`${dir}${path.sep}`).join('<run>/').replace(new RegExp(`${escapeRegExp(dir)}(?![^\\s"'),;:])`, 'g'), '<run>');
   if (Array.isArray(value)) return value.map((v) => withRunFolder(v, dir));
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withRunFolder(v, dir)]));
   return value;

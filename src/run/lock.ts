@@ -228,12 +228,13 @@ function uninstallHandlers(): void {
 }
 
 /** Create `file` exclusively with `holder` in it; false when it exists. */
-async function createLock(file: string, holder: RunLockHolder, dir: string): Promise<boolean> {
+async function createLock(file: string, holder: RunLockHolder, dir: string): Promise<boolean | 'folder gone'> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(file, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'folder gone';
     throw notWritable(dir, err, 'write into the output folder');
   }
   try {
@@ -287,12 +288,21 @@ async function removeStale(dir: string, file: string, text: string): Promise<voi
  * @throws NlsError when another live process holds it (naming it), or the folder cannot be written
  */
 export async function acquireRunLock(dir: string, options: RunLockOptions): Promise<RunLock> {
-  const { dir: abs, created } = await prepareRunFolder(dir);
+  const prepared = await prepareRunFolder(dir);
+  const abs = prepared.dir;
+  let created = prepared.created;
   const file = path.join(abs, RUN_LOCK_FILE);
   const log = options.log ?? ((m: string) => process.stderr.write(`nls: ${m}\n`));
   const holder = currentHolder(options.command);
   for (let attempt = 0; ; attempt++) {
-    if (await createLock(file, holder, abs)) break;
+    const made = await createLock(file, holder, abs);
+    if (made === 'folder gone') {
+      // Another process that created the folder failed and removed it between our check and our lock.
+      if (attempt >= 20) throw new NlsError('the output folder keeps disappearing; fix: check what removes it, or use another --out', { file: abs, field: 'out' });
+      created = (await prepareRunFolder(abs)).created;
+      continue;
+    }
+    if (made) break;
     const existing = await readRunLock(abs);
     if (existing === undefined) continue; // released meanwhile: try again
     let stale: string | undefined;

@@ -305,13 +305,17 @@ describe('nls merge / nls export', () => {
     try {
       expect(await main(['export', '--supernet', supernetDir, '--config', cfgFile, '--out', out, '--quiet', '--backend', TEST_BACKEND])).toBe(0);
       expect(await main(['export', '--supernet', supernetDir, '--subnet', 'max', '--config', cfgFile, '--out', out, '--quiet', '--backend', TEST_BACKEND])).toBe(1);
-      expect(await main(['merge', '--supernet', supernetDir, '--subnet', '99', '--out', out, '--quiet', '--backend', TEST_BACKEND])).toBe(1);
+      expect(await main(['merge', '--supernet', supernetDir, '--subnet', '99', '--out', path.join(root, 'cli-merge'), '--quiet', '--backend', TEST_BACKEND])).toBe(1);
+      // A merge into the export's folder is refused: it holds another kind of run.
+      expect(await main(['merge', '--supernet', supernetDir, '--subnet', 'max', '--out', out, '--quiet', '--backend', TEST_BACKEND])).toBe(1);
     } finally {
       process.stderr.write = write;
       process.stdout.write = writeOut;
     }
     expect(stderr.join('')).toMatch(/exactly one of --subnet/);
     expect(stderr.join('')).toMatch(/--subnet: invalid configuration key "99"/);
+    expect(stderr.join('')).toMatch(/holds a run of nls export \(manifest\.json\), not of nls merge/);
+    expect(existsSync(path.join(root, 'cli-merge'))).toBe(false);
     const config = JSON.parse(await fsp.readFile(path.join(out, 'adapter_config.json'), 'utf8')) as AdapterConfigJson;
     expect(config.nls?.key).toBe('10.012');
   });

@@ -64,6 +64,11 @@ describe('withoutTimings / withRunFolder / canonicalJsonLines', () => {
 
   it('writes paths inside the run folder relative to <run>, and leaves other strings alone', () => {
     expect(withRunFolder({ a: '/r/x/supernet', b: ['/r/x'], c: '/r/xy', d: 3 }, '/r/x')).toEqual({ a: '<run>/supernet', b: ['<run>'], c: '/r/xy', d: 3 });
+    // Paths quoted inside messages too, and only whole path components.
+    expect(withRunFolder({ m: 'rows (the training data of /r/x/supernet could not be loaded)', n: 'in /r/x, then /r/xy and /r/x.' }, '/r/x')).toEqual({
+      m: 'rows (the training data of <run>/supernet could not be loaded)',
+      n: 'in <run>, then /r/xy and /r/x.',
+    });
   });
 
   it('property: trials in any completion order give one canonical order; other records keep their place', () => {
