@@ -140,6 +140,30 @@ const LEARNING_RATE: Record<ReplicateBase, number> = { dense: 2e-3, sparse50: 4e
 export const SEARCH_SHARES = [0.5, 0.75] as const;
 const STRATEGIES = ['nsga2', 'linas'] as const;
 
+/** Settings every cell is computed with: a study folder keeps them for all its cells. */
+const CELL_SETTINGS = ['steps', 'batchSize', 'maxLength', 'searchBudget', 'validationSize', 'testSize', 'trainSize'] as const;
+
+/**
+ * The differences between the cell settings a study folder was started with and `budget`, as
+ * `name: recorded -> given` lines (tasks, bases and seeds may grow: they only add cells).
+ */
+export function budgetDifferences(recorded: ReplicateBudget, budget: ReplicateBudget): string[] {
+  return CELL_SETTINGS.filter((k) => recorded[k] !== budget[k]).map((k) => `${k}: ${recorded[k]} -> ${budget[k]}`);
+}
+
+/** Record the study's budget in `study.json`, or refuse one whose cells would differ from the folder's. */
+async function checkStudyBudget(out: string, budget: ReplicateBudget): Promise<void> {
+  const file = path.join(out, 'study.json');
+  if (existsSync(file)) {
+    const recorded = (JSON.parse(await fsp.readFile(file, 'utf8')) as { budget: ReplicateBudget }).budget;
+    const diffs = budgetDifferences(recorded, budget);
+    if (diffs.length > 0) {
+      throw new NlsError(`its cells were computed with other settings (${diffs.join('; ')}); fix: run the same --budget on this folder, or start the new budget in another --out`, { file, field: 'budget' });
+    }
+  }
+  await writeFileAtomic(file, `${JSON.stringify({ format: 'nls-replicate-study/1', budget }, null, 2)}\n`);
+}
+
 function budgetOf(b: ReplicateOptions['budget']): ReplicateBudget {
   if (typeof b !== 'string') return b;
   const preset = REPLICATE_BUDGETS[b];
@@ -168,6 +192,7 @@ export async function runReplicate(options: ReplicateOptions): Promise<Replicate
   const engine = options.engine ?? 'auto';
   const taskSeed = 0;
   await fsp.mkdir(out, { recursive: true });
+  await checkStudyBudget(out, budget);
 
   // Bases, made once.
   const baseDirs: Record<ReplicateBase, string> = { dense, sparse50: path.join(out, 'bases', 'sparse50'), 'sparse50-int4': path.join(out, 'bases', 'sparse50-int4') };

@@ -73,6 +73,8 @@ describe('nls replicate', () => {
     };
     expect(untimed(await fsp.readFile(path.join(cellDir, 'result.json'), 'utf8'))).toEqual(untimed(before));
     expect(again.summary).toEqual(r.summary);
+    // A budget whose cells would differ is refused before any work, naming each difference.
+    await expect(runReplicate({ out, budget: { ...budget, steps: 7, testSize: 30 }, model, engine: 'onnx', progress: quiet })).rejects.toThrow(/study\.json: .*steps: 6 -> 7; testSize: 24 -> 30.*fix: /);
 
     const report = await nls('report', out, '--out', path.join(dir, 'report'));
     expect(report.code, report.stderr).toBe(0);
@@ -82,6 +84,16 @@ describe('nls replicate', () => {
     expect(svg.match(/class="error-bar"/g)!.length).toBeGreaterThan(0);
     expect(existsSync(path.join(out, 'bases', 'sparse50', 'config.json'))).toBe(true);
   }, 600_000);
+
+  it('nls replicate --tasks / --seeds: a subset of the budget; an unknown task is a usage error naming the choices', async () => {
+    const r = await nls('replicate', '--out', path.join(dir, 'bad'), '--budget', 'smoke', '--tasks', 'spam,arth', '--quiet');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--tasks: unknown task "arth"; choose from spam, arith, brown-cloze/);
+    const seeds = await nls('replicate', '--out', path.join(dir, 'bad'), '--budget', 'smoke', '--seeds', '0', '--quiet');
+    expect(seeds.code).toBe(2);
+    expect(seeds.stderr).toMatch(/--seeds must be a positive integer, got '0'/);
+    expect(existsSync(path.join(dir, 'bad'))).toBe(false);
+  });
 });
 
 describe('replicate findings', () => {
