@@ -1,7 +1,7 @@
 /**
  * The demo's promise, checked end to end on the shipped model: the adapters learn the spam task
- * (accuracy well above the 50 % majority class), and the reason they can, the base model's
- * attention reaching far back, holds. Slow (~2-3 minutes, both cores), so it runs once.
+ * (test accuracy well above the 50 % majority class), and the reason they can, the base model's
+ * attention reaching far back, holds. Slow (~4-5 minutes, both cores), so it runs once.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
@@ -28,23 +28,30 @@ describe('the demo on the shipped model', () => {
     model.dispose();
   });
 
-  it('trains adapters that clearly beat the majority class, on every reported subnet (dense base)', async () => {
-    const result = await runDemo({ sparsity: 0, searchBudget: 0, progress: new Progress({ quiet: true }) });
-    const accuracy = Object.fromEntries(result.rows.map((r) => [r.name, r.accuracy ?? 0]));
+  /** Test-split accuracy of every row, and the checks both bases share. */
+  const testAccuracy = (result: Awaited<ReturnType<typeof runDemo>>) => {
     expect(result.task.majorityAccuracy).toBe(0.5);
-    expect(accuracy['base']).toBeCloseTo(0.5, 5);
-    // Measured on wasm: LoRA 74 %, supernet max 71 %, median 69 %, min 64 %.
-    for (const name of ['lora', 'max', 'median', 'min']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.6);
+    expect(result.task.test).toBe(500);
+    const accuracy = Object.fromEntries(result.rows.map((r) => [r.name, r.test ?? 0]));
+    // The base model alone is at chance: what the adapters reach, they learned.
+    expect(accuracy['base']).toBeGreaterThan(0.4);
+    expect(accuracy['base']).toBeLessThan(0.6);
+    return accuracy;
+  };
+
+  it('trains adapters that clearly beat the majority class on the test split, on every reported subnet (dense base)', async () => {
+    const accuracy = testAccuracy(await runDemo({ sparsity: 0, searchBudget: 0, progress: new Progress({ quiet: true }) }));
+    // Measured on the onnx engine (seed 0, 400 steps; 500 test e-mails, standard error ~2 points):
+    // LoRA 87 %, supernet max 84 %, median 86 %, min 83 %.
+    for (const name of ['lora', 'max', 'median', 'min']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.72);
   }, 600_000);
 
-  it('on the 50%-sparse base (the default): LoRA and the SparsePEFT supernet\'s max and median subnets learn', async () => {
+  it('on the 50%-sparse base (the default): LoRA and every subnet of the SparsePEFT supernet learn', async () => {
     // No search: the merge and its invariants are checked by the short CLI demo (test/cli).
     const result = await runDemo({ searchBudget: 0, progress: new Progress({ quiet: true }) });
-    const accuracy = Object.fromEntries(result.rows.map((r) => [r.name, r.accuracy ?? 0]));
     expect(result.sparsify?.overall.sparsity).toBe(0.5);
-    expect(accuracy['base']).toBeCloseTo(0.5, 5);
-    // Measured on wasm (seed 0): LoRA 74 %, max 71 %, median 68 %; the rank-4 min subnet stays at
-    // chance in 150 steps on the sparse base (docs/benchmarks.md), so it is not asserted here.
-    for (const name of ['lora', 'max', 'median']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.6);
+    const accuracy = testAccuracy(result);
+    // Measured (seed 0): LoRA 81 %, max 81 %, median 81 %, min 78 %.
+    for (const name of ['lora', 'max', 'median', 'min']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.7);
   }, 900_000);
 });
