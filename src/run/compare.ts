@@ -26,6 +26,10 @@ export const TIMING_KEYS: ReadonlySet<string> = new Set([
   'ms',
   'wallSeconds',
   'cpuSeconds',
+  // Latencies measured by nls replicate's LoNAS row, and their ratio.
+  'maxLatencyMs',
+  'chosenLatencyMs',
+  'speedup',
 ]);
 
 /** Numeric tolerance: |a - b| <= abs + rel * max(|a|, |b|). */
@@ -257,6 +261,7 @@ async function compareSafetensors(file: string, fa: string, fb: string, diffs: D
  */
 export async function compareRunOutputs(originalDir: string, reproducedDir: string, paths: readonly string[], tolerance: ToleranceSpec = DEFAULT_TOLERANCE): Promise<RunComparison> {
   const files: FileComparison[] = [];
+  const rendered: { md: string; json: string; index: number }[] = [];
   const all = new Differences(tolerance);
   for (const rel of paths) {
     const fa = path.join(originalDir, rel);
@@ -292,11 +297,22 @@ export async function compareRunOutputs(originalDir: string, reproducedDir: stri
       else walk(pa[0], pb[0], rel, rel, path.basename(rel, '.json'), diffs);
     } else if (rel.endsWith('.safetensors')) {
       await compareSafetensors(rel, fa, fb, diffs);
+    } else if (rel.endsWith('.md') && paths.includes(rel.replace(/\.md$/, '.json'))) {
+      // A table rendered from the JSON beside it (results.md from results.json) quotes its
+      // timings too: it is as reproducible as that JSON, compared there.
+      const json = rel.replace(/\.md$/, '.json');
+      rendered.push({ md: rel, json, index: files.length });
+      files.push({ path: rel, verdict: 'identical-except-timings', detail: `rendered from ${json}` });
+      continue;
     } else {
       diffs.mismatch(rel, 'bytes', 'other bytes');
     }
     for (const [k, v] of diffs.rows) all.rows.set(k, v);
     files.push({ path: rel, verdict: diffs.firstFailure === undefined ? 'within-tolerance' : 'differs', ...(diffs.firstFailure !== undefined ? { detail: diffs.firstFailure } : {}) });
+  }
+  for (const r of rendered) {
+    const source = files.find((f) => f.path === r.json);
+    if (source && source.verdict !== 'identical' && source.verdict !== 'identical-except-timings') files[r.index] = { path: r.md, verdict: source.verdict, detail: `rendered from ${r.json}, which ${source.verdict === 'within-tolerance' ? 'is within tolerance' : 'differs'}` };
   }
   const metrics: MetricDifference[] = [...all.rows]
     .filter(([, r]) => r.differing > 0)

@@ -85,6 +85,18 @@ describe('nls replicate', () => {
     expect(existsSync(path.join(out, 'bases', 'sparse50', 'config.json'))).toBe(true);
   }, 600_000);
 
+  it('nls replicate from the CLI records a manifest, and nls reproduce re-runs the study to the same results', async () => {
+    const out = path.join(dir, 'cli-study');
+    const r = await nls('replicate', '--out', out, '--budget', 'smoke', '--seeds', '1', '--model', model, '--engine', 'onnx', '--quiet');
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(await fsp.readFile(path.join(out, 'manifest.json'), 'utf8')) as { command: string; outputs: { path: string }[] };
+    expect(manifest.command).toBe('replicate');
+    expect(manifest.outputs.map((o) => o.path)).toEqual(expect.arrayContaining(['results.json', 'results.md', 'study.json', 'cells/spam/dense/seed-0/result.json']));
+    const again = await nls('reproduce', out, '--out', path.join(dir, 'cli-study-again'), '--json');
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { verdict: string }).verdict).toBe('identical');
+  }, 600_000);
+
   it('nls replicate --tasks / --seeds: a subset of the budget; an unknown task is a usage error naming the choices', async () => {
     const r = await nls('replicate', '--out', path.join(dir, 'bad'), '--budget', 'smoke', '--tasks', 'spam,arth', '--quiet');
     expect(r.code).toBe(2);

@@ -84,6 +84,20 @@ describe('withoutTimings / withRunFolder / canonicalJsonLines', () => {
 });
 
 describe('compareRunOutputs', () => {
+  it('a .md table rendered from the .json beside it follows that JSON (its timings are not differences); alone it is compared by bytes', async () => {
+    const [a, b] = await pair('rendered', {
+      'results.json': [JSON.stringify({ acc: 0.5, speedup: 1.31, maxLatencyMs: 4 }), JSON.stringify({ acc: 0.5, speedup: 1.29, maxLatencyMs: 5 })],
+      'results.md': ['speedup 1.31x', 'speedup 1.29x'],
+      'other/results.json': [JSON.stringify({ acc: 0.5 }), JSON.stringify({ acc: 0.7 })],
+      'other/results.md': ['acc 50%', 'acc 70%'],
+      'notes.md': ['a', 'b'],
+    });
+    const c = await compareRunOutputs(a, b, ['results.json', 'results.md', 'other/results.json', 'other/results.md', 'notes.md'], ZERO);
+    expect(c.files.map((f) => f.verdict)).toEqual(['identical-except-timings', 'identical-except-timings', 'differs', 'differs', 'differs']);
+    expect(c.files[1]!.detail).toBe('rendered from results.json');
+    expect(c.files[3]!.detail).toBe('rendered from other/results.json, which differs');
+  });
+
   it('identical bytes are identical; timings, completion order and the run folder path are not differences', async () => {
     const [a, b] = await pair('same', {
       'x.bin': ['abc', 'abc'],
