@@ -87,12 +87,13 @@ describe('nls sparsify', () => {
   }, 180_000);
 
   it('refuses bad input with exit 1 (2 for a flag value out of range) and an error naming the field or file and the fix', async () => {
-    const out = path.join(tmp, 'bad');
+    // Each its own --out: commands running at once on one folder are refused by its lock.
+    const outs = ['ratio', 'pattern', 'missing', 'mismatch'].map((n) => path.join(tmp, `bad-${n}`));
     const [ratio, pattern, missing, mismatch] = await Promise.all([
-      nls('sparsify', '--model', modelDir, '--sparsity', '1', '--calib', calib, '--out', out),
-      nls('sparsify', '--model', modelDir, '--pattern', '3:2', '--calib', calib, '--out', out),
-      nls('sparsify', '--model', modelDir, '--sparsity', '0.5', '--calib', path.join(tmp, 'nope.txt'), '--out', out),
-      nls('sparsify', '--model', modelDir, '--sparsity', '0.3', '--pattern', '2:4', '--out', out),
+      nls('sparsify', '--model', modelDir, '--sparsity', '1', '--calib', calib, '--out', outs[0]!),
+      nls('sparsify', '--model', modelDir, '--pattern', '3:2', '--calib', calib, '--out', outs[1]!),
+      nls('sparsify', '--model', modelDir, '--sparsity', '0.5', '--calib', path.join(tmp, 'nope.txt'), '--out', outs[2]!),
+      nls('sparsify', '--model', modelDir, '--sparsity', '0.3', '--pattern', '2:4', '--out', outs[3]!),
     ]);
     // A value out of the flag's range is a usage error, refused before the model is read.
     expect(ratio.code).toBe(2);
@@ -103,6 +104,7 @@ describe('nls sparsify', () => {
     expect(missing.stderr).toMatch(/nope\.txt: file not found\. Fix: pass an existing \.txt or \.jsonl file to --calib/);
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr).toMatch(/sparsity: 2:4 prunes 0\.5 of every row.*Fix/);
-    expect(existsSync(out)).toBe(false);
+    // Nothing is left behind: a folder made for a run that failed is removed.
+    for (const out of outs) expect(existsSync(out), out).toBe(false);
   }, 180_000);
 });

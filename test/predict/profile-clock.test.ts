@@ -45,14 +45,19 @@ describe('clocks', () => {
 
   it('the cpu clock counts CPU time, which does not advance while the process sleeps', async () => {
     const cpu = clockFunction('cpu');
-    const c0 = cpu();
-    const w0 = performance.now();
-    await new Promise((r) => setTimeout(r, 60));
-    const sleptWall = performance.now() - w0;
-    const sleptCpu = cpu() - c0;
-    expect(sleptWall).toBeGreaterThanOrEqual(55);
-    // Waiting on a timer costs almost no CPU (generous bound: other threads of the process run too).
-    expect(sleptCpu).toBeLessThan(sleptWall / 2);
+    // Waiting on a timer costs almost no CPU. Other threads of the process (V8's compiler and GC
+    // threads, busy while a test file starts up) run too, so take the quietest of a few waits: a
+    // clock that counted wall time would fail every one of them.
+    const waits: { wall: number; cpu: number }[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c0 = cpu();
+      const w0 = performance.now();
+      await new Promise((r) => setTimeout(r, 60));
+      waits.push({ wall: performance.now() - w0, cpu: cpu() - c0 });
+      if (waits.at(-1)!.cpu < waits.at(-1)!.wall / 2) break;
+    }
+    for (const w of waits) expect(w.wall).toBeGreaterThanOrEqual(55);
+    expect(Math.min(...waits.map((w) => w.cpu / w.wall))).toBeLessThan(0.5);
     // Busy work does advance it, in milliseconds (bounded in wall time: on a loaded machine the
     // process gets only a share of a core, which is the point of this clock).
     const b0 = cpuTimeMs();
