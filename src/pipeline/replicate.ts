@@ -38,7 +38,7 @@ import { Progress } from '../util/progress.js';
 import { createSupernetScorer, type SearchMetric } from './scorer.js';
 import { evaluateModelOnTask } from './evaluate-model.js';
 import { runSearch } from './search.js';
-import { runSupernetTraining } from './train-supernet.js';
+import { encodeRows, loadTaskData, runSupernetTraining, type SupernetRunOptions } from './train-supernet.js';
 
 /** Names of the study's bases. */
 export const REPLICATE_BASES = ['dense', 'sparse50', 'sparse50-int4'] as const;
@@ -252,31 +252,35 @@ interface CellRun {
   readonly progress: Progress;
 }
 
-/** Train (or reuse) a supernet of the cell: `rule` max = LoRA, uniform = NLS. */
-async function trainCell(c: CellRun, rule: 'max' | 'uniform', out: string) {
-  const sparse = c.base !== 'dense';
-  const adapterMode = c.base === 'sparse50-int4' ? { sparse: true, quantAware: true } : sparse ? { sparse: true, quantAware: false } : PLAIN_ADAPTERS;
-  return runSupernetTraining({
+/**
+ * The settings every training run of a cell shares: the budget's batch, length and task, warmup
+ * over the first tenth of `steps`, one checkpoint at the end, resumed when one is there.
+ */
+function cellTraining(c: CellRun, out: string, steps: number): Omit<SupernetRunOptions, 'space' | 'rule' | 'lr'> {
+  return {
     model: c.baseDir,
     data: c.task,
-    space: 'demo',
     out,
-    rule,
-    steps: c.budget.steps,
-    lr: LEARNING_RATE[c.base],
-    warmupSteps: Math.max(1, Math.round(c.budget.steps / 10)),
+    steps,
+    warmupSteps: Math.max(1, Math.round(steps / 10)),
     batchSize: c.budget.batchSize,
     gradAccum: 1,
     maxLength: c.budget.maxLength,
     weightDecay: 0,
     seed: c.seed,
     engine: c.engine,
-    checkpointEvery: c.budget.steps,
+    checkpointEvery: steps,
     resume: existsSync(path.join(out, 'checkpoints', 'latest.json')),
     taskOptions: taskOptionsOf(c),
-    adapterMode,
     progress: c.progress,
-  });
+  };
+}
+
+/** Train (or reuse) a supernet of the cell: `rule` max = LoRA, uniform = NLS. */
+async function trainCell(c: CellRun, rule: 'max' | 'uniform', out: string) {
+  const sparse = c.base !== 'dense';
+  const adapterMode = c.base === 'sparse50-int4' ? { sparse: true, quantAware: true } : sparse ? { sparse: true, quantAware: false } : PLAIN_ADAPTERS;
+  return runSupernetTraining({ ...cellTraining(c, out, c.budget.steps), space: 'demo', rule, lr: LEARNING_RATE[c.base], adapterMode });
 }
 
 /** Accuracy metric of a task in the search and the scorer. */
@@ -358,26 +362,12 @@ async function runCell(c: CellRun): Promise<CellResult> {
 async function widthsRow(c: CellRun, metric: SearchMetric): Promise<WidthsResult | undefined> {
   const supernetDir = path.join(c.dir, 'widths-supernet');
   const trained = await runSupernetTraining({
-    model: c.baseDir,
-    data: c.task,
-    space: 'demo-widths',
-    out: supernetDir,
-    rule: 'uniform',
     // Width supernets share adapters across five widths per layer: they need twice the steps (docs/widths.md).
-    steps: 2 * c.budget.steps,
+    ...cellTraining(c, supernetDir, 2 * c.budget.steps),
+    space: 'demo-widths',
+    rule: 'uniform',
     lr: LEARNING_RATE.dense,
-    warmupSteps: Math.max(1, Math.round(c.budget.steps / 5)),
-    batchSize: c.budget.batchSize,
-    gradAccum: 1,
-    maxLength: c.budget.maxLength,
-    weightDecay: 0,
-    seed: c.seed,
-    engine: c.engine,
-    checkpointEvery: 2 * c.budget.steps,
-    resume: existsSync(path.join(supernetDir, 'checkpoints', 'latest.json')),
     reorderWidths: true,
-    taskOptions: taskOptionsOf(c),
-    progress: c.progress,
   });
   const searchDir = path.join(c.dir, 'widths-search');
   const r = await runSearch({
@@ -427,7 +417,6 @@ async function mergedLatencies(dirs: readonly string[], c: CellRun): Promise<num
   const { measureRoundRobin } = await import('../predict/measure.js');
   const { loadModelFolder } = await import('../model/model-folder.js');
   const { createOnnxEngine } = await import('../engine/onnx/engine.js');
-  const { loadTaskData, encodeRows } = await import('./train-supernet.js');
   const task = await loadTaskData(c.task, taskOptionsOf(c));
   const engines = [];
   try {
