@@ -25,6 +25,7 @@ import { sparsifyCommand } from './commands/sparsify.js';
 import { reorderCommand } from './commands/reorder.js';
 import { initModelCommand } from './commands/init-model.js';
 import { replicateCommand } from './commands/replicate.js';
+import { workerCommand } from './commands/worker.js';
 import { commandIn, commandName, failureOf, helpArgv, helpCommand, ownOptionsFirst } from './args.js';
 import { GLOBAL_OPTIONS, type GlobalOptions, withGlobalOptions } from './common.js';
 import { describeInternalError, installCrashHandlers, INTERNAL_ERROR_EXIT } from './crash.js';
@@ -122,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(add(recorded(replicateCommand, RUN_INPUTS.replicate)))
       .command(add(reproduceCommand))
       .command(add(reportCommand))
+      .command(add(workerCommand))
       .command(add(helpCommand))
       .demandCommand(1, 'name a command')
       .strict()

@@ -63,6 +63,8 @@ export interface ScorerSpec {
   readonly engine?: EngineName;
   /** onnx: intra-op threads of each worker's session (default: the cores divided among the workers, at least 1). */
   readonly threads?: number;
+  /** Base model folder to load instead of the one supernet.json names (a copy elsewhere; its weights' SHA-256 is still checked). */
+  readonly baseModel?: string;
 }
 
 /**
@@ -81,7 +83,7 @@ async function latencyOf(spec: ScorerSpec, trained: SearchSpace, space: SearchSp
 }
 
 /** The space a scorer scores: the supernet's own, or the sub-space of `spec.spaceFile`. */
-async function scoredSpace(spec: ScorerSpec, trained: SearchSpace): Promise<SearchSpace> {
+export async function scoredSpace(spec: ScorerSpec, trained: SearchSpace): Promise<SearchSpace> {
   if (spec.spaceFile === undefined) return trained;
   const sub = await loadAndResolveSearchSpace(spec.spaceFile, { numLayers: trained.numLayers });
   assertSubspace(trained, sub, spec.spaceFile);
@@ -109,6 +111,18 @@ export interface SliceMeasurement {
   readonly tokens?: number[];
 }
 
+/**
+ * Which trial a measurement is for: local scorers ignore it; the distributed scorer
+ * (src/distributed/) derives its job ids from it, so that a resumed study re-attaches to the
+ * jobs it had already sent instead of sending them again.
+ */
+export interface TrialHint {
+  /** The study's trial number. */
+  readonly trial: number;
+  /** The fidelity (share of the validation split) of a racing stage; absent for a full measurement. */
+  readonly fidelity?: number;
+}
+
 /** Scores configurations of one loaded supernet. */
 export interface SupernetScorer {
   readonly space: SearchSpace;
@@ -116,9 +130,9 @@ export interface SupernetScorer {
   readonly engine: EngineInfo;
   /** Examples in the validation split the model metrics are measured on. */
   readonly validationExamples: number;
-  measure(config: Config): Promise<Record<SearchMetric, number>>;
+  measure(config: Config, hint?: TrialHint): Promise<Record<SearchMetric, number>>;
   /** Per-example results on validation examples `[start, end)` (see {@link SliceMeasurement}). */
-  measureSlice(config: Config, start: number, end: number): Promise<SliceMeasurement>;
+  measureSlice(config: Config, start: number, end: number, hint?: TrialHint): Promise<SliceMeasurement>;
   dispose(): Promise<void>;
 }
 
@@ -131,7 +145,7 @@ function sliceRows(rows: TokenBatch, start: number, end: number): TokenBatch {
 /** Load a supernet and its validation data, and return a scorer for its configurations. */
 export async function createSupernetScorer(spec: ScorerSpec): Promise<SupernetScorer> {
   await initBackend(spec.backend, { quiet: true });
-  const supernet = await loadSupernet(spec.supernet);
+  const supernet = await loadSupernet(spec.supernet, spec.baseModel !== undefined ? { baseModel: spec.baseModel } : {});
   let engine: EvaluationEngine | undefined;
   try {
     const { manifest, model, adapters, tokenizer, config: modelConfig } = supernet;
@@ -357,7 +371,7 @@ export async function openSupernetScorer(spec: ScorerSpec, workers = 1): Promise
       close: () => local.dispose(),
     };
   }
-  const space = await scoredSpace(spec, await loadSupernetSpace(spec.supernet));
+  const space = await scoredSpace(spec, await loadSupernetSpace(spec.supernet, spec.baseModel !== undefined ? { baseModel: spec.baseModel } : {}));
   const threads = spec.engine === 'onnx' ? (spec.threads ?? Math.max(1, Math.floor(os.availableParallelism() / workers))) : undefined;
   const pool = await startScorerPool(threads !== undefined ? { ...spec, threads } : spec, workers);
   return { space, concurrency: workers, ...pool };

@@ -9,6 +9,7 @@ import { type BackendInfo, type BackendRequest, initBackend } from '../backend/i
 import { resolveEngine } from '../engine/select.js';
 import type { EngineInfo, EngineRequest } from '../engine/types.js';
 import { NlsError } from '../errors.js';
+import { openQueueScorer } from '../distributed/coordinator.js';
 import { withRunLock } from '../run/lock.js';
 import type { ConstraintSpec, ObjectiveSpec } from '../search/contract.js';
 import { proportionBound, ratioBound } from '../evaluate/confidence.js';
@@ -129,6 +130,12 @@ export interface SearchRunOptions {
    * with a backend each. onnx: that many sessions, each in a worker thread, sharing the cores.
    */
   readonly workers?: number;
+  /**
+   * Evaluate on a BullMQ queue on this Redis (`redis://[USER:PASSWORD@]HOST:PORT/DB`, or
+   * `rediss://` for TLS) instead of local threads: `nls worker` processes anywhere take the jobs
+   * (docs/distributed.md). This process stays the only writer of the journal.
+   */
+  readonly queue?: string;
   /** Search this sub-space of the supernet's space (a search-space file) instead of the whole space. */
   readonly space?: string;
   /** Latency predictor file (`nls-predictor/1`, e.g. from `nls profile`), for the `latency` metric. */
@@ -343,7 +350,12 @@ async function searchInLockedFolder(given: SearchRunOptions, progress: Progress)
     ...(options.space !== undefined ? { spaceFile: options.space } : {}),
     ...(options.latencyPredictor !== undefined ? { latencyPredictor: path.resolve(options.latencyPredictor) } : {}),
   };
-  const scorer = await openSupernetScorer(spec, options.workers ?? 1);
+  if (options.queue !== undefined && options.workers !== undefined && options.workers !== 1) {
+    throw new NlsError('--workers sets local evaluation threads, --queue sends evaluations to nls worker processes; fix: give one of them (with --queue, start more workers instead)', { field: '--workers' });
+  }
+  const queueScorer =
+    options.queue !== undefined ? await openQueueScorer(spec, { queue: options.queue, engine: options.engine ?? 'auto', journal: journalPath(options.out), progress }) : undefined;
+  const scorer = queueScorer ?? (await openSupernetScorer(spec, options.workers ?? 1));
   try {
     const space = scorer.space;
     const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
@@ -374,6 +386,8 @@ async function searchInLockedFolder(given: SearchRunOptions, progress: Progress)
           strategy: await resolveStrategy(options.strategy),
           strategyOptions: options.strategyOptions,
         });
+    // The queue and its job ids are the study's own (Study.id, from the journal header).
+    if (queueScorer) await queueScorer.attach(study.id);
     const result = await study.run();
     const pareto = await writeParetoJson(path.join(options.out, 'pareto.json'), study);
     if (spec.latencyPredictor !== undefined && needs.includes('latency')) await recordLatencyPredictor(options.out, spec.latencyPredictor);
@@ -454,11 +468,11 @@ function searchEvaluator(scorer: ConfigScorer, options: SearchRunOptions & Searc
   const concurrency = scorer.concurrency;
   const usesModel = needs.some((m) => MODEL_METRICS.includes(m));
   if (options.fidelities === undefined) {
-    const objective = metricObjective(scorer.measure, options.objectives, options.constraints);
-    // Every trial says how many validation examples scored it, as racing trials do.
-    const examples = usesModel ? { examples: scorer.validationExamples, validationExamples: scorer.validationExamples, engine: scorer.engine.name } : {};
-    return functionEvaluator(async (config) => {
-      const r = await objective(config);
+    const objective = metricObjective((config, hint) => scorer.measure(config, hint), options.objectives, options.constraints);
+    return functionEvaluator(async (config, trial) => {
+      const r = await objective(config, trial);
+      // Every trial says how many validation examples scored it, as racing trials do.
+      const examples = usesModel ? { examples: scorer.validationExamples, validationExamples: scorer.validationExamples, engine: scorer.engine.name } : {};
       return { ...r, attrs: { ...r.attrs, ...examples } };
     }, { concurrency });
   }
@@ -491,8 +505,9 @@ export function stagedMetricObjective(
   constraints: readonly MetricConstraint[],
   confidence: number,
 ): StagedObjective {
-  const total = scorer.validationExamples;
-  return (config) => {
+  return (config, trial) => {
+    // Read per trial: a distributed scorer learns the split's size from its first worker.
+    const total = scorer.validationExamples;
     const parts: SliceMeasurement[] = [];
     let done = 0;
     const all = (field: 'correct' | 'exact' | 'logLikelihood' | 'tokens'): number[] => parts.flatMap((p) => p[field] ?? []);
@@ -520,7 +535,7 @@ export function stagedMetricObjective(
       advance: async (fidelity): Promise<FidelityEstimate> => {
         const end = fidelity >= 1 ? total : Math.min(total, Math.max(done + 1, Math.ceil(fidelity * total)));
         if (end > done) {
-          parts.push(await scorer.measureSlice(config, done, end));
+          parts.push(await scorer.measureSlice(config, done, end, { trial: trial.number, fidelity }));
           done = end;
         }
         const cost = parts[parts.length - 1]?.cost ?? {};
@@ -559,9 +574,9 @@ export function metricObjective(
   measure: ConfigScorer['measure'],
   objectives: readonly SearchMetric[],
   constraints: readonly MetricConstraint[],
-): (config: Config) => Promise<{ values: number[]; constraints: number[]; attrs: Record<string, number> }> {
-  return async (config) => {
-    const m = await measure(config);
+): (config: Config, trial?: { readonly number: number }) => Promise<{ values: number[]; constraints: number[]; attrs: Record<string, number> }> {
+  return async (config, trial) => {
+    const m = await measure(config, trial !== undefined ? { trial: trial.number } : undefined);
     return {
       values: objectives.map((o) => m[o]),
       constraints: constraints.map((c) => constraintValue(c, m[c.metric])),

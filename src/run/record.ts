@@ -37,12 +37,20 @@ export interface RecordRunOptions {
   readonly progress?: Progress;
 }
 
-/** Options as recorded: long names only, JSON values only (undefined dropped). */
+/**
+ * `text` with the password of any URL in it (`redis://user:PASSWORD@host`) replaced by `***`:
+ * manifests are shared with a study, passwords are not.
+ */
+export function redactPasswords(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@/\s]+@/gi, '$1***@');
+}
+
+/** Options as recorded: long names only, JSON values only (undefined dropped), passwords in URLs redacted. */
 export function recordableOptions(options: Readonly<Record<string, unknown>>): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
   for (const [k, v] of Object.entries(options)) {
     if (k === '_' || k === '$0' || /[A-Z]/.test(k) || v === undefined) continue;
-    out[k] = JSON.parse(JSON.stringify(v)) as JsonValue;
+    out[k] = JSON.parse(JSON.stringify(v, (_key, x: unknown) => (typeof x === 'string' ? redactPasswords(x) : x))) as JsonValue;
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -73,7 +81,7 @@ export async function recordRun(o: RecordRunOptions): Promise<RunManifest> {
   const manifest: RunManifest = {
     format: 'nls-run/1',
     command: o.command,
-    argv: [...o.argv],
+    argv: o.argv.map(redactPasswords),
     options,
     cwd,
     seeds: { seed: typeof options.seed === 'number' ? options.seed : 0 },

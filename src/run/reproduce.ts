@@ -20,7 +20,7 @@ import { type JsonValue, readRunManifest, type RunManifest } from './manifest.js
  * Options never replayed: where the output goes (the reproduction's own folder), how progress is
  * shown, and `resume` (a resumed run equals an uninterrupted one, which is what is re-run).
  */
-export const NOT_REPLAYED: readonly string[] = ['out', 'quiet', 'json', 'resume', 'help', 'version'];
+export const NOT_REPLAYED: readonly string[] = ['out', 'quiet', 'json', 'resume', 'help', 'version', 'queue'];
 
 /** Runs an nls command line (without `nls`) and resolves to its exit code. */
 export type CommandRunner = (argv: readonly string[]) => Promise<number>;

@@ -429,6 +429,15 @@ export class Study implements ParetoSource {
     return this.allTrials;
   }
 
+  /**
+   * The study's identity: the first 16 hex digits of the SHA-256 of its journal header (which
+   * holds its creation time), the same after every resume and different for every new study.
+   * Distributed evaluation names the study's queue and jobs by it.
+   */
+  get id(): string {
+    return createHash('sha256').update(JSON.stringify(this.header)).digest('hex').slice(0, 16);
+  }
+
   /** Evaluations spent so far (trials neither cached nor filtered). */
   get evaluations(): number {
     return this.spent;

@@ -54,6 +54,29 @@ export async function modelWeightsSha256(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The files that make a supernet what it evaluates: its manifest (which holds the base's SHA-256) and its adapter weights. */
+export const SUPERNET_IDENTITY_FILES = ['supernet.json', 'adapters.safetensors'] as const;
+
+/**
+ * SHA-256 identifying a trained supernet folder: over {@link SUPERNET_IDENTITY_FILES} in order.
+ * The base model is covered through the manifest's `baseModelSha256`, which loading checks.
+ * Two copies of one supernet on different machines have the same value.
+ */
+export async function supernetSha256(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const f of SUPERNET_IDENTITY_FILES) {
+    const file = path.join(dir, f);
+    let sha: string;
+    try {
+      sha = await sha256File(file);
+    } catch (err) {
+      throw new NlsError(`cannot read ${f} of the supernet folder (${(err as Error).message}); fix: point at a folder written by nls train`, { file, cause: err });
+    }
+    hash.update(`${f}:${sha}\n`);
+  }
+  return hash.digest('hex');
+}
+
 /** Adapter weights in PEFT layout, keyed `<module key>.lora_A|lora_B`. */
 export async function adapterTensors(adapters: AdapterSet): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();

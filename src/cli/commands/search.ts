@@ -22,6 +22,7 @@ interface SearchArgs extends GlobalOptions {
   'batch-size': number;
   'validation-size'?: number;
   workers: number;
+  queue?: string;
   engine: EngineRequest;
   space?: string;
   'latency-predictor'?: string;
@@ -87,6 +88,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       .option('racing-confidence', { ...numberArg('racing-confidence', 'probability'), default: 0.95, describe: 'one-sided confidence of the bounds racing stops subnets by (higher stops fewer)' })
       .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'evaluation engine: onnx (ONNX Runtime, all cores in one session), tfjs (the --backend), or auto (onnx when onnxruntime-node loads here); trials record it (attrs.engine)' })
       .option('workers', { ...numberArg('workers', 'positive integer'), default: 1, describe: 'evaluation workers. tfjs: worker threads, each with its own backend and supernet copy (2 uses both cores with wasm). onnx: sessions, each in a worker thread with the cores divided among them (1, the default, is one session on every core). Use with --batch-size >= workers' })
+      .option('queue', { type: 'string', describe: 'evaluate on nls worker processes through this Redis (redis://[USER:PASSWORD@]HOST:PORT/DB, rediss:// for TLS) instead of local threads; the journal stays here (docs/distributed.md)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder: trials.jsonl (journal) and pareto.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the study journaled in OUT, exactly as an uninterrupted run would' })
       // What can be checked without the supernet is checked here, before it is loaded and before OUT is made.
@@ -116,7 +118,7 @@ export const searchCommand: CommandModule<GlobalOptions, SearchArgs> = {
       out: argv.out,
       resume: argv.resume,
       ...(given('batch-size') ? { batchSize: argv['batch-size'] } : {}),
-      workers: argv.workers,
+      ...(argv.queue !== undefined ? { queue: argv.queue, ...(givenExplicitly('workers') ? { workers: argv.workers } : {}) } : { workers: argv.workers }),
       engine: argv.engine,
       ...(argv.space !== undefined ? { space: argv.space } : {}),
       ...(argv['latency-predictor'] !== undefined ? { latencyPredictor: argv['latency-predictor'] } : {}),
