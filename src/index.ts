@@ -113,7 +113,32 @@ export { adapterModeName, adapterModeOf, applyAdapterMode, describeAdapterMode, 
 export { evaluateLoss, type LossMetrics } from './evaluate/loss.js';
 export { scoreRows, scoreRowsMany, type RowScores } from './evaluate/scoring.js';
 export * from './predict/index.js';
-export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer } from './pipeline/scorer.js';
+export { createSupernetScorer, openSupernetScorer, startScorerPool, type ConfigScorer, type ScorerSpec, type SupernetScorer, type TrialHint } from './pipeline/scorer.js';
+// Distributed evaluation: BullMQ job queues on Redis (docs/distributed.md).
+export {
+  openQueueScorer,
+  type QueueScorer,
+  type QueueScorerOptions,
+  type QueueStatus,
+} from './distributed/coordinator.js';
+export { runEvaluationWorker, parsePathMapping, mapPath, type EvaluationWorkerOptions, type WorkerSummary, type PathMapping } from './distributed/worker.js';
+export { parseQueueUrl, type QueueAddress } from './distributed/connection.js';
+export {
+  checkJob,
+  checkResult,
+  jobId,
+  JOB_FORMAT,
+  RESULT_FORMAT,
+  PayloadError,
+  type EvaluationJob,
+  type JobKind,
+  type JobResult,
+  type JobScorer,
+  type FileRef,
+  type WorkerIdentity,
+  type ScorerInfo,
+} from './distributed/job.js';
+export { supernetSha256 } from './supernet/artifact.js';
 export {
   runSearch,
   metricObjective,

@@ -194,11 +194,10 @@ export async function openQueueScorer(spec: ScorerSpec, options: QueueScorerOpti
     const id = jobId(study, kind, hint?.trial, fidelity);
     const result = new Promise<unknown>((resolve, reject) => pending.set(id, { job, resolve, reject }));
     // A job with this id may be there already (a resumed coordinator): BullMQ keeps the first;
-    // its result comes through the events or the check below.
+    // its result comes through the events, or (finished before we listened) the next sweep.
     for (;;) {
       try {
         await add(id, job);
-        await check(id);
         break;
       } catch (err) {
         if (closed) throw err;

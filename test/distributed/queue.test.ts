@@ -123,6 +123,21 @@ describe.skipIf(skip !== undefined)('nls search --queue with nls worker', () => 
     await stopWorkers();
   }, 180_000);
 
+  it('racing (--fidelities) through the queue: each stage is a job, and the trials equal local racing', async () => {
+    const racing = ['--fidelities', '0.5,1'];
+    const local = path.join(root, 'racing-local');
+    const l = await nls('search', '--supernet', toy.supernet, '--engine', 'tfjs', '--out', local, ...STUDY, ...racing);
+    expect(l.code, l.stderr).toBe(0);
+    const w = worker();
+    const out = path.join(root, 'racing');
+    const r = await nls(...searchArgs(out, ...racing));
+    expect(r.code, r.stderr).toBe(0);
+    const fidelityOf = async (dir: string) => (await trials(dir)).sort((a, b) => a.number - b.number).map((t) => (t as TrialLine & { fidelity?: number }).fidelity);
+    expect(essence(await trials(out))).toEqual(essence(await trials(local)));
+    expect(await fidelityOf(out)).toEqual(await fidelityOf(local));
+    expect(w.stderr()).toMatch(/job \S+-t0-f0\.5: slice trial 0/);
+  }, 180_000);
+
   it('a worker killed with SIGKILL mid-evaluation: its job goes to another worker; nothing is lost or duplicated', async () => {
     const slow = worker('--job-delay-ms', '4000');
     const out = path.join(root, 'killed-worker');
@@ -178,7 +193,7 @@ describe.skipIf(skip !== undefined)('nls search --queue with nls worker', () => 
     await stopWorkers();
   }, 180_000);
 
-  it("a worker whose supernet copy differs refuses the job: the trial fails naming the SHA-256, the host and the fix", async () => {
+  it("a worker whose supernet copy differs refuses the job: the study stops before its first trial, naming the SHA-256, the host and the fix", async () => {
     const copy = path.join(root, 'copy');
     await fsp.cp(toy.supernet, path.join(copy, 'supernet'), { recursive: true });
     await fsp.cp(toy.model, path.join(copy, 'model'), { recursive: true });
