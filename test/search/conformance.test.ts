@@ -12,6 +12,8 @@ import { evolutionFactory, hiddenStateFactory, mathRandomFactory, mutatingFactor
 const KIT_OPTIONS: Readonly<Record<string, ConformanceOptions>> = {
   // linas never repeats a configuration, so it must answer [] once a tiny space is exhausted.
   linas: { strictExhaustion: true },
+  // mobo never proposes a configuration twice either.
+  mobo: { strictExhaustion: true },
 };
 
 const factories: StrategyFactory[] = [...BUILTIN_STRATEGIES, randomFactory, evolutionFactory];

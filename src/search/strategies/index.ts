@@ -7,6 +7,7 @@ import { exhaustiveStrategy } from './exhaustive.js';
 import { heuristicStrategy } from './heuristic.js';
 import { hillClimbingStrategy } from './hill-climbing.js';
 import { linasStrategy } from './linas.js';
+import { moboStrategy } from './mobo.js';
 import { nsga2Strategy } from './nsga2.js';
 import { randomStrategy } from './random.js';
 
@@ -14,6 +15,7 @@ export { exhaustiveStrategy } from './exhaustive.js';
 export { HEURISTIC_SUBNETS, heuristicStrategy, heuristicSubnet, namedHeuristicSubnets, type HeuristicSubnet, type TrainingStatistics } from './heuristic.js';
 export { checkScalarization, hillClimbingStrategy, scalarScore, standing, type ScalarizationSpec, type Standing } from './hill-climbing.js';
 export { linasStrategy } from './linas.js';
+export { moboStrategy } from './mobo.js';
 export { nsga2Strategy } from './nsga2.js';
 export { randomStrategy } from './random.js';
 
@@ -25,4 +27,5 @@ export const BUILTIN_STRATEGIES: readonly StrategyFactory[] = Object.freeze([
   nsga2Strategy,
   hillClimbingStrategy,
   linasStrategy,
+  moboStrategy,
 ]);

@@ -1,0 +1,270 @@
+/**
+ * Search strategies on a suite of synthetic problems of the kind nls searches, plus the demo
+ * tabular table (docs/benchmarks.md, issue 21).
+ *
+ * Each synthetic problem is generated from a seed: G rank genes of K ordered choices; accuracy is
+ * a sum of concave per-gene gains plus interactions between neighbouring genes plus evaluation
+ * noise; the cost is the adapter parameter count (linear in the ranks); optionally a parameter
+ * constraint. Because the interactions form a chain, the true Pareto front (and the worst
+ * accuracy, for the reference point) is computed exactly by dynamic programming over (gene,
+ * choice, parameters), at every size, 4^6 to 3^24. Strategies see noisy accuracy; the hypervolume
+ * of a run is that of the true values of the feasible configurations it evaluated, as a fraction
+ * of the true front's.
+ *
+ *   npx tsx benchmarks/strategies.ts [--seeds 10] [--budget 200] [--problems all|NAME,...] [--strategies mobo,linas,nsga2,random]
+ *       [--write-problems FILE]   # the problems as JSON, for benchmarks/peers/optuna_strategies.py
+ *       [--peers FILE]            # that script's output: compared with, and Mann-Whitney tests
+ *
+ * Prints tables and one JSON line.
+ */
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConstraintSpec, ObjectiveSpec } from '../src/search/contract.js';
+import { functionEvaluator } from '../src/search/evaluator.js';
+import { Study } from '../src/search/study.js';
+import { smallSpace } from '../src/search/testing.js';
+import { type Config, loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
+import { exactFront, hv2, noiseOf, type SyntheticProblem, syntheticSuite, trueValues } from '../src/search/synthetic-problems.js';
+import { formatTable } from '../src/util/table.js';
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : fallback;
+  if (v === undefined) throw new Error(`--${name} is required`);
+  return v;
+}
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** A problem the runner can drive: its space, true values, observed values, front and reference. */
+interface Problem {
+  readonly name: string;
+  readonly space: SearchSpace;
+  readonly bound: number | null;
+  readonly truth: (x: readonly number[]) => [number, number];
+  readonly observe: (x: readonly number[], key: string, seed: number) => [number, number];
+  readonly trueHv: number;
+  readonly reference: [number, number];
+  readonly synthetic?: SyntheticProblem;
+}
+
+function fromSynthetic(p: SyntheticProblem): Problem {
+  const space = smallSpace(Array.from({ length: p.genes }, () => p.choices), p.name);
+  const { front, worstAccuracy, maxParams } = exactFront(p);
+  const reference: [number, number] = [worstAccuracy, p.bound ?? maxParams];
+  return {
+    name: p.name,
+    space,
+    bound: p.bound,
+    truth: (x) => trueValues(p, x),
+    observe: (x, key, seed) => {
+      const [a, c] = trueValues(p, x);
+      return [a + noiseOf(p, seed, key), c];
+    },
+    trueHv: hv2(front, reference),
+    reference,
+    synthetic: p,
+  };
+}
+
+async function demoTable(): Promise<Problem> {
+  const table = JSON.parse(await fsp.readFile(path.join(here, 'data', 'demo-tabular-table.json'), 'utf8')) as { rows: { key: string; accuracy: number; params: number }[] };
+  const space = await loadAndResolveSearchSpace(path.join(here, 'spaces', 'demo-tabular.json'), { numLayers: 4 });
+  const byKey = new Map(table.rows.map((r) => [r.key, r]));
+  const get = (x: readonly number[]): [number, number] => {
+    const r = byKey.get(space.key(x as Config))!;
+    return [r.accuracy, r.params];
+  };
+  const reference: [number, number] = [Math.min(...table.rows.map((r) => r.accuracy)), Math.max(...table.rows.map((r) => r.params))];
+  return { name: 'demo-tabular (3^6)', space, bound: null, truth: get, observe: (x) => get(x), trueHv: hv2(table.rows.map((r) => [r.accuracy, r.params]), reference), reference };
+}
+
+/** Strategy settings benchmarked: label, registered name, options. */
+const STRATEGIES: Record<string, { strategy: string; options?: Record<string, unknown> }> = {
+  mobo: { strategy: 'mobo' },
+  linas: { strategy: 'linas', options: { populationSize: 8 } },
+  nsga2: { strategy: 'nsga2', options: { populationSize: 16 } },
+  random: { strategy: 'random' },
+};
+
+/** Hypervolume fraction after each evaluation of one run. */
+async function runOnce(problem: Problem, label: string, seed: number, budget: number, scratch: string): Promise<{ curve: number[]; seconds: number }> {
+  const s = STRATEGIES[label]!;
+  const objectives: ObjectiveSpec[] = [
+    { name: 'accuracy', direction: 'maximize' },
+    { name: 'params', direction: 'minimize' },
+  ];
+  const constraints: ConstraintSpec[] = problem.bound !== null ? [{ name: `params<=${problem.bound}` }] : [];
+  const evaluated: [number, number][] = [];
+  const curve: number[] = [];
+  const study = await Study.create({
+    journal: path.join(scratch, `${label}-${seed}-${Math.random().toString(36).slice(2)}.jsonl`),
+    space: problem.space,
+    evaluator: functionEvaluator((config, t) => {
+      const [acc, params] = problem.observe(config, t.key, seed);
+      const truth = problem.truth(config);
+      if (problem.bound === null || truth[1] <= problem.bound) evaluated.push(truth);
+      curve.push(hv2(evaluated, problem.reference) / problem.trueHv);
+      return { values: [acc, params], ...(problem.bound !== null ? { constraints: [params - problem.bound] } : {}) };
+    }),
+    strategy: s.strategy,
+    ...(s.options ? { strategyOptions: s.options } : {}),
+    objectives,
+    constraints,
+    seed,
+    budget,
+    fsync: false,
+  });
+  const t = performance.now();
+  await study.run();
+  return { curve, seconds: (performance.now() - t) / 1000 };
+}
+
+const quantile = (xs: readonly number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (pos - lo);
+};
+const at = (curve: readonly number[], n: number) => curve[Math.min(n, curve.length) - 1] ?? 0;
+const firstReach = (curve: readonly number[], level: number) => {
+  const i = curve.findIndex((v) => v >= level);
+  return i < 0 ? Infinity : i + 1;
+};
+
+/**
+ * Two-sided Mann-Whitney U test (normal approximation with tie correction and continuity
+ * correction); returns the p-value. Enough for 10 vs 10 seeds.
+ */
+export function mannWhitney(a: readonly number[], b: readonly number[]): number {
+  const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
+  const ranks = new Array<number>(all.length);
+  let tie = 0;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
+    for (let k = i; k <= j; k++) ranks[k] = (i + j) / 2 + 1;
+    const t = j - i + 1;
+    tie += t ** 3 - t;
+    i = j + 1;
+  }
+  const n1 = a.length;
+  const n2 = b.length;
+  const r1 = all.reduce((s, x, k) => s + (x.g === 0 ? ranks[k]! : 0), 0);
+  const u = r1 - (n1 * (n1 + 1)) / 2;
+  const mu = (n1 * n2) / 2;
+  const n = n1 + n2;
+  const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tie / (n * (n - 1))));
+  if (sigma === 0) return 1;
+  const z = (Math.abs(u - mu) - 0.5) / sigma;
+  // Two-sided normal tail.
+  const phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
+  return Math.min(1, 2 * (1 - phi(Math.max(0, z))));
+}
+function erfc(x: number): number {
+  // Numerical Recipes' erfcc (fractional error < 1.2e-7), enough for p-values.
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+
+async function main(): Promise<void> {
+  const suite = syntheticSuite();
+  if (process.argv.includes('--write-problems')) {
+    const file = arg('write-problems');
+    await fsp.writeFile(file, `${JSON.stringify({ format: 'nls-synthetic-problems/1', problems: suite.map((p) => ({ ...p, front: exactFront(p) })) })}\n`);
+    console.error(`wrote ${suite.length} problems to ${file}`);
+    return;
+  }
+  const seeds = Number(arg('seeds', '10'));
+  const budget = Number(arg('budget', '200'));
+  const labels = arg('strategies', Object.keys(STRATEGIES).join(',')).split(',');
+  const wanted = arg('problems', 'all');
+  const problems: Problem[] = [...suite.map(fromSynthetic), await demoTable()].filter((p) => wanted === 'all' || wanted.split(',').includes(p.name));
+  const budgets = [25, 50, 100, 200, 400].filter((b) => b <= budget);
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-bench-strategies-'));
+  const peers = process.argv.includes('--peers')
+    ? (JSON.parse(await fsp.readFile(arg('peers'), 'utf8')) as { runs: { problem: string; sampler: string; seed: number; configs: number[][] }[] })
+    : undefined;
+  const results: Record<string, Record<string, { curves: number[][]; seconds: number[] }>> = {};
+  for (const problem of problems) {
+    results[problem.name] = {};
+    for (const label of labels) {
+      const curves: number[][] = [];
+      const seconds: number[] = [];
+      for (let seed = 0; seed < seeds; seed++) {
+        const r = await runOnce(problem, label, seed, budget, scratch);
+        curves.push(r.curve);
+        seconds.push(r.seconds);
+      }
+      results[problem.name]![label] = { curves, seconds };
+      process.stderr.write(`${problem.name} ${label}: median HV fraction at ${budget} ${quantile(curves.map((c) => at(c, budget)), 0.5).toFixed(3)}, ${(seconds.reduce((a, b) => a + b, 0) / seeds).toFixed(1)} s per run\n`);
+    }
+    // Peers: the configurations each sampler evaluated, scored here with the same code.
+    for (const run of peers?.runs.filter((r) => r.problem === problem.name) ?? []) {
+      const entry = (results[problem.name]![`optuna ${run.sampler}`] ??= { curves: [], seconds: [] });
+      const evaluated: [number, number][] = [];
+      const curve: number[] = [];
+      for (const x of run.configs.slice(0, budget)) {
+        const truth = problem.truth(x);
+        if (problem.bound === null || truth[1] <= problem.bound) evaluated.push(truth);
+        curve.push(hv2(evaluated, problem.reference) / problem.trueHv);
+      }
+      entry.curves.push(curve);
+    }
+  }
+  await fsp.rm(scratch, { recursive: true, force: true });
+
+  const summary: Record<string, unknown> = {};
+  for (const [name, byStrategy] of Object.entries(results)) {
+    console.log(`\n${name}: hypervolume as a fraction of the true front's, median [IQR] over ${seeds} seeds`);
+    const rows: string[][] = [];
+    for (const [label, r] of Object.entries(byStrategy)) {
+      const cells = budgets.map((b) => {
+        const xs = r.curves.map((c) => at(c, b));
+        return `${quantile(xs, 0.5).toFixed(3)} [${quantile(xs, 0.25).toFixed(3)}, ${quantile(xs, 0.75).toFixed(3)}]`;
+      });
+      const reach = (level: number) => {
+        const xs = r.curves.map((c) => firstReach(c, level));
+        const m = quantile(xs, 0.5);
+        return Number.isFinite(m) ? String(m) : `>${budget}`;
+      };
+      rows.push([label, ...cells, reach(0.95), reach(0.99)]);
+    }
+    console.log(formatTable(['strategy', ...budgets.map((b) => `N=${b}`), 'to 95%', 'to 99%'], rows));
+    const tests: Record<string, Record<number, { median: number; peerMedian: number; p: number }>> = {};
+    for (const peer of Object.keys(byStrategy).filter((l) => l.startsWith('optuna '))) {
+      for (const label of Object.keys(byStrategy).filter((l) => !l.startsWith('optuna '))) {
+        for (const b of budgets) {
+          const mine = byStrategy[label]!.curves.map((c) => at(c, b));
+          const theirs = byStrategy[peer]!.curves.map((c) => at(c, b));
+          (tests[`${label} vs ${peer}`] ??= {})[b] = { median: quantile(mine, 0.5), peerMedian: quantile(theirs, 0.5), p: mannWhitney(mine, theirs) };
+        }
+      }
+    }
+    if (Object.keys(tests).length > 0) {
+      console.log('Mann-Whitney (two-sided) against the peers: median vs peer median, p');
+      console.log(formatTable(['comparison', ...budgets.map((b) => `N=${b}`)], Object.entries(tests).map(([k, v]) => [k, ...budgets.map((b) => `${v[b]!.median.toFixed(3)} vs ${v[b]!.peerMedian.toFixed(3)}, p=${v[b]!.p.toFixed(3)}`)])));
+    }
+    summary[name] = {
+      strategies: Object.fromEntries(
+        Object.entries(byStrategy).map(([label, r]) => [
+          label,
+          {
+            median: Object.fromEntries(budgets.map((b) => [b, quantile(r.curves.map((c) => at(c, b)), 0.5)])),
+            iqr: Object.fromEntries(budgets.map((b) => [b, [quantile(r.curves.map((c) => at(c, b)), 0.25), quantile(r.curves.map((c) => at(c, b)), 0.75)]])),
+            to95: quantile(r.curves.map((c) => firstReach(c, 0.95)), 0.5),
+            to99: quantile(r.curves.map((c) => firstReach(c, 0.99)), 0.5),
+            secondsPerRun: r.seconds.length > 0 ? r.seconds.reduce((a, b) => a + b, 0) / r.seconds.length : null,
+          },
+        ]),
+      ),
+      tests,
+    };
+  }
+  console.log(JSON.stringify({ benchmark: 'strategies', seeds, budget, results: summary }));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await main();
