@@ -14,6 +14,7 @@
  *   npx tsx benchmarks/strategies.ts [--seeds 10] [--budget 200] [--problems all|NAME,...] [--strategies mobo,linas,nsga2,random]
  *       [--write-problems FILE]   # the problems as JSON, for benchmarks/peers/optuna_strategies.py
  *       [--peers FILE]            # that script's output: compared with, and Mann-Whitney tests
+ *       [--curves FILE]           # keep each run's curve there; runs already in it are not run again
  *
  * Prints tables and one JSON line.
  */
@@ -189,13 +190,22 @@ async function main(): Promise<void> {
     ? (JSON.parse(await fsp.readFile(arg('peers'), 'utf8')) as { runs: { problem: string; sampler: string; seed: number; configs: number[][] }[] })
     : undefined;
   const results: Record<string, Record<string, { curves: number[][]; seconds: number[] }>> = {};
+  // Runs are deterministic: a curves file lets a later invocation (e.g. with --peers) reuse them.
+  const curvesFile = process.argv.includes('--curves') ? arg('curves') : undefined;
+  type Saved = Record<string, { curve: number[]; seconds: number }>;
+  const saved: Saved = curvesFile ? ((await fsp.readFile(curvesFile, 'utf8').then((t) => JSON.parse(t) as Saved, () => ({}))) as Saved) : {};
   for (const problem of problems) {
     results[problem.name] = {};
     for (const label of labels) {
       const curves: number[][] = [];
       const seconds: number[] = [];
       for (let seed = 0; seed < seeds; seed++) {
-        const r = await runOnce(problem, label, seed, budget, scratch);
+        const id = `${problem.name}|${label}|${seed}|${budget}`;
+        const r = saved[id] ?? (await runOnce(problem, label, seed, budget, scratch));
+        if (curvesFile && !saved[id]) {
+          saved[id] = r;
+          await fsp.writeFile(curvesFile, JSON.stringify(saved));
+        }
         curves.push(r.curve);
         seconds.push(r.seconds);
       }

@@ -216,3 +216,45 @@ export function logEhvi2d(front: readonly (readonly number[])[], mu: readonly nu
   for (let i = 0; i < terms.length; i++) sum += Math.exp(terms[i]! - max);
   return max + Math.log(sum);
 }
+
+/** {@link ehvi2d} and {@link logEhvi2d} of many candidates against one front and reference point. */
+export interface PreparedEhvi2d {
+  ehvi(mu: readonly number[], sigma: readonly number[]): number;
+  /** The log, from the plain value where that is well inside double range, else in log space throughout. */
+  logEhvi(mu: readonly number[], sigma: readonly number[]): number;
+}
+
+/**
+ * Cut the front into strips once, for scoring many candidates (an acquisition optimiser scores
+ * thousands against one front): the same values as {@link ehvi2d} and {@link logEhvi2d}.
+ */
+export function prepareEhvi2d(front: readonly (readonly number[])[], ref: readonly number[]): PreparedEhvi2d {
+  const { a, b } = strips(front, ref);
+  const edges = edgesOf(a, ref[0]!);
+  const top = (i: number) => (i === 0 ? ref[1]! : b[i - 1]!);
+  const ehvi = (mu: readonly number[], sigma: readonly number[]): number => {
+    const widths = stripWidths(edges, mu[0]!, sigma[0]!, false);
+    let sum = 0;
+    for (let i = 0; i < widths.length; i++) if (widths[i] !== 0) sum += widths[i]! * psi(top(i), mu[1]!, sigma[1]!);
+    return sum;
+  };
+  return {
+    ehvi,
+    logEhvi(mu, sigma) {
+      // Plain arithmetic is exact to rounding while the value is far from underflow.
+      const plain = ehvi(mu, sigma);
+      if (plain > 1e-250) return Math.log(plain);
+      const terms = stripWidths(edges, mu[0]!, sigma[0]!, true);
+      let max = -Infinity;
+      for (let i = 0; i < terms.length; i++) {
+        if (terms[i] === -Infinity) continue;
+        terms[i] = terms[i]! + logPsi(top(i), mu[1]!, sigma[1]!);
+        if (terms[i]! > max) max = terms[i]!;
+      }
+      if (max === -Infinity) return -Infinity;
+      let sum = 0;
+      for (let i = 0; i < terms.length; i++) sum += Math.exp(terms[i]! - max);
+      return max + Math.log(sum);
+    },
+  };
+}

@@ -29,17 +29,18 @@
  */
 import { RidgePredictor } from '../../predict/ridge.js';
 import type { Config, SearchSpace } from '../../space/index.js';
-import { logEhvi2d } from '../bayes/ehvi.js';
-import { fitGaussianProcess, type GaussianProcess, type GpHyperparameters } from '../bayes/gp.js';
+import { prepareEhvi2d } from '../bayes/ehvi.js';
+import { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpHyperparameters } from '../bayes/gp.js';
 import { logH, normalLogCdf } from '../bayes/normal.js';
 import type { SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
+import { paretoFrontIndices } from '../pareto.js';
 import { checkAskCount, checkObjectives, OptionReader, UnseenSampler, usableValues } from './_common.js';
 
 const OPTIONS: readonly StrategyOptionDoc[] = [
   { name: 'initialSamples', type: 'integer', default: 6, description: 'Configurations evaluated before the first surrogate: max, min, median, then uniform random.' },
-  { name: 'candidates', type: 'integer', default: 1000, description: 'Random unseen configurations scored by the acquisition per proposal, in spaces above exhaustiveLimit.' },
+  { name: 'candidates', type: 'integer', default: 500, description: 'Random unseen configurations scored by the acquisition per proposal, in spaces above exhaustiveLimit.' },
   { name: 'exhaustiveLimit', type: 'integer', default: 5000, description: 'Spaces with at most this many configurations have the acquisition scored on every unseen one.' },
-  { name: 'localSearchStarts', type: 'integer', default: 4, description: 'Best candidates that local search over single-gene changes starts from (large spaces).' },
+  { name: 'localSearchStarts', type: 'integer', default: 2, description: 'Best candidates that local search over single-gene changes starts from (large spaces).' },
   { name: 'restarts', type: 'integer', default: 1, description: 'Random restarts of the hyperparameter fit, besides the warm start.' },
 ];
 
@@ -67,6 +68,12 @@ interface Model {
   condition(xs: readonly Config[], ys: readonly number[]): Model;
 }
 
+/** Hyperparameters are refitted at every ask up to this many observations... */
+const REFIT_ALWAYS = 100;
+/** ...and beyond, when the observations grew by this factor since the last fit. */
+const REFIT_GROWTH = 1.1;
+/** Evaluated configurations whose single-gene changes join the candidate pool (large spaces). */
+const FRONT_NEIGHBOURHOODS = 8;
 /** Fewest usable observations the surrogates are fitted on. */
 const MIN_OBSERVATIONS = 2;
 /** Margin of the reference point beyond the worst feasible values, as a share of their range. */
@@ -117,8 +124,8 @@ class MoboStrategy implements SearchStrategy {
   private readonly observations: Observation[] = [];
   private readonly sampler = new UnseenSampler();
   private initialPlan: Config[] | undefined;
-  /** Warm starts of the hyperparameter fits, by model name (`o0`, `c1`, `s`). */
-  private readonly warm = new Map<string, GpHyperparameters>();
+  /** Warm starts of the hyperparameter fits, by model name (`o0`, `c1`, `s`), and the observations they were fitted on. */
+  private readonly warm = new Map<string, { hyperparameters: GpHyperparameters; n: number }>();
 
   constructor(private readonly options: MoboOptions) {}
 
@@ -191,12 +198,17 @@ class MoboStrategy implements SearchStrategy {
       const exact = exactAdditive(space, xs, ys);
       if (exact) return exact;
       const warm = this.warm.get(name);
-      const gp = fitGaussianProcess(
-        xs.map((c) => encode(space, c)),
-        ys,
-        { rng: () => rng.next(), restarts: this.options.restarts, maxIterations: warm ? 20 : 50, ...(warm ? { warmStart: warm } : {}) },
-      );
-      this.warm.set(name, gp.hyperparameters);
+      const encoded = xs.map((c) => encode(space, c));
+      // Hyperparameters change little once there are many observations: refit them every ask
+      // up to REFIT_ALWAYS observations, then each time the observations grew by REFIT_GROWTH.
+      if (warm && xs.length > REFIT_ALWAYS && xs.length < warm.n * REFIT_GROWTH) return gpModel(space, gaussianProcessWith(encoded, ys, warm.hyperparameters));
+      const gp = fitGaussianProcess(encoded, ys, {
+        rng: () => rng.next(),
+        restarts: this.options.restarts,
+        maxIterations: warm ? 20 : 50,
+        ...(warm ? { warmStart: warm.hyperparameters } : {}),
+      });
+      this.warm.set(name, { hyperparameters: gp.hyperparameters, n: xs.length });
       return gpModel(space, gp);
     };
     const objectives = scalarized ? [fit('s', scalarized)] : ctx.objectives.map((_, m) => fit(`o${m}`, this.observations.map((o) => o.y[m]!)));
@@ -233,7 +245,9 @@ class MoboStrategy implements SearchStrategy {
 
     const chosen: Config[] = [];
     const taken = new Set(this.seen);
-    const pool = this.candidatePool(ctx, taken, feasible.map((o) => o.config));
+    // The evaluated front (feasible, non-dominated in the minimised targets): its neighbourhoods join the pool.
+    const frontIdx = points.length > 0 ? paretoFrontIndices(points, points[0]!.map(() => 'minimize' as const)) : [];
+    const pool = this.candidatePool(ctx, taken, frontIdx.map((i) => feasible[i]!.config));
     for (let b = 0; b < q; b++) {
       const score = (configs: readonly Config[]): Float64Array => this.acquisition(configs, models, points, reference, feasible.length > 0 || b > 0);
       const live = pool.filter((c) => !taken.has(space.key(c)));
@@ -273,7 +287,13 @@ class MoboStrategy implements SearchStrategy {
       keys.add(key);
       out.push(c);
     };
-    for (const f of front) for (const c of singleGeneChanges(space, f)) add(c);
+    // Single-gene changes of (at most FRONT_NEIGHBOURHOODS members of) the evaluated front.
+    const members = [...front];
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [members[i], members[j]] = [members[j]!, members[i]!];
+    }
+    for (const f of members.slice(0, FRONT_NEIGHBOURHOODS)) for (const c of singleGeneChanges(space, f)) add(c);
     for (let i = 0; i < this.options.candidates; i++) {
       const drawn = this.sampler.draw(space, rng, keys);
       if (!drawn) break;
@@ -318,6 +338,7 @@ class MoboStrategy implements SearchStrategy {
   /** Log acquisition of each configuration (larger is better). */
   private acquisition(configs: readonly Config[], models: { objectives: Model[]; constraints: Model[] }, points: readonly (readonly number[])[], reference: readonly number[], hasFeasible: boolean): Float64Array {
     const out = new Float64Array(configs.length);
+    const ehvi = models.objectives.length === 2 ? prepareEhvi2d(points, reference) : undefined;
     const preds = models.objectives.map((m) => m.predict(configs));
     const cons = models.constraints.map((m) => m.predict(configs));
     for (let i = 0; i < configs.length; i++) {
@@ -334,7 +355,7 @@ class MoboStrategy implements SearchStrategy {
       if (preds.length === 2) {
         const mu: [number, number] = [preds[0]!.mean[i]!, preds[1]!.mean[i]!];
         const sigma: [number, number] = [Math.sqrt(Math.max(0, preds[0]!.variance[i]!)), Math.sqrt(Math.max(0, preds[1]!.variance[i]!))];
-        gain = logEhvi2d(points as readonly [number, number][], mu, sigma, reference as [number, number]);
+        gain = ehvi!.logEhvi(mu, sigma);
       } else {
         const best = points.length > 0 ? Math.min(...points.map((p) => p[0]!)) : reference[0]!;
         gain = logEi(preds[0]!.mean[i]!, preds[0]!.variance[i]!, best);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ehvi2d, hypervolume2d, hypervolumeImprovement2d, logEhvi2d } from '../../../src/search/bayes/ehvi.js';
+import { ehvi2d, hypervolume2d, hypervolumeImprovement2d, logEhvi2d, prepareEhvi2d } from '../../../src/search/bayes/ehvi.js';
 import { expectedImprovement } from '../../../src/search/bayes/normal.js';
 import { hypervolume } from '../../../src/search/hypervolume.js';
 import { createRng } from '../../../src/util/rng.js';
@@ -159,5 +159,27 @@ describe('logEhvi2d', () => {
     expect(Number.isFinite(a)).toBe(true);
     expect(b).toBeLessThan(a);
     expect(a - b).toBeLessThan(1e-3);
+  });
+});
+
+describe('prepareEhvi2d', () => {
+  it('property: scores candidates exactly as ehvi2d and logEhvi2d do', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { maxLength: 12 }),
+        fc.tuple(fc.double({ min: -1, max: 3, noNaN: true }), fc.double({ min: -1, max: 3, noNaN: true })),
+        fc.tuple(fc.double({ min: 0, max: 0.5, noNaN: true }), fc.constantFrom(0, 0.01, 0.3)),
+        (front, mu, sigma) => {
+          const ref = [1.2, 1.2];
+          const p = prepareEhvi2d(front, ref);
+          expect(p.ehvi(mu, sigma)).toBeCloseTo(ehvi2d(front, mu, sigma, ref), 12);
+          const a = p.logEhvi(mu, sigma);
+          const b = logEhvi2d(front, mu, sigma, ref);
+          if (b === -Infinity) expect(a).toBe(-Infinity);
+          else expect(Math.abs(a - b)).toBeLessThan(1e-9 * Math.max(1, Math.abs(b)));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
