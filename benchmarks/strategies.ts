@@ -15,6 +15,7 @@
  *       [--write-problems FILE]   # the problems as JSON, for benchmarks/peers/optuna_strategies.py
  *       [--peers FILE]            # that script's output: compared with, and Mann-Whitney tests
  *       [--curves FILE]           # keep each run's curve there; runs already in it are not run again
+ *       [--mobo-options JSON]     # also run "mobo+": mobo with these options (to compare settings)
  *
  * Prints tables and one JSON line.
  */
@@ -181,6 +182,7 @@ async function main(): Promise<void> {
   }
   const seeds = Number(arg('seeds', '10'));
   const budget = Number(arg('budget', '200'));
+  if (process.argv.includes('--mobo-options')) STRATEGIES['mobo+'] = { strategy: 'mobo', options: JSON.parse(arg('mobo-options')) as Record<string, unknown> };
   const labels = arg('strategies', Object.keys(STRATEGIES).join(',')).split(',');
   const wanted = arg('problems', 'all');
   const problems: Problem[] = [...suite.map(fromSynthetic), await demoTable()].filter((p) => wanted === 'all' || wanted.split(',').includes(p.name));
@@ -200,7 +202,7 @@ async function main(): Promise<void> {
       const curves: number[][] = [];
       const seconds: number[] = [];
       for (let seed = 0; seed < seeds; seed++) {
-        const id = `${problem.name}|${label}|${seed}|${budget}`;
+        const id = `${problem.name}|${label}|${JSON.stringify(STRATEGIES[label])}|${seed}|${budget}`;
         const r = saved[id] ?? (await runOnce(problem, label, seed, budget, scratch));
         if (curvesFile && !saved[id]) {
           saved[id] = r;
