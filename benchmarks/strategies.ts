@@ -28,7 +28,8 @@ import { functionEvaluator } from '../src/search/evaluator.js';
 import { Study } from '../src/search/study.js';
 import { smallSpace } from '../src/search/testing.js';
 import { type Config, loadAndResolveSearchSpace, type SearchSpace } from '../src/space/index.js';
-import { exactFront, hv2, noiseOf, type SyntheticProblem, syntheticSuite, trueValues } from '../src/search/synthetic-problems.js';
+import { hypervolume } from '../src/search/hypervolume.js';
+import { exactFront, noiseOf, type SyntheticProblem, syntheticSuite, trueValues } from '../src/search/synthetic-problems.js';
 import { formatTable } from '../src/util/table.js';
 
 function arg(name: string, fallback?: string): string {
@@ -122,6 +123,9 @@ async function runOnce(problem: Problem, label: string, seed: number, budget: nu
   await study.run();
   return { curve, seconds: (performance.now() - t) / 1000 };
 }
+
+/** Hypervolume of (accuracy: maximise, params: minimise) points. */
+const hv2 = (points: readonly (readonly number[])[], ref: readonly [number, number]) => hypervolume(points, ref, ['maximize', 'minimize']);
 
 const quantile = (xs: readonly number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -61,7 +61,7 @@ export interface QueueStatus {
   readonly running: number;
   readonly completed: number;
   readonly failed: number;
-  readonly workers: readonly { readonly id: string; readonly host: string; readonly running: number; readonly done: number }[];
+  readonly workers: readonly { readonly id: string; readonly host: string; readonly pid: number; readonly running: number; readonly done: number }[];
 }
 
 /** How many measurements the study may have in flight at once: the queue takes any number. */
@@ -212,13 +212,13 @@ export async function openQueueScorer(spec: ScorerSpec, options: QueueScorerOpti
   const status = async (): Promise<QueueStatus> => {
     if (!queue) return { waiting: 0, running: 0, completed: 0, failed: 0, workers: [] };
     const c = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
-    const workers = (await liveWorkers(redis)).map((w) => ({ id: w.id, host: w.host, running: w.running, done: w.done }));
+    const workers = (await liveWorkers(redis)).map((w) => ({ id: w.id, host: w.host, pid: w.pid, running: w.running, done: w.done }));
     return { waiting: (c['waiting'] ?? 0) + (c['prioritized'] ?? 0) + (c['delayed'] ?? 0), running: c['active'] ?? 0, completed: c['completed'] ?? 0, failed: c['failed'] ?? 0, workers };
   };
 
   const statusLine = (s: QueueStatus): string =>
     `queue ${address.display}: ${s.waiting} waiting, ${s.running} running, ${s.completed} done, ${s.failed} failed; ${s.workers.length} worker${s.workers.length === 1 ? '' : 's'} alive${
-      s.workers.length > 0 ? ` (${s.workers.map((w) => `${w.host} pid ${w.id.split(':')[1] ?? '?'}: ${w.running} running, ${w.done} done`).join('; ')})` : ''
+      s.workers.length > 0 ? ` (${s.workers.map((w) => `${w.host} pid ${w.pid}: ${w.running} running, ${w.done} done`).join('; ')})` : ''
     }`;
 
   return {

@@ -7,6 +7,7 @@
  * worker by BullMQ's stalled-job check, after `lockDuration`).
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ConnectionOptions, Job, Worker } from 'bullmq';
@@ -211,12 +212,12 @@ export async function runEvaluationWorker(options: EvaluationWorkerOptions): Pro
   const finished = new Promise<void>((r) => (finish = r));
   const processor = async (job: Job, queueStudy: string): Promise<JobResult> => {
     try {
-      return await process1(job, queueStudy);
+      return await handleJob(job, queueStudy);
     } finally {
       if (options.maxJobs !== undefined && completed + failed >= options.maxJobs) finish();
     }
   };
-  const process1 = async (job: Job, queueStudy: string): Promise<JobResult> => {
+  const handleJob = async (job: Job, queueStudy: string): Promise<JobResult> => {
     // A malformed job fails as a BullMQ failure (its reason says which field); never evaluated.
     let payload: EvaluationJob;
     try {
@@ -299,7 +300,6 @@ export async function runEvaluationWorker(options: EvaluationWorkerOptions): Pro
 /** The base model folder to load when supernet.json names an absolute path that a mapping moves; undefined otherwise. */
 async function mappedBase(supernetDir: string, mappings: readonly PathMapping[]): Promise<string | undefined> {
   if (mappings.length === 0) return undefined;
-  const { readFile } = await import('node:fs/promises');
   const manifest = JSON.parse(await readFile(path.join(supernetDir, 'supernet.json'), 'utf8')) as { baseModel?: unknown };
   if (typeof manifest.baseModel !== 'string' || !path.isAbsolute(manifest.baseModel)) return undefined;
   const mapped = mapPath(manifest.baseModel, mappings);

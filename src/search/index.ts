@@ -102,7 +102,7 @@ export { ProgressTracker, type ProgressLike, type StudyProgress } from './study-
 export { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpFitOptions, type GpHyperparameters, type GpPrediction } from './bayes/gp.js';
 export { ehvi2d, logEhvi2d, prepareEhvi2d, hypervolume2d, type PreparedEhvi2d } from './bayes/ehvi.js';
 export { expectedImprovement, logExpectedImprovement, normalCdf, normalLogCdf } from './bayes/normal.js';
-export { exactFront, noiseOf, syntheticProblem, syntheticSuite, trueValues, hv2 as syntheticHypervolume, type SyntheticProblem } from './synthetic-problems.js';
+export { exactFront, noiseOf, syntheticProblem, syntheticSuite, trueValues, type SyntheticProblem } from './synthetic-problems.js';
 export { JOURNAL_FILE, journalPath, Study, STUDY_DEFAULTS, type StudyOptions, type StudyRunResult, type TrainingStatistics } from './study.js';
 export {
   defaultRegistry,

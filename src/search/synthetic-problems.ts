@@ -140,23 +140,6 @@ export function exactFront(p: SyntheticProblem): { front: [number, number][]; wo
   return { front, worstAccuracy, maxParams };
 }
 
-/** Hypervolume of (accuracy max, params min) points against reference [accuracy, params]. */
-export function hv2(points: readonly (readonly [number, number])[], ref: readonly [number, number]): number {
-  const inside = points.filter((q) => q[0] > ref[0] && q[1] < ref[1]).sort((a, b) => a[1] - b[1]);
-  let area = 0;
-  let bestAcc = ref[0];
-  for (let k = 0; k < inside.length; k++) {
-    const q = inside[k]!;
-    if (q[0] <= bestAcc) continue;
-    // From this params level to the next better point's, accuracy q[0] is the staircase's height.
-    bestAcc = q[0];
-    let next = ref[1];
-    for (let m = k + 1; m < inside.length; m++) if (inside[m]![0] > bestAcc) { next = inside[m]![1]; break; }
-    area += (q[0] - ref[0]) * (next - q[1]);
-  }
-  return area;
-}
-
 /** The suite: sizes from 4^6 to 3^24, with and without a parameter bound, plus the demo table. */
 export function syntheticSuite(): SyntheticProblem[] {
   return [

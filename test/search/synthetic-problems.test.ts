@@ -1,13 +1,12 @@
 /**
  * The synthetic problems of the strategy benchmark (src/search/synthetic-problems.ts): the
- * dynamic-programming front equals the front of every configuration enumerated, the 2-D
- * hypervolume equals the general hypervolume code's, and the noise is a fixed function of its inputs.
+ * dynamic-programming front equals the front of every configuration enumerated, and the noise is
+ * a fixed function of its inputs.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hypervolume } from '../../src/search/hypervolume.js';
 import { paretoFrontIndices } from '../../src/search/pareto.js';
-import { exactFront, hv2, noiseOf, syntheticProblem, syntheticSuite, trueValues } from '../../src/search/synthetic-problems.js';
+import { exactFront, noiseOf, syntheticProblem, syntheticSuite, trueValues } from '../../src/search/synthetic-problems.js';
 
 function* configs(genes: number, choices: number): Generator<number[]> {
   const x = new Array<number>(genes).fill(0);
@@ -39,15 +38,6 @@ describe('synthetic problems', () => {
         expect(worstAccuracy).toBeCloseTo(Math.min(...all.map((v) => v[0])), 12);
       }),
       { numRuns: 40 },
-    );
-  });
-
-  it('property: the 2-D hypervolume equals the general one', () => {
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 100, noNaN: true })), { maxLength: 30 }), (pts) => {
-        const ref: [number, number] = [0.1, 90];
-        expect(hv2(pts, ref)).toBeCloseTo(hypervolume(pts, ref, ['maximize', 'minimize']), 9);
-      }),
     );
   });
 

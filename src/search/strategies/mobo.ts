@@ -29,9 +29,10 @@
  */
 import { RidgePredictor } from '../../predict/ridge.js';
 import type { Config, SearchSpace } from '../../space/index.js';
+import { shuffleInPlace } from '../../util/rng.js';
 import { prepareEhvi2d } from '../bayes/ehvi.js';
 import { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpHyperparameters } from '../bayes/gp.js';
-import { logH, normalLogCdf } from '../bayes/normal.js';
+import { logExpectedImprovement, normalLogCdf } from '../bayes/normal.js';
 import type { SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { paretoFrontIndices } from '../pareto.js';
 import { checkAskCount, checkObjectives, OptionReader, UnseenSampler, usableValues } from './_common.js';
@@ -110,13 +111,6 @@ function gpModel(space: SearchSpace, gp: GaussianProcess): Model {
     predict: (configs) => gp.predict(configs.map((c) => encode(space, c))),
     condition: (configs, ys) => gpModel(space, gp.condition(configs.map((c) => encode(space, c)), ys)),
   };
-}
-
-/** Log expected improvement below `best` of N(mean, variance) (minimisation). */
-function logEi(mean: number, variance: number, best: number): number {
-  const s = Math.sqrt(Math.max(0, variance));
-  if (s < 1e-12) return best > mean ? Math.log(best - mean) : -Infinity;
-  return Math.log(s) + logH((best - mean) / s);
 }
 
 class MoboStrategy implements SearchStrategy {
@@ -288,11 +282,7 @@ class MoboStrategy implements SearchStrategy {
       out.push(c);
     };
     // Single-gene changes of (at most FRONT_NEIGHBOURHOODS members of) the evaluated front.
-    const members = [...front];
-    for (let i = members.length - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      [members[i], members[j]] = [members[j]!, members[i]!];
-    }
+    const members = shuffleInPlace([...front], rng);
     for (const f of members.slice(0, FRONT_NEIGHBOURHOODS)) for (const c of singleGeneChanges(space, f)) add(c);
     for (let i = 0; i < this.options.candidates; i++) {
       const drawn = this.sampler.draw(space, rng, keys);
@@ -358,7 +348,7 @@ class MoboStrategy implements SearchStrategy {
         gain = ehvi!.logEhvi(mu, sigma);
       } else {
         const best = points.length > 0 ? Math.min(...points.map((p) => p[0]!)) : reference[0]!;
-        gain = logEi(preds[0]!.mean[i]!, preds[0]!.variance[i]!, best);
+        gain = logExpectedImprovement(preds[0]!.mean[i]!, Math.sqrt(Math.max(0, preds[0]!.variance[i]!)), best);
       }
       out[i] = gain + logPof;
     }
