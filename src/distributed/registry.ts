@@ -69,7 +69,7 @@ export async function liveWorkers(redis: RedisClient, now = Date.now()): Promise
 }
 
 /** Write `entry` under `field` of `key` now, and every {@link BEAT_MS} until the returned stop is called (which removes it). */
-export function heartbeat(redis: RedisClient, key: string, field: string, entry: () => object, onError: (err: Error) => void = () => {}): { stop(): Promise<void>; beat(): Promise<void> } {
+export function heartbeat(redis: RedisClient, key: string, field: string, entry: () => object, onError: (err: Error) => void = () => {}): { stop(): Promise<void> } {
   const beat = async (): Promise<void> => {
     await redis.hset(key, field, JSON.stringify({ ...entry(), beat: Date.now() }));
   };
@@ -77,7 +77,6 @@ export function heartbeat(redis: RedisClient, key: string, field: string, entry:
   timer.unref();
   void beat().catch(onError);
   return {
-    beat,
     stop: async () => {
       clearInterval(timer);
       await redis.hdel(key, field).catch(onError);

@@ -209,6 +209,28 @@ export class UnseenSampler {
   }
 }
 
+/**
+ * The start of the model-based strategies (linas, mobo): the max, min and median configurations,
+ * then uniform random unseen ones, `size` in all, none in `taken` (each one planned is added to it).
+ */
+export function heuristicStart(space: SearchSpace, rng: Rng, sampler: UnseenSampler, taken: Set<string>, size: number): { config: Config; key: string }[] {
+  const plan: { config: Config; key: string }[] = [];
+  for (const config of [space.maxConfig(), space.minConfig(), space.medianConfig()]) {
+    if (plan.length >= size) break;
+    const key = space.key(config);
+    if (taken.has(key)) continue;
+    taken.add(key);
+    plan.push({ config, key });
+  }
+  while (plan.length < size) {
+    const drawn = sampler.draw(space, rng, taken);
+    if (!drawn) break;
+    taken.add(drawn.key);
+    plan.push(drawn);
+  }
+  return plan;
+}
+
 /** Equality of two configurations. */
 export function sameConfig(a: Config, b: Config): boolean {
   return a.length === b.length && a.every((c, i) => c === b[i]);

@@ -28,7 +28,7 @@ import type { Rng } from '../../util/rng.js';
 import { RidgePredictor } from '../../predict/ridge.js';
 import type { Direction, SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { crowdingDistance, nonDominatedSort, totalViolation } from '../pareto.js';
-import { OptionReader, UnseenSampler, checkAskCount, checkObjectives, resultViolation, usableValues } from './_common.js';
+import { OptionReader, UnseenSampler, checkAskCount, checkObjectives, heuristicStart, resultViolation, usableValues } from './_common.js';
 import { selectSurvivors, type Member, type Ranked } from './nsga2.js';
 
 /** Attempts at breeding an offspring not already in the inner population. */
@@ -152,16 +152,7 @@ class LinasStrategy implements SearchStrategy {
     if (BigInt(this.seen.size) >= space.cardinality()) return [];
     if (!this.initialPlanned) {
       this.initialPlanned = true;
-      const plan: Planned[] = [];
-      const taken = new Set(this.seen);
-      for (const config of [space.maxConfig(), space.minConfig(), space.medianConfig()]) {
-        if (plan.length >= this.options.initialSamples) break;
-        const key = space.key(config);
-        if (taken.has(key)) continue;
-        taken.add(key);
-        plan.push({ config, key });
-      }
-      return this.fillRandom(plan, taken, this.options.initialSamples, space, rng);
+      return heuristicStart(space, rng, this.sampler, new Set(this.seen), this.options.initialSamples);
     }
     if (this.observations.length < MIN_TRAINING_SAMPLES) return this.fillRandom([], new Set(this.seen), this.options.populationSize, space, rng);
     return this.guidedRound(ctx);

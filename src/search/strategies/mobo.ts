@@ -35,7 +35,7 @@ import { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpH
 import { logExpectedImprovement, normalLogCdf } from '../bayes/normal.js';
 import type { SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { paretoFrontIndices } from '../pareto.js';
-import { checkAskCount, checkObjectives, OptionReader, UnseenSampler, usableValues } from './_common.js';
+import { checkAskCount, checkObjectives, heuristicStart, OptionReader, UnseenSampler, usableValues } from './_common.js';
 
 const OPTIONS: readonly StrategyOptionDoc[] = [
   { name: 'initialSamples', type: 'integer', default: 6, description: 'Configurations evaluated before the first surrogate: max, min, median, then uniform random.' },
@@ -133,21 +133,7 @@ class MoboStrategy implements SearchStrategy {
       out.push(config);
     };
     if (this.initialPlan === undefined) {
-      this.initialPlan = [];
-      const keys = new Set(this.seen);
-      for (const c of [space.maxConfig(), space.minConfig(), space.medianConfig()]) {
-        const key = space.key(c);
-        if (this.initialPlan.length < this.options.initialSamples && !keys.has(key)) {
-          keys.add(key);
-          this.initialPlan.push(c);
-        }
-      }
-      while (this.initialPlan.length < this.options.initialSamples) {
-        const drawn = this.sampler.draw(space, rng, keys);
-        if (!drawn) break;
-        keys.add(drawn.key);
-        this.initialPlan.push(drawn.config);
-      }
+      this.initialPlan = heuristicStart(space, rng, this.sampler, new Set(this.seen), this.options.initialSamples).map((p) => p.config);
     }
     while (out.length < n && this.initialPlan.length > 0) {
       const c = this.initialPlan.shift()!;
