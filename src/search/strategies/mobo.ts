@@ -18,8 +18,8 @@
  *    probability alone.
  * 4. **Optimising it over the discrete space**: every unseen configuration when the space has at
  *    most `exhaustiveLimit`; otherwise `candidates` random unseen configurations plus every
- *    single-gene change of the evaluated front, then best-improvement local search over single-gene
- *    changes from the best few. Evaluated or already proposed configurations are never proposed.
+ *    single-gene change of up to 8 members of the evaluated front, then best-improvement local
+ *    search over single-gene changes from the best `localSearchStarts`. Evaluated or already proposed configurations are never proposed.
  * 5. **Batches**: the proposals of one ask are chosen one after another; each chosen one is added
  *    to the surrogates at its predicted mean (the "kriging believer" fantasy) so the next is chosen
  *    where the first does not already promise the improvement.
