@@ -17,6 +17,10 @@
  *       [--curves FILE]           # keep each run's curve there; runs already in it are not run again
  *       [--mobo-options JSON]     # also run "mobo+": mobo with these options (to compare settings)
  *
+ * Cost per proposal: the wall time between one evaluation and the next (the strategy's ask and
+ * tell plus the study's bookkeeping; the evaluations themselves cost microseconds), mean and
+ * maximum over windows of the trial number, printed per strategy.
+ *
  * Prints tables and one JSON line.
  */
 import { promises as fsp } from 'node:fs';
@@ -92,7 +96,7 @@ const STRATEGIES: Record<string, { strategy: string; options?: Record<string, un
 };
 
 /** Hypervolume fraction after each evaluation of one run. */
-async function runOnce(problem: Problem, label: string, seed: number, budget: number, scratch: string): Promise<{ curve: number[]; seconds: number }> {
+async function runOnce(problem: Problem, label: string, seed: number, budget: number, scratch: string): Promise<Run> {
   const s = STRATEGIES[label]!;
   const objectives: ObjectiveSpec[] = [
     { name: 'accuracy', direction: 'maximize' },
@@ -101,14 +105,19 @@ async function runOnce(problem: Problem, label: string, seed: number, budget: nu
   const constraints: ConstraintSpec[] = problem.bound !== null ? [{ name: `params<=${problem.bound}` }] : [];
   const evaluated: [number, number][] = [];
   const curve: number[] = [];
+  const proposalMs: number[] = [];
+  let last = performance.now();
   const study = await Study.create({
     journal: path.join(scratch, `${label}-${seed}-${Math.random().toString(36).slice(2)}.jsonl`),
     space: problem.space,
     evaluator: functionEvaluator((config, t) => {
+      const now = performance.now();
+      proposalMs.push(now - last);
       const [acc, params] = problem.observe(config, t.key, seed);
       const truth = problem.truth(config);
       if (problem.bound === null || truth[1] <= problem.bound) evaluated.push(truth);
       curve.push(hv2(evaluated, problem.reference) / problem.trueHv);
+      last = performance.now();
       return { values: [acc, params], ...(problem.bound !== null ? { constraints: [params - problem.bound] } : {}) };
     }),
     strategy: s.strategy,
@@ -120,9 +129,26 @@ async function runOnce(problem: Problem, label: string, seed: number, budget: nu
     fsync: false,
   });
   const t = performance.now();
+  last = t;
   await study.run();
-  return { curve, seconds: (performance.now() - t) / 1000 };
+  return { curve, seconds: (performance.now() - t) / 1000, proposalMs };
 }
+
+/** One run: hypervolume fraction after each evaluation, wall time, time before each evaluation. */
+interface Run {
+  readonly curve: number[];
+  readonly seconds: number;
+  /** Absent in curves files written before it was recorded. */
+  readonly proposalMs?: number[];
+}
+
+/** Trial-number windows of the cost-per-proposal table. */
+const COST_WINDOWS: readonly [number, number][] = [
+  [1, 50],
+  [51, 100],
+  [101, 200],
+  [201, 400],
+];
 
 /** Hypervolume of (accuracy: maximise, params: minimise) points. */
 const hv2 = (points: readonly (readonly number[])[], ref: readonly [number, number]) => hypervolume(points, ref, ['maximize', 'minimize']);
@@ -195,16 +221,17 @@ async function main(): Promise<void> {
   const peers = process.argv.includes('--peers')
     ? (JSON.parse(await fsp.readFile(arg('peers'), 'utf8')) as { runs: { problem: string; sampler: string; seed: number; configs: number[][] }[] })
     : undefined;
-  const results: Record<string, Record<string, { curves: number[][]; seconds: number[] }>> = {};
+  const results: Record<string, Record<string, { curves: number[][]; seconds: number[]; proposalMs: number[][] }>> = {};
   // Runs are deterministic: a curves file lets a later invocation (e.g. with --peers) reuse them.
   const curvesFile = process.argv.includes('--curves') ? arg('curves') : undefined;
-  type Saved = Record<string, { curve: number[]; seconds: number }>;
+  type Saved = Record<string, Run>;
   const saved: Saved = curvesFile ? ((await fsp.readFile(curvesFile, 'utf8').then((t) => JSON.parse(t) as Saved, () => ({}))) as Saved) : {};
   for (const problem of problems) {
     results[problem.name] = {};
     for (const label of labels) {
       const curves: number[][] = [];
       const seconds: number[] = [];
+      const proposalMs: number[][] = [];
       for (let seed = 0; seed < seeds; seed++) {
         const id = `${problem.name}|${label}|${JSON.stringify(STRATEGIES[label])}|${seed}|${budget}`;
         const r = saved[id] ?? (await runOnce(problem, label, seed, budget, scratch));
@@ -214,13 +241,14 @@ async function main(): Promise<void> {
         }
         curves.push(r.curve);
         seconds.push(r.seconds);
+        if (r.proposalMs) proposalMs.push(r.proposalMs);
       }
-      results[problem.name]![label] = { curves, seconds };
+      results[problem.name]![label] = { curves, seconds, proposalMs };
       process.stderr.write(`${problem.name} ${label}: median HV fraction at ${budget} ${quantile(curves.map((c) => at(c, budget)), 0.5).toFixed(3)}, ${(seconds.reduce((a, b) => a + b, 0) / seeds).toFixed(1)} s per run\n`);
     }
     // Peers: the configurations each sampler evaluated, scored here with the same code.
     for (const run of peers?.runs.filter((r) => r.problem === problem.name) ?? []) {
-      const entry = (results[problem.name]![`optuna ${run.sampler}`] ??= { curves: [], seconds: [] });
+      const entry = (results[problem.name]![`optuna ${run.sampler}`] ??= { curves: [], seconds: [], proposalMs: [] });
       const evaluated: [number, number][] = [];
       const curve: number[] = [];
       for (const x of run.configs.slice(0, budget)) {
@@ -260,6 +288,19 @@ async function main(): Promise<void> {
         }
       }
     }
+    const costs: Record<string, Record<string, { meanMs: number; maxMs: number }>> = {};
+    for (const [label, r] of Object.entries(byStrategy)) {
+      for (const [from, to] of COST_WINDOWS.filter(([f]) => f <= budget)) {
+        const xs = r.proposalMs.flatMap((ms) => ms.slice(from - 1, to));
+        if (xs.length === 0) continue;
+        (costs[label] ??= {})[`${from}-${to}`] = { meanMs: xs.reduce((a, b) => a + b, 0) / xs.length, maxMs: Math.max(...xs) };
+      }
+    }
+    if (Object.keys(costs).length > 0) {
+      const windows = COST_WINDOWS.filter(([f]) => f <= budget).map(([f, t]) => `${f}-${t}`);
+      console.log('Cost per proposal (ms between evaluations), mean / max, by trial number');
+      console.log(formatTable(['strategy', ...windows], Object.entries(costs).map(([label, c]) => [label, ...windows.map((w) => (c[w] ? `${c[w].meanMs.toFixed(0)} / ${c[w].maxMs.toFixed(0)}` : '-'))])));
+    }
     if (Object.keys(tests).length > 0) {
       console.log('Mann-Whitney (two-sided) against the peers: median vs peer median, p');
       console.log(formatTable(['comparison', ...budgets.map((b) => `N=${b}`)], Object.entries(tests).map(([k, v]) => [k, ...budgets.map((b) => `${v[b]!.median.toFixed(3)} vs ${v[b]!.peerMedian.toFixed(3)}, p=${v[b]!.p.toFixed(3)}`)])));
@@ -278,6 +319,7 @@ async function main(): Promise<void> {
         ]),
       ),
       tests,
+      costPerProposal: costs,
     };
   }
   console.log(JSON.stringify({ benchmark: 'strategies', seeds, budget, results: summary }));

@@ -2,7 +2,7 @@
 
     npx tsx benchmarks/strategies.ts --write-problems /tmp/problems.json
     benchmarks/peers/.venv/bin/python benchmarks/peers/optuna_strategies.py /tmp/problems.json /tmp/optuna-runs.json \
-        [--samplers gp-start,tpe-start] [--seeds 10] [--budget 100]
+        [--samplers gp-start,tpe-start] [--seeds 10] [--budget 100] [--problems-only NAME,...]
     npx tsx benchmarks/strategies.ts --peers /tmp/optuna-runs.json
 
 Each gene is an integer parameter (its choice index; ordered, as nls's rank genes are). The
@@ -13,11 +13,15 @@ the same numbers nls's strategies see. "-start" samplers first evaluate the max,
 configurations (enqueue_trial), the start nls's strategies make. The output lists the configurations
 each run evaluated, in order; benchmarks/strategies.ts scores them with its own code.
 
+The output is rewritten after every run, and a run already in it (same problem, sampler, seed and
+budget) is kept rather than repeated, so an interrupted invocation resumes where it stopped.
+
 Never a dependency of nls or its tests.
 """
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -105,15 +109,27 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     problems = json.load(open(a.problems))["problems"]
     runs = []
+    try:
+        previous = json.load(open(a.out))
+        if previous.get("format") == "nls-peer-runs/1" and previous.get("optuna") == optuna.__version__:
+            runs = previous["runs"]
+    except FileNotFoundError:
+        pass
+    done = {(r["problem"], r["sampler"], r["seed"], len(r["configs"])) for r in runs}
     for p in problems:
         if a.problems_only != "all" and p["name"] not in a.problems_only.split(","):
             continue
         for sampler in a.samplers.split(","):
             for seed in range(a.seeds):
+                if (p["name"], sampler, seed, a.budget) in done:
+                    continue
                 configs, seconds = run(p, sampler, seed, a.budget)
                 runs.append({"problem": p["name"], "sampler": sampler, "seed": seed, "configs": configs, "seconds": seconds})
                 print(f"{p['name']} {sampler} seed {seed}: {seconds:.1f} s", file=sys.stderr, flush=True)
-                json.dump({"format": "nls-peer-runs/1", "optuna": optuna.__version__, "runs": runs}, open(a.out, "w"))
+                tmp = a.out + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump({"format": "nls-peer-runs/1", "optuna": optuna.__version__, "runs": runs}, f)
+                os.replace(tmp, a.out)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,17 @@
  *     k(x, x') = signalVariance (1 + sqrt5 r + 5 r^2 / 3) exp(-sqrt5 r),
  *     r^2 = sum_j (x_j - x'_j)^2 / lengthscale_j^2.
  *
+ * Optionally (`additiveVariance`, fitted when {@link GpFitOptions.additive} is set) a first-order
+ * additive term is added: `additiveVariance / d * sum_j m(sqrt(d) |x_j - x'_j| / lengthscale_j)`,
+ * `m` the Matérn-5/2 correlation of one input (the additive kernels of Duvenaud, Nickisch &
+ * Rasmussen 2011, order one). It models functions that are mostly a sum of per-input effects, as an
+ * accuracy is over per-layer adapter ranks, from few observations: a full 12-input kernel needs
+ * points near each other in all 12 inputs to learn anything, the additive term learns each input's
+ * effect from every point. The full term keeps the interactions; marginal likelihood weighs the two.
+ * The lengthscales are shared (an irrelevant input is irrelevant to both) and scaled by `sqrt(d)`
+ * in the additive term, so that the prior median (`sqrt(d)`, below) means a lengthscale of 1 per
+ * input there, as for a one-input Matérn.
+ *
  * ## Fitting
  *
  * {@link fitGaussianProcess} maximises log marginal likelihood + log hyperprior over the logs of
@@ -35,10 +46,12 @@
  * - noiseVariance: median 0.01, sd of the log 2: prefers nearly interpolating fits, yet 2 sd
  *   reaches 0.55 of the output variance, so a noisy objective (an accuracy measured on a small
  *   validation set) is modelled as noisy.
+ * - additiveVariance: median 0.5, sd of the log 1.5.
  *
  * Bounds (the box the optimiser keeps to, in the same units): lengthscales in
  * [0.01, 100 sqrt(d)] (below 0.01 the model is white noise on any grid of genes; at the top an
- * input is irrelevant), signal variance in [0.01, 100], noise variance in [1e-6, 1] (the floor
+ * input is irrelevant), signal variance in [0.01, 100], additive variance in [1e-4, 100] (low
+ * enough to switch the term off), noise variance in [1e-6, 1] (the floor
  * keeps duplicate inputs and noiseless data well-conditioned: the condition number of the kernel
  * matrix stays below `n signalVariance / noiseVariance + 1`, at most 4e10 for n = 400).
  *
@@ -65,6 +78,11 @@ export interface GpHyperparameters {
   readonly signalVariance: number;
   /** Variance of the Gaussian observation noise. */
   readonly noiseVariance: number;
+  /**
+   * Variance of the first-order additive component (see the module comment); absent for the
+   * plain Matérn-5/2 kernel.
+   */
+  readonly additiveVariance?: number;
 }
 
 /** Derivatives of a log density with respect to the *logs* of the hyperparameters. */
@@ -75,6 +93,8 @@ export interface GpHyperparameterGradient {
   readonly signalVariance: number;
   /** `d / d log noiseVariance`. */
   readonly noiseVariance: number;
+  /** `d / d log additiveVariance` (additive kernels only). */
+  readonly additiveVariance?: number;
 }
 
 /** A log density and its gradient with respect to the log-hyperparameters. */
@@ -143,11 +163,16 @@ export interface GpFitOptions {
   readonly maxIterations?: number;
   /** Hyperparameters of an earlier fit to start from (clamped to the bounds). */
   readonly warmStart?: GpHyperparameters;
+  /**
+   * Add the first-order additive component to the kernel (default false; see the module
+   * comment). A `warmStart` without `additiveVariance` starts it at its prior median.
+   */
+  readonly additive?: boolean;
 }
 
 /** Box and prior of the log-hyperparameters for `d` inputs (see the module comment). */
 export interface GpHyperpriorSpec {
-  /** Lower bounds of `[log lengthscale_1..d, log signalVariance, log noiseVariance]`. */
+  /** Lower bounds of `[log lengthscale_1..d, log signalVariance, log noiseVariance(, log additiveVariance)]`. */
   readonly lower: Float64Array;
   /** Upper bounds, same layout. */
   readonly upper: Float64Array;
@@ -161,9 +186,9 @@ const SQRT5 = Math.sqrt(5);
 const LOG_2PI = Math.log(2 * Math.PI);
 const STD_FLOOR = 1e-12;
 
-/** The hyperprior and bounds used by {@link fitGaussianProcess} for `d` inputs. */
-export function gpHyperprior(d: number): GpHyperpriorSpec {
-  const p = d + 2;
+/** The hyperprior and bounds used by {@link fitGaussianProcess} for `d` inputs (and the additive component). */
+export function gpHyperprior(d: number, additive = false): GpHyperpriorSpec {
+  const p = d + (additive ? 3 : 2);
   const lower = new Float64Array(p);
   const upper = new Float64Array(p);
   const mean = new Float64Array(p);
@@ -183,6 +208,12 @@ export function gpHyperprior(d: number): GpHyperpriorSpec {
   upper[d + 1] = 0;
   mean[d + 1] = Math.log(0.01);
   sd[d + 1] = 2;
+  if (additive) {
+    lower[d + 2] = Math.log(1e-4);
+    upper[d + 2] = Math.log(100);
+    mean[d + 2] = Math.log(0.5);
+    sd[d + 2] = 1.5;
+  }
   return { lower, upper, mean, sd };
 }
 
@@ -193,8 +224,8 @@ export function gpHyperprior(d: number): GpHyperpriorSpec {
 export function logHyperprior(hyperparameters: GpHyperparameters): GpLogDensity {
   const d = hyperparameters.lengthscales.length;
   const theta = toTheta(hyperparameters);
-  const grad = new Float64Array(d + 2);
-  const value = priorTerm(theta, gpHyperprior(d), grad);
+  const grad = new Float64Array(theta.length);
+  const value = priorTerm(theta, gpHyperprior(d, theta.length > d + 2), grad);
   return { value, gradient: splitGradient(grad, d) };
 }
 
@@ -212,10 +243,11 @@ function priorTerm(theta: Float64Array, prior: GpHyperpriorSpec, grad: Float64Ar
 
 function toTheta(hp: GpHyperparameters): Float64Array {
   const d = hp.lengthscales.length;
-  const theta = new Float64Array(d + 2);
+  const theta = new Float64Array(d + (hp.additiveVariance === undefined ? 2 : 3));
   for (let j = 0; j < d; j++) theta[j] = Math.log(hp.lengthscales[j]!);
   theta[d] = Math.log(hp.signalVariance);
   theta[d + 1] = Math.log(hp.noiseVariance);
+  if (hp.additiveVariance !== undefined) theta[d + 2] = Math.log(hp.additiveVariance);
   return theta;
 }
 
@@ -224,11 +256,17 @@ function fromTheta(theta: Float64Array, d: number): GpHyperparameters {
     lengthscales: Array.from(theta.subarray(0, d), Math.exp),
     signalVariance: Math.exp(theta[d]!),
     noiseVariance: Math.exp(theta[d + 1]!),
+    ...(theta.length > d + 2 ? { additiveVariance: Math.exp(theta[d + 2]!) } : {}),
   };
 }
 
 function splitGradient(grad: Float64Array, d: number): GpHyperparameterGradient {
-  return { lengthscales: grad.slice(0, d), signalVariance: grad[d]!, noiseVariance: grad[d + 1]! };
+  return {
+    lengthscales: grad.slice(0, d),
+    signalVariance: grad[d]!,
+    noiseVariance: grad[d + 1]!,
+    ...(grad.length > d + 2 ? { additiveVariance: grad[d + 2]! } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +304,8 @@ function standardizationOf(y: readonly number[]): GpStandardization {
 
 function checkHyperparameters(hp: GpHyperparameters, d: number): void {
   const ok = (v: number): boolean => Number.isFinite(v) && v > 0;
-  if (hp.lengthscales.length !== d || !hp.lengthscales.every(ok) || !ok(hp.signalVariance) || !ok(hp.noiseVariance)) {
+  const additiveOk = hp.additiveVariance === undefined || ok(hp.additiveVariance);
+  if (hp.lengthscales.length !== d || !hp.lengthscales.every(ok) || !ok(hp.signalVariance) || !ok(hp.noiseVariance) || !additiveOk) {
     throw new NlsError(`hyperparameters must be ${d} positive lengthscales and positive variances`, { field: 'hyperparameters' });
   }
 }
@@ -454,6 +493,27 @@ function matern52(r2: number): number {
 }
 
 /**
+ * The kernel between points `a` (at `ao`) and `b` (at `bo`) of `d` inputs, given the inverse
+ * squared lengthscales `il2`: the ARD Matérn term plus, when `s2a > 0`, the additive one.
+ */
+function kernelAt(a: Float64Array, ao: number, b: Float64Array, bo: number, d: number, il2: Float64Array, s2: number, s2a: number): number {
+  let r2 = 0;
+  let add = 0;
+  for (let j = 0; j < d; j++) {
+    const diff = a[ao + j]! - b[bo + j]!;
+    const q = diff * diff * il2[j]!;
+    r2 += q;
+    if (s2a > 0) add += matern52(d * q);
+  }
+  return s2 * matern52(r2) + (s2a > 0 ? (s2a / d) * add : 0);
+}
+
+/** Prior variance of the latent function at any point: `k(x, x)`. */
+function priorVariance(hp: GpHyperparameters): number {
+  return hp.signalVariance + (hp.additiveVariance ?? 0);
+}
+
+/**
  * Factorises `K = kernel matrix of the lower-triangle pair values + diag` with adaptive jitter.
  * `L` holds the strict lower triangle of the kernel on entry (diagonal ignored). Returns the jitter
  * used, or -1 when even the largest jitter fails.
@@ -501,15 +561,8 @@ class Model implements GaussianProcess {
   private crossKernel(q: Float64Array, qo: number, il2: Float64Array, out: Float64Array): void {
     const { n, d, x } = this;
     const s2 = this.hyperparameters.signalVariance;
-    for (let i = 0; i < n; i++) {
-      let r2 = 0;
-      const xo = i * d;
-      for (let j = 0; j < d; j++) {
-        const diff = x[xo + j]! - q[qo + j]!;
-        r2 += diff * diff * il2[j]!;
-      }
-      out[i] = s2 * matern52(r2);
-    }
+    const s2a = this.hyperparameters.additiveVariance ?? 0;
+    for (let i = 0; i < n; i++) out[i] = kernelAt(x, i * d, q, qo, d, il2, s2, s2a);
   }
 
   predict(X: readonly (readonly number[])[]): GpPrediction {
@@ -517,7 +570,7 @@ class Model implements GaussianProcess {
     const m = X.length;
     const { n, d, L, alpha } = this;
     const il2 = this.invL2();
-    const s2 = this.hyperparameters.signalVariance;
+    const s2 = priorVariance(this.hyperparameters);
     const { mean: yMean, std: yStd } = this.standardization;
     const mean = new Float64Array(m);
     const variance = new Float64Array(m);
@@ -588,14 +641,7 @@ class Model implements GaussianProcess {
       forwardSolve(L, n, row);
       const ro = (n + a) * N;
       big.set(row, ro);
-      for (let b = 0; b <= a; b++) {
-        let r2 = 0;
-        for (let j = 0; j < d; j++) {
-          const diff = xNew[a * d + j]! - xNew[b * d + j]!;
-          r2 += diff * diff * il2[j]!;
-        }
-        big[ro + n + b] = hp.signalVariance * matern52(r2);
-      }
+      for (let b = 0; b <= a; b++) big[ro + n + b] = kernelAt(xNew, a * d, xNew, b * d, d, il2, hp.signalVariance, hp.additiveVariance ?? 0);
     }
     // Row-oriented Cholesky of the new rows only (the dot products span the whole row, which
     // subtracts S^T S on the fly).
@@ -603,7 +649,7 @@ class Model implements GaussianProcess {
     for (let i = n; i < N && ok; i++) {
       const ri = i * N;
       for (let j = n; j < i; j++) big[ri + j] = (big[ri + j]! - dot(big, ri, big, j * N, j)) / big[j * N + j]!;
-      const s = hp.signalVariance + hp.noiseVariance + this.jitter - dot(big, ri, big, ri, i);
+      const s = priorVariance(hp) + hp.noiseVariance + this.jitter - dot(big, ri, big, ri, i);
       if (!(s > 0)) ok = false;
       else big[ri + i] = Math.sqrt(s);
     }
@@ -627,16 +673,10 @@ function buildModel(x: Float64Array, d: number, ys: Float64Array, hp: GpHyperpar
   const n = ys.length;
   const il2 = Float64Array.from(hp.lengthscales, (l) => 1 / (l * l));
   const L = new Float64Array(n * n);
-  const diag = new Float64Array(n).fill(hp.signalVariance + hp.noiseVariance);
+  const diag = new Float64Array(n).fill(priorVariance(hp) + hp.noiseVariance);
+  const s2a = hp.additiveVariance ?? 0;
   for (let i = 0; i < n; i++) {
-    for (let k = 0; k < i; k++) {
-      let r2 = 0;
-      for (let j = 0; j < d; j++) {
-        const diff = x[i * d + j]! - x[k * d + j]!;
-        r2 += diff * diff * il2[j]!;
-      }
-      L[i * n + k] = hp.signalVariance * matern52(r2);
-    }
+    for (let k = 0; k < i; k++) L[i * n + k] = kernelAt(x, i * d, x, k * d, d, il2, hp.signalVariance, s2a);
   }
   const save = L.slice();
   const jitter = factorWithJitter(L, n, diag, save);
@@ -700,8 +740,19 @@ class Workspace {
   readonly gPair: Float64Array;
   /** Per pair: `W_ik gPair`, `W = a a^T - K^-1`. */
   readonly cPair: Float64Array;
-  /** Scratch row: squared scaled distances from one point to the points before it. */
+  /** Additive kernels only: the additive term per pair, and `W_ik` per pair. */
+  readonly kAddPair: Float64Array;
+  readonly wPair: Float64Array;
+  /**
+   * Additive kernels only, input-major (`j * npairs + pair`): `rho^2 (1 + sqrt5 rho) exp(-sqrt5 rho)`
+   * of input j's term, so that the gradient needs no exponential of its own.
+   */
+  readonly addGrad: Float64Array;
+  /** Scratch rows: squared scaled distances from one point to the points before it, and the additive sums. */
   readonly row: Float64Array;
+  readonly addRow: Float64Array;
+  /** `sum over pairs of W_ik kAddPair`, accumulated by {@link Workspace.pair}. */
+  private wAdd = 0;
   readonly L: Float64Array;
   readonly save: Float64Array;
   readonly diag: Float64Array;
@@ -715,6 +766,7 @@ class Workspace {
     readonly n: number,
     readonly d: number,
     readonly ys: Float64Array,
+    readonly additive: boolean,
   ) {
     const npairs = (n * (n - 1)) / 2;
     this.npairs = npairs;
@@ -724,7 +776,11 @@ class Workspace {
     this.kPair = new Float64Array(npairs);
     this.gPair = new Float64Array(npairs);
     this.cPair = new Float64Array(npairs);
+    this.kAddPair = new Float64Array(additive ? npairs : 0);
+    this.wPair = new Float64Array(additive ? npairs : 0);
+    this.addGrad = new Float64Array(additive ? npairs * d : 0);
     this.row = new Float64Array(n);
+    this.addRow = new Float64Array(additive ? n : 0);
     this.L = new Float64Array(n * n);
     this.save = new Float64Array(n * n);
     this.diag = new Float64Array(n);
@@ -734,22 +790,49 @@ class Workspace {
 
   /** Factorises K(theta); returns the log marginal likelihood, or NaN when K is not PD. */
   value(theta: Float64Array): number {
-    const { n, d, xT, xsT, kPair, gPair, L, diag, row } = this;
+    const { n, d, npairs, xT, xsT, kPair, gPair, L, diag, row, addRow, kAddPair, addGrad, additive } = this;
     for (let j = 0; j < d; j++) {
       const scale = Math.exp(-theta[j]!);
       for (let i = 0; i < n; i++) xsT[j * n + i] = xT[j * n + i]! * scale;
     }
     const s2 = Math.exp(theta[d]!);
     const noise = Math.exp(theta[d + 1]!);
+    const s2a = additive ? Math.exp(theta[d + 2]!) : 0;
+    const MEMO = 8;
+    const memoQ = new Float64Array(MEMO);
+    const memoM = new Float64Array(MEMO);
+    const memoG = new Float64Array(MEMO);
     for (let i = 0; i < n; i++) {
       // Squared scaled distances from point i to the points before it, dimension by dimension.
       row.fill(0, 0, i);
+      if (additive) addRow.fill(0, 0, i);
       for (let j = 0; j < d; j++) {
         const o = j * n;
         const a = xsT[o + i]!;
         for (let k = 0; k < i; k++) {
           const diff = a - xsT[o + k]!;
           row[k] = row[k]! + diff * diff;
+        }
+        if (additive) {
+          // Genes take a few grid values, so one input's distances repeat: the last few distinct
+          // ones are remembered (exact float equality; a miss computes as usual).
+          const go = j * npairs + (i * (i - 1)) / 2;
+          let seen = 0;
+          for (let k = 0; k < i; k++) {
+            const q = d * (a - xsT[o + k]!) ** 2;
+            let t = 0;
+            while (t < seen && memoQ[t] !== q) t++;
+            if (t === seen) {
+              const rho = Math.sqrt(q);
+              const e = Math.exp(-SQRT5 * rho);
+              t = seen < MEMO ? seen++ : MEMO - 1;
+              memoQ[t] = q;
+              memoM[t] = (1 + SQRT5 * rho + (5 / 3) * q) * e;
+              memoG[t] = q * (1 + SQRT5 * rho) * e;
+            }
+            addRow[k] = addRow[k]! + memoM[t]!;
+            addGrad[go + k] = memoG[t]!;
+          }
         }
       }
       const ri = i * n;
@@ -762,9 +845,14 @@ class Workspace {
         kPair[p0 + k] = kv;
         gPair[p0 + k] = (5 / 3) * (1 + SQRT5 * r) * e;
         L[ri + k] = kv;
+        if (additive) {
+          const ka = (s2a / d) * addRow[k]!;
+          kAddPair[p0 + k] = ka;
+          L[ri + k] = kv + ka;
+        }
       }
     }
-    diag.fill(s2 + noise);
+    diag.fill(s2 + s2a + noise);
     this.save.set(L);
     this.factored = undefined;
     if (factorWithJitter(L, n, diag, this.save) < 0) return NaN;
@@ -784,6 +872,10 @@ class Workspace {
     const p = (i * (i - 1)) / 2 + k;
     const w = this.alpha[i]! * this.alpha[k]! - kinv;
     this.cPair[p] = w * this.gPair[p]!;
+    if (this.additive) {
+      this.wPair[p] = w;
+      this.wAdd += w * this.kAddPair[p]!;
+    }
     return w * this.kPair[p]!;
   }
 
@@ -798,6 +890,7 @@ class Workspace {
     const s2 = Math.exp(theta[d]!);
     U.fill(0);
     inverseTransposeFactor(L, n, U);
+    this.wAdd = 0;
     // (K^-1)_ik = sum_{m >= max(i, k)} U_im U_km, two rows by two rows at a time (U_im = 0 for
     // m < i, so the sums of a 2 x 2 block may all start at the first row of the upper pair).
     let gS = 0;
@@ -852,6 +945,14 @@ class Workspace {
     }
     grad[d] = gS + 0.5 * s2 * traceW;
     grad[d + 1] = 0.5 * noise * traceW;
+    if (this.additive) {
+      // Additive term: d/d log l_j of (s2a/d) matern(rho_j), rho_j^2 = d (scaled difference)^2, is
+      // (s2a/d) (5/3) rho_j^2 (1 + sqrt5 rho_j) exp(-sqrt5 rho_j).
+      const s2a = Math.exp(theta[d + 2]!);
+      const { wPair, addGrad, npairs } = this;
+      for (let j = 0; j < d; j++) grad[j] = grad[j]! + ((s2a / d) * (5 / 3)) * dot(wPair, 0, addGrad, j * npairs, npairs);
+      grad[d + 2] = this.wAdd + 0.5 * s2a * traceW;
+    }
   }
 }
 
@@ -866,11 +967,11 @@ class Workspace {
 export function logMarginalLikelihoodWithGradient(X: readonly (readonly number[])[], y: readonly number[], hyperparameters: GpHyperparameters): GpLogDensity {
   const { x, d, n } = prepare(X, y);
   checkHyperparameters(hyperparameters, d);
-  const ws = new Workspace(x, n, d, standardize(y, standardizationOf(y)));
   const theta = toTheta(hyperparameters);
+  const ws = new Workspace(x, n, d, standardize(y, standardizationOf(y)), theta.length > d + 2);
   const value = ws.value(theta);
   if (Number.isNaN(value)) throw new NlsError('the kernel matrix is not positive definite even with jitter 1e-4', { field: 'hyperparameters' });
-  const grad = new Float64Array(d + 2);
+  const grad = new Float64Array(theta.length);
   ws.gradient(grad);
   return { value, gradient: splitGradient(grad, d) };
 }
@@ -1067,34 +1168,39 @@ export function fitGaussianProcess(
   }
   const st = standardizationOf(y);
   const ys = standardize(y, st);
-  const prior = gpHyperprior(d);
+  const additive = options.additive ?? false;
+  const prior = gpHyperprior(d, additive);
+  const p = prior.mean.length;
   const clamp = (theta: Float64Array): Float64Array => theta.map((v, j) => Math.min(Math.max(v, prior.lower[j]!), prior.upper[j]!));
 
   const starts: Float64Array[] = [];
   if (options.warmStart) {
     checkHyperparameters(options.warmStart, d);
-    starts.push(clamp(toTheta(options.warmStart)));
+    const warm = toTheta(options.warmStart);
+    const theta = prior.mean.slice();
+    theta.set(warm.subarray(0, Math.min(p, warm.length)));
+    starts.push(clamp(theta));
   } else {
     starts.push(prior.mean.slice());
   }
   for (let r = 0; r < restarts; r++) {
-    const theta = new Float64Array(d + 2);
-    for (let j = 0; j < d + 2; j++) theta[j] = prior.mean[j]! + prior.sd[j]! * gaussian(options.rng);
+    const theta = new Float64Array(p);
+    for (let j = 0; j < p; j++) theta[j] = prior.mean[j]! + prior.sd[j]! * gaussian(options.rng);
     starts.push(clamp(theta));
   }
 
-  const ws = new Workspace(x, n, d, ys);
+  const ws = new Workspace(x, n, d, ys, additive);
   const objective: Objective = {
     value: (theta) => {
       const lml = ws.value(theta);
       if (Number.isNaN(lml)) return Infinity;
-      const scratch = new Float64Array(d + 2);
+      const scratch = new Float64Array(p);
       return -(lml + priorTerm(theta, prior, scratch));
     },
     gradient: (theta, grad) => {
       ws.gradient(grad);
       priorTerm(theta, prior, grad);
-      for (let j = 0; j < d + 2; j++) grad[j] = -grad[j]!;
+      for (let j = 0; j < p; j++) grad[j] = -grad[j]!;
     },
   };
   let best: OptimumResult | undefined;

@@ -8,7 +8,8 @@
  *    gene features; when that fit is exact (an additive cost such as adapter parameters or FLOPs,
  *    known without noise), it is used as is, with no uncertainty. Any other objective gets a
  *    Gaussian process on the genes' choice indices scaled to [0, 1] (rank and width choices are
- *    ordered), Matérn-5/2 with one lengthscale per gene, hyperparameters by marginal likelihood
+ *    ordered), Matérn-5/2 with one lengthscale per gene plus a first-order additive term (one
+ *    Matérn-5/2 per gene; option `additive`), hyperparameters by marginal likelihood
  *    (src/search/bayes/gp.ts), warm-started from the previous ask's.
  * 3. **Acquisition**: two objectives: log expected hypervolume improvement over the feasible front
  *    of the evaluated configurations (exact, src/search/bayes/ehvi.ts), reference point 10% of the
@@ -43,6 +44,12 @@ const OPTIONS: readonly StrategyOptionDoc[] = [
   { name: 'exhaustiveLimit', type: 'integer', default: 5000, description: 'Spaces with at most this many configurations have the acquisition scored on every unseen one.' },
   { name: 'localSearchStarts', type: 'integer', default: 2, description: 'Best candidates that local search over single-gene changes starts from (large spaces).' },
   { name: 'restarts', type: 'integer', default: 1, description: 'Random restarts of the hyperparameter fit, besides the warm start.' },
+  {
+    name: 'additive',
+    type: 'boolean',
+    default: true,
+    description: 'Add a first-order additive term (one Matérn-5/2 per gene) to the Gaussian-process kernel; its weight is fitted by marginal likelihood.',
+  },
 ];
 
 interface MoboOptions {
@@ -51,6 +58,7 @@ interface MoboOptions {
   readonly exhaustiveLimit: number;
   readonly localSearchStarts: number;
   readonly restarts: number;
+  readonly additive: boolean;
 }
 
 /** A usable told trial, objectives turned into minimisation. */
@@ -180,12 +188,15 @@ class MoboStrategy implements SearchStrategy {
       const warm = this.warm.get(name);
       const encoded = xs.map((c) => encode(space, c));
       // Hyperparameters change little once there are many observations: refit them every ask
-      // up to REFIT_ALWAYS observations, then each time the observations grew by REFIT_GROWTH.
-      if (warm && xs.length > REFIT_ALWAYS && xs.length < warm.n * REFIT_GROWTH) return gpModel(space, gaussianProcessWith(encoded, ys, warm.hyperparameters));
+      // up to REFIT_ALWAYS observations, then each time the observations grew by REFIT_GROWTH,
+      // from the warm start alone and briefly (a fit costs O(n^3) per iteration).
+      const many = warm !== undefined && xs.length > REFIT_ALWAYS;
+      if (many && xs.length < warm.n * REFIT_GROWTH) return gpModel(space, gaussianProcessWith(encoded, ys, warm.hyperparameters));
       const gp = fitGaussianProcess(encoded, ys, {
         rng: () => rng.next(),
-        restarts: this.options.restarts,
-        maxIterations: warm ? 20 : 50,
+        restarts: many ? 0 : this.options.restarts,
+        additive: this.options.additive,
+        maxIterations: many ? 10 : warm ? 20 : 50,
         ...(warm ? { warmStart: warm.hyperparameters } : {}),
       });
       this.warm.set(name, { hyperparameters: gp.hyperparameters, n: xs.length });
@@ -231,14 +242,15 @@ class MoboStrategy implements SearchStrategy {
     for (let b = 0; b < q; b++) {
       const score = (configs: readonly Config[]): Float64Array => this.acquisition(configs, models, points, reference, feasible.length > 0 || b > 0);
       const live = pool.filter((c) => !taken.has(space.key(c)));
-      let best = this.bestOf(live, score);
+      const liveValues = score(live);
+      let best = this.bestOf(live, score, liveValues);
       if (!best && live.length === 0) {
         const drawn = this.sampler.draw(space, rng, taken);
         if (!drawn) break;
         best = { config: drawn.config, value: -Infinity };
       }
       if (!best) break;
-      if (Number(space.cardinality()) > this.options.exhaustiveLimit) best = this.localSearch(best, live, score, taken, ctx);
+      if (Number(space.cardinality()) > this.options.exhaustiveLimit) best = this.localSearch(best, live, liveValues, score, taken, ctx);
       chosen.push(best.config);
       taken.add(space.key(best.config));
       if (b + 1 < q) {
@@ -278,9 +290,10 @@ class MoboStrategy implements SearchStrategy {
     return out;
   }
 
-  private bestOf(configs: readonly Config[], score: (c: readonly Config[]) => Float64Array): { config: Config; value: number } | undefined {
+  /** The configuration of highest acquisition (`values`: the scores of `configs`, when known). */
+  private bestOf(configs: readonly Config[], score: (c: readonly Config[]) => Float64Array, known?: Float64Array): { config: Config; value: number } | undefined {
     if (configs.length === 0) return undefined;
-    const values = score(configs);
+    const values = known ?? score(configs);
     let bi = 0;
     for (let i = 1; i < values.length; i++) if (values[i]! > values[bi]!) bi = i;
     return { config: configs[bi]!, value: values[bi]! };
@@ -290,12 +303,12 @@ class MoboStrategy implements SearchStrategy {
   private localSearch(
     best: { config: Config; value: number },
     pool: readonly Config[],
+    values: Float64Array,
     score: (c: readonly Config[]) => Float64Array,
     taken: ReadonlySet<string>,
     ctx: StrategyContext,
   ): { config: Config; value: number } {
     const { space } = ctx;
-    const values = score(pool);
     const order = [...values.keys()].sort((a, b) => values[b]! - values[a]! || a - b).slice(0, this.options.localSearchStarts);
     let overall = best;
     for (const start of order) {
@@ -371,6 +384,7 @@ export const moboStrategy: StrategyFactory = {
       exhaustiveLimit: reader.integer('exhaustiveLimit', 0),
       localSearchStarts: reader.integer('localSearchStarts', 0),
       restarts: reader.integer('restarts', 0),
+      additive: reader.boolean('additive'),
     });
   },
 };

@@ -9,10 +9,19 @@ import {
 } from '../../../src/search/bayes/gp.js';
 import { createRng } from '../../../src/util/rng.js';
 
-/** Matérn-5/2 with ARD lengthscales, written out from the textbook formula. */
+/** Matérn-5/2 correlation at distance r. */
+const matern = (r: number): number => (1 + Math.sqrt(5) * r + (5 * r * r) / 3) * Math.exp(-Math.sqrt(5) * r);
+
+/**
+ * Matérn-5/2 with ARD lengthscales, written out from the textbook formula, plus the first-order
+ * additive term (one Matérn-5/2 per input at lengthscale l_j / sqrt(d), averaged) when present.
+ */
 function kernel(a: readonly number[], b: readonly number[], hp: GpHyperparameters): number {
+  const d = a.length;
   const r = Math.sqrt(a.reduce((s, v, j) => s + ((v - b[j]!) / hp.lengthscales[j]!) ** 2, 0));
-  return hp.signalVariance * (1 + Math.sqrt(5) * r + (5 * r * r) / 3) * Math.exp(-Math.sqrt(5) * r);
+  let additive = 0;
+  for (let j = 0; j < d; j++) additive += matern((Math.abs(a[j]! - b[j]!) * Math.sqrt(d)) / hp.lengthscales[j]!);
+  return hp.signalVariance * matern(r) + ((hp.additiveVariance ?? 0) * additive) / d;
 }
 
 /** Inverse and log-determinant by Gauss–Jordan elimination with partial pivoting. */
@@ -50,7 +59,7 @@ function naivePosterior(X: number[][], y: number[], hp: GpHyperparameters, Q: nu
   const variances = Q.map((q) => {
     const k = X.map((x) => kernel(q, x, hp));
     const quad = k.reduce((s, ki, i) => s + ki * inv[i]!.reduce((t, v, j) => t + v * k[j]!, 0), 0);
-    return std * std * (hp.signalVariance - quad);
+    return std * std * (hp.signalVariance + (hp.additiveVariance ?? 0) - quad);
   });
   return { means, variances, lml };
 }
@@ -60,22 +69,29 @@ function randomPoints(rng: { next(): number }, n: number, d: number): number[][]
 }
 
 const HP: GpHyperparameters = { lengthscales: [0.3, 0.7, 1.5], signalVariance: 1.3, noiseVariance: 0.02 };
+const HP_ADDITIVE: GpHyperparameters = { ...HP, additiveVariance: 0.6 };
 
 /** Central finite differences of the log marginal likelihood and the hyperprior against their analytic gradients. */
-function checkGradients(n: number): void {
+function checkGradients(n: number, hp: GpHyperparameters, grid = false): void {
   const rng = createRng(2);
-  const X = randomPoints(rng, n, 3);
+  // On a grid (as scaled gene choices are) distances repeat, which the additive term memoises.
+  const X = randomPoints(rng, n, 3).map((x) => (grid ? x.map((v) => Math.round(4 * v) / 4) : x));
+  // A repeated input: the additive term's gradient must skip zero distances.
+  X[1] = [X[0]![0]!, X[1]![1]!, X[1]![2]!];
   const y = X.map(([a, b]) => Math.cos(3 * a!) + b! + 0.05 * rng.next());
-  const logs = [...HP.lengthscales.map(Math.log), Math.log(HP.signalVariance), Math.log(HP.noiseVariance)];
+  const additive = hp.additiveVariance !== undefined;
+  const logs = [...hp.lengthscales.map(Math.log), Math.log(hp.signalVariance), Math.log(hp.noiseVariance), ...(additive ? [Math.log(hp.additiveVariance!)] : [])];
   const at = (t: number[]): GpHyperparameters => ({
     lengthscales: t.slice(0, 3).map(Math.exp),
     signalVariance: Math.exp(t[3]!),
     noiseVariance: Math.exp(t[4]!),
+    ...(additive ? { additiveVariance: Math.exp(t[5]!) } : {}),
   });
-  const flat = (g: { lengthscales: Float64Array; signalVariance: number; noiseVariance: number }): number[] => [
+  const flat = (g: { lengthscales: Float64Array; signalVariance: number; noiseVariance: number; additiveVariance?: number }): number[] => [
     ...g.lengthscales,
     g.signalVariance,
     g.noiseVariance,
+    ...(g.additiveVariance === undefined ? [] : [g.additiveVariance]),
   ];
   const lmlGrad = flat(logMarginalLikelihoodWithGradient(X, y, at(logs)).gradient);
   const priorGrad = flat(logHyperprior(at(logs)).gradient);
@@ -91,26 +107,34 @@ function checkGradients(n: number): void {
 }
 
 describe('Gaussian process', () => {
-  it('predicts the textbook posterior (explicit inverse) with given hyperparameters', () => {
+  it.each([
+    ['Matérn', HP],
+    ['Matérn + additive', HP_ADDITIVE],
+  ])('predicts the textbook posterior (explicit inverse) with given hyperparameters (%s)', (_, hp) => {
     const rng = createRng(1);
     const X = randomPoints(rng, 12, 3);
     const y = X.map(([a, b, c]) => 10 + 3 * Math.sin(4 * a!) + b! * c! + 0.1 * rng.next());
     const Q = [...randomPoints(rng, 6, 3), X[0]!];
-    const gp = gaussianProcessWith(X, y, HP);
-    const want = naivePosterior(X, y, HP, Q);
+    const gp = gaussianProcessWith(X, y, hp);
+    const want = naivePosterior(X, y, hp, Q);
     const got = gp.predict(Q);
     for (let i = 0; i < Q.length; i++) {
       expect(got.mean[i]).toBeCloseTo(want.means[i]!, 10);
       expect(got.variance[i]).toBeCloseTo(want.variances[i]!, 10);
     }
     expect(gp.logMarginalLikelihood()).toBeCloseTo(want.lml, 10);
-    expect(logMarginalLikelihoodWithGradient(X, y, HP).value).toBeCloseTo(want.lml, 10);
+    expect(logMarginalLikelihoodWithGradient(X, y, hp).value).toBeCloseTo(want.lml, 10);
     expect(gp.n).toBe(12);
-    expect(gp.hyperparameters).toEqual(HP);
+    expect(gp.hyperparameters).toEqual(hp);
   });
 
   it('has analytic gradients equal to central finite differences (likelihood and hyperprior)', () => {
-    for (const n of [15, 16]) checkGradients(n);
+    for (const n of [15, 16]) checkGradients(n, HP);
+  });
+
+  it('has analytic gradients equal to central finite differences with the additive term', () => {
+    for (const n of [15, 16]) checkGradients(n, HP_ADDITIVE);
+    checkGradients(30, HP_ADDITIVE, true);
   });
 
   it('fits a smooth function (small held-out error), deterministically for a given rng', () => {
@@ -143,15 +167,18 @@ describe('Gaussian process', () => {
     expect(score(warm)).toBeGreaterThanOrEqual(score(gp) - 1e-6);
   });
 
-  it('condition() equals a fresh model on all the data with the same hyperparameters', () => {
+  it.each([
+    ['Matérn', HP],
+    ['Matérn + additive', HP_ADDITIVE],
+  ])('condition() equals a fresh model on all the data with the same hyperparameters (%s)', (_, hp) => {
     const rng = createRng(6);
     const X = randomPoints(rng, 15, 3);
     const y = X.map(([a, b, c]) => a! - b! * c! + 0.1 * rng.next());
     const extraX = randomPoints(rng, 5, 3);
     const extraY = extraX.map(([a]) => 2 * a!);
-    const gp = gaussianProcessWith(X, y, HP);
+    const gp = gaussianProcessWith(X, y, hp);
     const conditioned = gp.condition(extraX, extraY);
-    const fresh = gaussianProcessWith([...X, ...extraX], [...y, ...extraY], HP, gp.standardization);
+    const fresh = gaussianProcessWith([...X, ...extraX], [...y, ...extraY], hp, gp.standardization);
     const Q = randomPoints(rng, 10, 3);
     const a = conditioned.predict(Q);
     const b = fresh.predict(Q);
@@ -171,6 +198,36 @@ describe('Gaussian process', () => {
     const after = gp.condition(at, [before.mean[0]!]).predict(at);
     expect(after.mean[0]).toBeCloseTo(before.mean[0]!, 10);
     expect(after.variance[0]).toBeLessThan(before.variance[0]!);
+  });
+
+  it('with the additive term, learns an additive function of many inputs from few points better than Matérn alone', () => {
+    const d = 12;
+    const rng = createRng(8);
+    const f = (x: readonly number[]): number => x.reduce((s, v, j) => s + (j % 3 === 0 ? Math.sqrt(v) : j % 3 === 1 ? -v * v : Math.sin(3 * v)), 0);
+    const X = randomPoints(rng, 40, d);
+    const y = X.map(f);
+    const test = randomPoints(rng, 200, d);
+    const truth = test.map(f);
+    const rmse = (additive: boolean): { rmse: number; hp: GpHyperparameters } => {
+      const r = createRng(9);
+      const gp = fitGaussianProcess(X, y, { rng: () => r.next(), restarts: 1, additive });
+      const { mean } = gp.predict(test);
+      return { rmse: Math.sqrt(truth.reduce((s, t, i) => s + (t - mean[i]!) ** 2, 0) / truth.length), hp: gp.hyperparameters };
+    };
+    const plain = rmse(false);
+    const additive = rmse(true);
+    expect(plain.hp.additiveVariance).toBeUndefined();
+    expect(additive.hp.additiveVariance).toBeGreaterThan(0);
+    expect(additive.rmse).toBeLessThan(0.7 * plain.rmse);
+    const { lower, upper } = gpHyperprior(d, true);
+    const logs = [...additive.hp.lengthscales, additive.hp.signalVariance, additive.hp.noiseVariance, additive.hp.additiveVariance!].map(Math.log);
+    expect(logs).toHaveLength(lower.length);
+    logs.forEach((v, j) => expect(v).toBeGreaterThanOrEqual(lower[j]! - 1e-12));
+    logs.forEach((v, j) => expect(v).toBeLessThanOrEqual(upper[j]! + 1e-12));
+    // A plain warm start feeds an additive fit (the additive variance starts at its prior median).
+    const r = createRng(10);
+    const warm = fitGaussianProcess(X, y, { rng: () => r.next(), restarts: 0, additive: true, warmStart: plain.hp });
+    expect(warm.hyperparameters.additiveVariance).toBeGreaterThan(0);
   });
 
   it('copes with constant outputs and duplicate inputs', () => {

@@ -32,9 +32,9 @@ function ctxOf(space: ReturnType<typeof smallSpace>, trials: TrialResult[] = [],
 }
 
 /** Run a study of `strategy` on a synthetic problem; the hypervolume fraction of its true evaluated values. */
-async function fraction(strategy: string, seed: number, budget: number, options: Record<string, unknown> = {}, constrained = false): Promise<{ hv: number; trials: readonly TrialResult[] }> {
-  const p = syntheticProblem('test 4^6', 6, 4, constrained, 11);
-  const space = smallSpace(Array.from({ length: 6 }, () => 4), 'mobo-test');
+async function fraction(strategy: string, seed: number, budget: number, options: Record<string, unknown> = {}, constrained = false, genes = 6): Promise<{ hv: number; trials: readonly TrialResult[] }> {
+  const p = syntheticProblem(`test 4^${genes}`, genes, 4, constrained, 11);
+  const space = smallSpace(Array.from({ length: genes }, () => 4), 'mobo-test');
   const { front, worstAccuracy, maxParams } = exactFront(p);
   const ref: [number, number] = [worstAccuracy, p.bound ?? maxParams];
   const study = await Study.create({
@@ -111,8 +111,18 @@ describe('mobo', () => {
     }
   }, 120_000);
 
+  it('additive: false fits the Matérn kernel alone: a different search after the start, still without repeats', async () => {
+    const additive = await fraction('mobo', 0, 20, {}, false, 12);
+    const plain = await fraction('mobo', 0, 20, { additive: false }, false, 12);
+    const keys = (r: typeof plain) => r.trials.map((t) => t.key);
+    expect(keys(plain).slice(0, 6)).toEqual(keys(additive).slice(0, 6));
+    expect(keys(plain)).not.toEqual(keys(additive));
+    expect(new Set(keys(plain)).size).toBe(20);
+  }, 60_000);
+
   it('refuses bad options naming them', () => {
     expect(() => moboStrategy.create({ initialSamples: 0 })).toThrow(/initialSamples/);
     expect(() => moboStrategy.create({ candidate: 10 })).toThrow(/did you mean "candidates"/);
+    expect(() => moboStrategy.create({ additive: 1 })).toThrow(/additive/);
   });
 });
