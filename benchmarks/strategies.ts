@@ -206,8 +206,16 @@ async function main(): Promise<void> {
   const suite = syntheticSuite();
   if (process.argv.includes('--write-problems')) {
     const file = arg('write-problems');
-    await fsp.writeFile(file, `${JSON.stringify({ format: 'nls-synthetic-problems/1', problems: suite.map((p) => ({ ...p, front: exactFront(p) })) })}\n`);
-    console.error(`wrote ${suite.length} problems to ${file}`);
+    // The demo table goes as a lookup: every configuration (choice indices) with its values.
+    const table = await demoTable();
+    const rows = [...table.space.enumerate()].map((config) => {
+      const [accuracy, params] = table.truth(config);
+      return { config, accuracy, params };
+    });
+    const tableProblem = { name: table.name, choiceCounts: table.space.choiceCounts, bound: null, table: rows };
+    const problems = [...suite.map((p) => ({ ...p, front: exactFront(p) })), tableProblem];
+    await fsp.writeFile(file, `${JSON.stringify({ format: 'nls-synthetic-problems/1', problems })}\n`);
+    console.error(`wrote ${problems.length} problems to ${file}`);
     return;
   }
   const seeds = Number(arg('seeds', '10'));

@@ -60,6 +60,17 @@ def true_values(p, x):
     return acc, params
 
 
+def table_values(p, x):
+    # The demo table: the values measured for this configuration (no noise).
+    if "lookup" not in p:
+        p["lookup"] = {tuple(r["config"]): (r["accuracy"], r["params"]) for r in p["table"]}
+    return p["lookup"][tuple(x)]
+
+
+def choice_counts(p):
+    return p["choiceCounts"] if "table" in p else [p["choices"]] * p["genes"]
+
+
 def key_of(x) -> str:
     # nls's canonical key of a configuration of smallSpace: the choice indices joined by '.'.
     return ".".join(str(v) for v in x)
@@ -75,19 +86,24 @@ def make_sampler(name: str, seed: int, constrained: bool):
 
 
 def run(p, sampler_name: str, seed: int, budget: int):
-    g, k = p["genes"], p["choices"]
+    counts = choice_counts(p)
+    # Genes with one choice (fixed in the space) are not parameters.
+    free = [i for i, k in enumerate(counts) if k > 1]
     constrained = p["bound"] is not None
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler_name, seed, constrained))
     if sampler_name.endswith("-start"):
-        for x in ([0] * g, [k - 1] * g, [(k - 1) // 2] * g):
-            study.enqueue_trial({f"g{i}": v for i, v in enumerate(x)})
+        for pick in (lambda k: 0, lambda k: k - 1, lambda k: (k - 1) // 2):
+            study.enqueue_trial({f"g{i}": pick(counts[i]) for i in free})
     configs = []
 
     def objective(trial):
-        x = [trial.suggest_int(f"g{i}", 0, k - 1) for i in range(g)]
+        x = [trial.suggest_int(f"g{i}", 0, k - 1) if k > 1 else 0 for i, k in enumerate(counts)]
         configs.append(x)
-        acc, params = true_values(p, x)
-        acc += noise_of(p, seed, key_of(x))
+        if "table" in p:
+            acc, params = table_values(p, x)
+        else:
+            acc, params = true_values(p, x)
+            acc += noise_of(p, seed, key_of(x))
         if constrained:
             trial.set_user_attr("constraint", [params - p["bound"]])
         return acc, params
