@@ -229,7 +229,9 @@ async function main(): Promise<void> {
   const peers = process.argv.includes('--peers')
     ? (JSON.parse(await fsp.readFile(arg('peers'), 'utf8')) as { runs: { problem: string; sampler: string; seed: number; configs: number[][] }[] })
     : undefined;
-  const results: Record<string, Record<string, { curves: number[][]; seconds: number[]; proposalMs: number[][] }>> = {};
+  // horizon: the budget a peer's runs were made with (its values beyond it are unknown, not flat).
+  const results: Record<string, Record<string, { curves: number[][]; seconds: number[]; proposalMs: number[][]; horizon?: number }>> = {};
+  const known = (r: { horizon?: number }, b: number) => r.horizon === undefined || b <= r.horizon;
   // Runs are deterministic: a curves file lets a later invocation (e.g. with --peers) reuse them.
   const curvesFile = process.argv.includes('--curves') ? arg('curves') : undefined;
   type Saved = Record<string, Run>;
@@ -257,6 +259,7 @@ async function main(): Promise<void> {
     // Peers: the configurations each sampler evaluated, scored here with the same code.
     for (const run of peers?.runs.filter((r) => r.problem === problem.name) ?? []) {
       const entry = (results[problem.name]![`optuna ${run.sampler}`] ??= { curves: [], seconds: [], proposalMs: [] });
+      entry.horizon = Math.min(entry.horizon ?? Infinity, run.configs.length);
       const evaluated: [number, number][] = [];
       const curve: number[] = [];
       for (const x of run.configs.slice(0, budget)) {
@@ -275,13 +278,14 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     for (const [label, r] of Object.entries(byStrategy)) {
       const cells = budgets.map((b) => {
+        if (!known(r, b)) return '-';
         const xs = r.curves.map((c) => at(c, b));
         return `${quantile(xs, 0.5).toFixed(3)} [${quantile(xs, 0.25).toFixed(3)}, ${quantile(xs, 0.75).toFixed(3)}]`;
       });
       const reach = (level: number) => {
         const xs = r.curves.map((c) => firstReach(c, level));
         const m = quantile(xs, 0.5);
-        return Number.isFinite(m) ? String(m) : `>${budget}`;
+        return Number.isFinite(m) ? String(m) : `>${Math.min(budget, r.horizon ?? Infinity)}`;
       };
       rows.push([label, ...cells, reach(0.95), reach(0.99)]);
     }
@@ -289,7 +293,7 @@ async function main(): Promise<void> {
     const tests: Record<string, Record<number, { median: number; peerMedian: number; p: number }>> = {};
     for (const peer of Object.keys(byStrategy).filter((l) => l.startsWith('optuna '))) {
       for (const label of Object.keys(byStrategy).filter((l) => !l.startsWith('optuna '))) {
-        for (const b of budgets) {
+        for (const b of budgets.filter((b) => known(byStrategy[peer]!, b))) {
           const mine = byStrategy[label]!.curves.map((c) => at(c, b));
           const theirs = byStrategy[peer]!.curves.map((c) => at(c, b));
           (tests[`${label} vs ${peer}`] ??= {})[b] = { median: quantile(mine, 0.5), peerMedian: quantile(theirs, 0.5), p: mannWhitney(mine, theirs) };
@@ -311,15 +315,21 @@ async function main(): Promise<void> {
     }
     if (Object.keys(tests).length > 0) {
       console.log('Mann-Whitney (two-sided) against the peers: median vs peer median, p');
-      console.log(formatTable(['comparison', ...budgets.map((b) => `N=${b}`)], Object.entries(tests).map(([k, v]) => [k, ...budgets.map((b) => `${v[b]!.median.toFixed(3)} vs ${v[b]!.peerMedian.toFixed(3)}, p=${v[b]!.p.toFixed(3)}`)])));
+      console.log(
+        formatTable(
+          ['comparison', ...budgets.map((b) => `N=${b}`)],
+          Object.entries(tests).map(([k, v]) => [k, ...budgets.map((b) => (v[b] ? `${v[b].median.toFixed(3)} vs ${v[b].peerMedian.toFixed(3)}, p=${v[b].p.toFixed(3)}` : '-'))]),
+        ),
+      );
     }
     summary[name] = {
       strategies: Object.fromEntries(
         Object.entries(byStrategy).map(([label, r]) => [
           label,
           {
-            median: Object.fromEntries(budgets.map((b) => [b, quantile(r.curves.map((c) => at(c, b)), 0.5)])),
-            iqr: Object.fromEntries(budgets.map((b) => [b, [quantile(r.curves.map((c) => at(c, b)), 0.25), quantile(r.curves.map((c) => at(c, b)), 0.75)]])),
+            median: Object.fromEntries(budgets.filter((b) => known(r, b)).map((b) => [b, quantile(r.curves.map((c) => at(c, b)), 0.5)])),
+            iqr: Object.fromEntries(budgets.filter((b) => known(r, b)).map((b) => [b, [quantile(r.curves.map((c) => at(c, b)), 0.25), quantile(r.curves.map((c) => at(c, b)), 0.75)]])),
+            runs: r.curves.length,
             to95: quantile(r.curves.map((c) => firstReach(c, 0.95)), 0.5),
             to99: quantile(r.curves.map((c) => firstReach(c, 0.99)), 0.5),
             secondsPerRun: r.seconds.length > 0 ? r.seconds.reduce((a, b) => a + b, 0) / r.seconds.length : null,

@@ -79,8 +79,10 @@ interface Model {
 
 /** Hyperparameters are refitted at every ask up to this many observations... */
 const REFIT_ALWAYS = 100;
-/** ...and beyond, when the observations grew by this factor since the last fit. */
-const REFIT_GROWTH = 1.1;
+/** ...and beyond, when the observations grew by this factor since the last fit... */
+const REFIT_GROWTH = 1.05;
+/** ...from the warm start alone, for at most this many iterations (a fit costs O(n^3) per iteration). */
+const LATE_REFIT_ITERATIONS = 5;
 /** Evaluated configurations whose single-gene changes join the candidate pool (large spaces). */
 const FRONT_NEIGHBOURHOODS = 8;
 /** Fewest usable observations the surrogates are fitted on. */
@@ -189,14 +191,14 @@ class MoboStrategy implements SearchStrategy {
       const encoded = xs.map((c) => encode(space, c));
       // Hyperparameters change little once there are many observations: refit them every ask
       // up to REFIT_ALWAYS observations, then each time the observations grew by REFIT_GROWTH,
-      // from the warm start alone and briefly (a fit costs O(n^3) per iteration).
+      // briefly: small steady refits instead of rare long ones keep every ask short.
       const many = warm !== undefined && xs.length > REFIT_ALWAYS;
       if (many && xs.length < warm.n * REFIT_GROWTH) return gpModel(space, gaussianProcessWith(encoded, ys, warm.hyperparameters));
       const gp = fitGaussianProcess(encoded, ys, {
         rng: () => rng.next(),
         restarts: many ? 0 : this.options.restarts,
         additive: this.options.additive,
-        maxIterations: many ? 10 : warm ? 20 : 50,
+        maxIterations: many ? LATE_REFIT_ITERATIONS : warm ? 20 : 50,
         ...(warm ? { warmStart: warm.hyperparameters } : {}),
       });
       this.warm.set(name, { hyperparameters: gp.hyperparameters, n: xs.length });
