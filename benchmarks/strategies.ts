@@ -35,6 +35,7 @@ import { type Config, loadAndResolveSearchSpace, type SearchSpace } from '../src
 import { hypervolume } from '../src/search/hypervolume.js';
 import { exactFront, noiseOf, type SyntheticProblem, syntheticSuite, trueValues } from '../src/search/synthetic-problems.js';
 import { formatTable } from '../src/util/table.js';
+import { mannWhitneyU } from '../src/evaluate/statistics.js';
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -165,43 +166,6 @@ const firstReach = (curve: readonly number[], level: number) => {
   return i < 0 ? Infinity : i + 1;
 };
 
-/**
- * Two-sided Mann-Whitney U test (normal approximation with tie correction and continuity
- * correction); returns the p-value. Enough for 10 vs 10 seeds.
- */
-export function mannWhitney(a: readonly number[], b: readonly number[]): number {
-  const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
-  const ranks = new Array<number>(all.length);
-  let tie = 0;
-  for (let i = 0; i < all.length; ) {
-    let j = i;
-    while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
-    for (let k = i; k <= j; k++) ranks[k] = (i + j) / 2 + 1;
-    const t = j - i + 1;
-    tie += t ** 3 - t;
-    i = j + 1;
-  }
-  const n1 = a.length;
-  const n2 = b.length;
-  const r1 = all.reduce((s, x, k) => s + (x.g === 0 ? ranks[k]! : 0), 0);
-  const u = r1 - (n1 * (n1 + 1)) / 2;
-  const mu = (n1 * n2) / 2;
-  const n = n1 + n2;
-  const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tie / (n * (n - 1))));
-  if (sigma === 0) return 1;
-  const z = (Math.abs(u - mu) - 0.5) / sigma;
-  // Two-sided normal tail.
-  const phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
-  return Math.min(1, 2 * (1 - phi(Math.max(0, z))));
-}
-function erfc(x: number): number {
-  // Numerical Recipes' erfcc (fractional error < 1.2e-7), enough for p-values.
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? r : 2 - r;
-}
-
 async function main(): Promise<void> {
   const suite = syntheticSuite();
   if (process.argv.includes('--write-problems')) {
@@ -287,16 +251,16 @@ async function main(): Promise<void> {
         const m = quantile(xs, 0.5);
         return Number.isFinite(m) ? String(m) : `>${Math.min(budget, r.horizon ?? Infinity)}`;
       };
-      rows.push([label, ...cells, reach(0.95), reach(0.99)]);
+      rows.push([r.curves.length === seeds ? label : `${label} (${r.curves.length} runs)`, ...cells, reach(0.95), reach(0.99)]);
     }
     console.log(formatTable(['strategy', ...budgets.map((b) => `N=${b}`), 'to 95%', 'to 99%'], rows));
-    const tests: Record<string, Record<number, { median: number; peerMedian: number; p: number }>> = {};
+    const tests: Record<string, Record<number, { median: number; peerMedian: number; p: number; peerRuns: number }>> = {};
     for (const peer of Object.keys(byStrategy).filter((l) => l.startsWith('optuna '))) {
       for (const label of Object.keys(byStrategy).filter((l) => !l.startsWith('optuna '))) {
         for (const b of budgets.filter((b) => known(byStrategy[peer]!, b))) {
           const mine = byStrategy[label]!.curves.map((c) => at(c, b));
           const theirs = byStrategy[peer]!.curves.map((c) => at(c, b));
-          (tests[`${label} vs ${peer}`] ??= {})[b] = { median: quantile(mine, 0.5), peerMedian: quantile(theirs, 0.5), p: mannWhitney(mine, theirs) };
+          (tests[`${label} vs ${peer}`] ??= {})[b] = { median: quantile(mine, 0.5), peerMedian: quantile(theirs, 0.5), p: mannWhitneyU(mine, theirs).p, peerRuns: theirs.length };
         }
       }
     }
@@ -314,7 +278,7 @@ async function main(): Promise<void> {
       console.log(formatTable(['strategy', ...windows], Object.entries(costs).map(([label, c]) => [label, ...windows.map((w) => (c[w] ? `${c[w].meanMs.toFixed(0)} / ${c[w].maxMs.toFixed(0)}` : '-'))])));
     }
     if (Object.keys(tests).length > 0) {
-      console.log('Mann-Whitney (two-sided) against the peers: median vs peer median, p');
+      console.log('Mann-Whitney U (two-sided; exact without ties) against the peers: median vs peer median, p');
       console.log(
         formatTable(
           ['comparison', ...budgets.map((b) => `N=${b}`)],

@@ -119,3 +119,91 @@ export function pairedTest(a: readonly number[], b: readonly number[], level = 0
 export function accuracyStandardError(p: number, n: number): number {
   return n > 0 ? Math.sqrt((p * (1 - p)) / n) : NaN;
 }
+
+/** A Mann-Whitney U test of two independent samples (e.g. one strategy's runs against another's). */
+export interface RankSumTest {
+  /** U of the first sample: the number of pairs (x from a, y from b) with x > y, ties counting 1/2. */
+  readonly u: number;
+  /** Two-sided p-value of "neither sample tends to be larger". */
+  readonly p: number;
+  /** How p was computed: the exact null distribution of U, or the normal approximation. */
+  readonly method: 'exact' | 'normal';
+}
+
+/**
+ * Two-sided Mann-Whitney U (Wilcoxon rank-sum) test. Without ties and with at most 60 values in
+ * all, p comes from the exact null distribution of U (the recurrence of Mann and Whitney 1947, in
+ * probabilities so that it stays finite); otherwise from the normal approximation with the tie
+ * correction of the variance and a continuity correction. Exact where it can be matters at the
+ * sample sizes of seed studies: with 5 against 5 the normal approximation's p is off by up to a
+ * factor of two near 0.05.
+ */
+export function mannWhitneyU(a: readonly number[], b: readonly number[]): RankSumTest {
+  const n1 = a.length;
+  const n2 = b.length;
+  if (n1 === 0 || n2 === 0) return { u: NaN, p: NaN, method: 'normal' };
+  const all = [...a.map((v) => ({ v, first: true })), ...b.map((v) => ({ v, first: false }))].sort((x, y) => x.v - y.v);
+  let rankSum = 0;
+  let tieTerm = 0;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
+    const rank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) if (all[k]!.first) rankSum += rank;
+    const t = j - i + 1;
+    tieTerm += t ** 3 - t;
+    i = j + 1;
+  }
+  const u = rankSum - (n1 * (n1 + 1)) / 2;
+  const n = n1 + n2;
+  if (tieTerm === 0 && n <= 60) {
+    const dist = exactUDistribution(n1, n2);
+    const k = Math.round(u);
+    let below = 0;
+    for (let v = 0; v <= k; v++) below += dist[v]!;
+    let above = 0;
+    for (let v = k; v < dist.length; v++) above += dist[v]!;
+    return { u, p: Math.min(1, 2 * Math.min(below, above)), method: 'exact' };
+  }
+  const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1))));
+  if (sigma === 0) return { u, p: 1, method: 'normal' };
+  const z = Math.max(0, Math.abs(u - (n1 * n2) / 2) - 0.5) / sigma;
+  return { u, p: Math.min(1, 2 * (1 - standardNormalCdf(z))), method: 'normal' };
+}
+
+/**
+ * P(U = u) for u = 0..m*n under the null hypothesis: p(u; m, n) = m/(m+n) p(u-n; m-1, n) +
+ * n/(m+n) p(u; m, n-1) (the largest value comes from the first sample, adding n to U, or from the
+ * second).
+ */
+function exactUDistribution(m: number, n: number): number[] {
+  // table[i][j] is the distribution for sizes (i, j); built row by row.
+  let previousRow: number[][] = []; // sizes (i - 1, 0..n)
+  for (let i = 0; i <= m; i++) {
+    const row: number[][] = [];
+    for (let j = 0; j <= n; j++) {
+      if (i === 0 || j === 0) {
+        row.push([1]);
+        continue;
+      }
+      const dist = new Array<number>(i * j + 1).fill(0);
+      const fromFirst = previousRow[j]!;
+      const fromSecond = row[j - 1]!;
+      const wFirst = i / (i + j);
+      const wSecond = j / (i + j);
+      for (let v = 0; v < fromFirst.length; v++) dist[v + j]! += wFirst * fromFirst[v]!;
+      for (let v = 0; v < fromSecond.length; v++) dist[v]! += wSecond * fromSecond[v]!;
+      row.push(dist);
+    }
+    previousRow = row;
+  }
+  return previousRow[n]!;
+}
+
+/** Standard normal CDF through erfc (Numerical Recipes' erfcc, fractional error < 1.2e-7). */
+export function standardNormalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * z);
+  const tail = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? 1 - tail / 2 : tail / 2;
+}
