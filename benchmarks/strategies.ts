@@ -11,7 +11,7 @@
  * of a run is that of the true values of the feasible configurations it evaluated, as a fraction
  * of the true front's.
  *
- *   npx tsx benchmarks/strategies.ts [--seeds 10] [--budget 200] [--problems all|NAME,...] [--strategies mobo,linas,nsga2,random]
+ *   npx tsx benchmarks/strategies.ts [--seeds 10] [--budget 200] [--problems all|NAME,...] [--strategies mobo,linas,nsga2,random (also: mobo-surrogate)]
  *       [--write-problems FILE]   # the problems as JSON, for benchmarks/peers/optuna_strategies.py
  *       [--peers FILE]            # that script's output: compared with, and Mann-Whitney tests
  *       [--curves FILE]           # keep each run's curve there; runs already in it are not run again
@@ -89,11 +89,20 @@ async function demoTable(): Promise<Problem> {
 }
 
 /** Strategy settings benchmarked: label, registered name, options. */
-const STRATEGIES: Record<string, { strategy: string; options?: Record<string, unknown> }> = {
-  mobo: { strategy: 'mobo' },
+/**
+ * `known`: the study is told that params (and the parameter constraint) are analytic
+ * (`StudyOptions.known`), as `nls search` does for adapter parameters; strategies that model
+ * objectives use that instead of a surrogate. `mobo-surrogate` (run only when asked for) models
+ * them like any other objective, as Optuna's GPSampler does.
+ */
+const STRATEGIES: Record<string, { strategy: string; options?: Record<string, unknown>; known?: boolean }> = {
+  mobo: { strategy: 'mobo', known: true },
   linas: { strategy: 'linas', options: { populationSize: 8 } },
   nsga2: { strategy: 'nsga2', options: { populationSize: 16 } },
   random: { strategy: 'random' },
+};
+const ON_REQUEST: Record<string, { strategy: string; options?: Record<string, unknown>; known?: boolean }> = {
+  'mobo-surrogate': { strategy: 'mobo' },
 };
 
 /** Hypervolume fraction after each evaluation of one run. */
@@ -128,6 +137,14 @@ async function runOnce(problem: Problem, label: string, seed: number, budget: nu
     seed,
     budget,
     fsync: false,
+    ...(s.known
+      ? {
+          known: {
+            objectives: { params: (x: Config) => problem.truth(x)[1] },
+            ...(problem.bound !== null ? { constraints: { [constraints[0]!.name]: (x: Config) => problem.truth(x)[1] - problem.bound! } } : {}),
+          },
+        }
+      : {}),
   });
   const t = performance.now();
   last = t;
@@ -184,8 +201,13 @@ async function main(): Promise<void> {
   }
   const seeds = Number(arg('seeds', '10'));
   const budget = Number(arg('budget', '200'));
-  if (process.argv.includes('--mobo-options')) STRATEGIES['mobo+'] = { strategy: 'mobo', options: JSON.parse(arg('mobo-options')) as Record<string, unknown> };
+  if (process.argv.includes('--mobo-options')) STRATEGIES['mobo+'] = { strategy: 'mobo', options: JSON.parse(arg('mobo-options')) as Record<string, unknown>, known: true };
   const labels = arg('strategies', Object.keys(STRATEGIES).join(',')).split(',');
+  for (const l of labels) {
+    const entry = STRATEGIES[l] ?? ON_REQUEST[l];
+    if (!entry) throw new Error(`unknown strategy label ${l}; use ${[...Object.keys(STRATEGIES), ...Object.keys(ON_REQUEST)].join(', ')}`);
+    STRATEGIES[l] = entry;
+  }
   const wanted = arg('problems', 'all');
   const problems: Problem[] = [...suite.map(fromSynthetic), await demoTable()].filter((p) => wanted === 'all' || wanted.split(',').includes(p.name));
   const budgets = [25, 50, 100, 200, 400].filter((b) => b <= budget);

@@ -19,8 +19,10 @@ import { bestFeasibleTrial, type ParetoFile, writeParetoJson } from '../search/r
 import { readJournal, type TrialRecord } from '../search/journal.js';
 import { isPathSpec, loadStrategySpec } from '../search/plugins.js';
 import { defaultRegistry } from '../search/registry.js';
-import { JOURNAL_FILE, journalPath, Study, type StudyRunResult } from '../search/study.js';
-import type { Config } from '../space/index.js';
+import { JOURNAL_FILE, journalPath, type KnownOptions, Study, type StudyRunResult } from '../search/study.js';
+import type { Config, SearchSpace } from '../space/index.js';
+import { adapterParameters } from '../predict/cost.js';
+import { loadSupernetModelConfig } from '../supernet/artifact.js';
 import type { ConfigStatistics } from '../supernet/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
@@ -365,6 +367,7 @@ async function searchInLockedFolder(given: SearchRunOptions, progress: Progress)
     await fsp.mkdir(options.out, { recursive: true });
     const journal = journalPath(options.out);
     const statistics = await trainingStatisticsOf(options.supernet);
+    const known = await knownCosts(options, space, journal);
     const common = {
       journal,
       space,
@@ -377,6 +380,7 @@ async function searchInLockedFolder(given: SearchRunOptions, progress: Progress)
       evaluatorSettings: evaluatorSettingsOf(settings),
       progress,
       ...(statistics ? { trainingStatistics: statistics } : {}),
+      ...(known ? { known } : {}),
     };
     const study = options.resume
       ? // The strategy is the journal's (Study.resume loads a plugin from the module it records).
@@ -401,6 +405,24 @@ async function searchInLockedFolder(given: SearchRunOptions, progress: Progress)
 
 /** File of a search folder with its final choice (`choice.json`). */
 export const CHOICE_FILE = 'choice.json';
+
+/**
+ * Adapter parameters are analytic: the study is told (`StudyOptions.known`) so that model-based
+ * strategies (mobo) use them exactly, for the params objective and params constraints. A journal
+ * written before studies recorded known values is resumed without them, as it ran.
+ */
+async function knownCosts(options: SearchRunOptions & SearchSettings, space: SearchSpace, journal: string): Promise<KnownOptions | undefined> {
+  const constraints = options.constraints.filter((c) => c.metric === 'params');
+  const objective = options.objectives.includes('params');
+  if (!objective && constraints.length === 0) return undefined;
+  if (options.resume && (await readJournal(journal)).header.known === undefined) return undefined;
+  const modelConfig = await loadSupernetModelConfig(options.supernet);
+  const params = (config: Config) => adapterParameters(modelConfig, space, config);
+  return {
+    ...(objective ? { objectives: { params } } : {}),
+    ...(constraints.length > 0 ? { constraints: Object.fromEntries(constraints.map((c) => [constraintName(c), (config: Config) => constraintValue(c, params(config))])) } : {}),
+  };
+}
 
 /**
  * The study's final choice: the best feasible trial by the objectives in order (the first

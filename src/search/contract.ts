@@ -93,6 +93,21 @@ export interface StrategyContext {
    * uses it stays replayable. Studies provide it; contexts built elsewhere may not.
    */
   readonly fitSurrogate?: (objective: number | string) => Predictor;
+  /**
+   * Objectives and constraints whose values the study knows for any configuration without
+   * evaluating it (analytic costs such as adapter parameters or FLOPs; `StudyOptions.known`), by
+   * index; undefined where unknown. A model-based strategy uses them as exact models.
+   */
+  readonly known?: KnownValues;
+}
+
+/** The value of an objective or constraint for a configuration, computed without evaluating it. */
+export type KnownValueFn = (config: Config) => number;
+
+/** Known objectives and constraints, indexed like the study's objectives and constraints. */
+export interface KnownValues {
+  readonly objectives: readonly (KnownValueFn | undefined)[];
+  readonly constraints: readonly (KnownValueFn | undefined)[];
 }
 
 /** A search strategy instance (stateful). */

@@ -11,6 +11,8 @@
 export type {
   ConstraintSpec,
   Direction,
+  KnownValueFn,
+  KnownValues,
   ObjectiveSpec,
   SearchStrategy,
   StrategyContext,
@@ -103,7 +105,7 @@ export { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpF
 export { ehvi2d, logEhvi2d, prepareEhvi2d, hypervolume2d, type PreparedEhvi2d } from './bayes/ehvi.js';
 export { expectedImprovement, logExpectedImprovement, normalCdf, normalLogCdf } from './bayes/normal.js';
 export { exactFront, noiseOf, syntheticProblem, syntheticSuite, trueValues, type SyntheticProblem } from './synthetic-problems.js';
-export { JOURNAL_FILE, journalPath, Study, STUDY_DEFAULTS, type StudyOptions, type StudyRunResult, type TrainingStatistics } from './study.js';
+export { JOURNAL_FILE, journalPath, Study, STUDY_DEFAULTS, type KnownOptions, type StudyOptions, type StudyRunResult, type TrainingStatistics } from './study.js';
 export {
   defaultRegistry,
   getStrategy,

@@ -74,6 +74,8 @@ export interface StudyHeaderRecord {
    * that a resume can take them from the journal. Absent when the caller gave none.
    */
   readonly evaluator?: Readonly<Record<string, unknown>>;
+  /** Names of the objectives and constraints the study was given as known (`StudyOptions.known`); absent when none. */
+  readonly known?: { readonly objectives: readonly string[]; readonly constraints: readonly string[] };
 }
 
 /** One ask round: what the strategy proposed, journaled before evaluation. */

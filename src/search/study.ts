@@ -26,7 +26,7 @@ import { NlsError } from '../errors.js';
 import { NLS_VERSION } from '../package-info.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { createRng } from '../util/rng.js';
-import type { ConstraintSpec, Direction, ObjectiveSpec, SearchStrategy, StrategyContext, StrategyFactory } from './contract.js';
+import type { ConstraintSpec, Direction, KnownValueFn, KnownValues, ObjectiveSpec, SearchStrategy, StrategyContext, StrategyFactory } from './contract.js';
 import { checkOutcomeCount, composeEvaluator, type EvaluationContext, type EvaluationOutcome, type Evaluator, type EvaluatorMiddleware } from './evaluator.js';
 import {
   JournalWriter,
@@ -115,6 +115,14 @@ export interface StudyOptions {
    * journaled in the header's `evaluator` field; on resume, given ones must equal the journal's.
    */
   readonly evaluatorSettings?: Readonly<Record<string, unknown>>;
+  /**
+   * Objectives and constraints, by name, whose values are known for any configuration without
+   * evaluating it: analytic costs (adapter parameters, FLOPs, a fitted latency predictor).
+   * Model-based strategies (mobo) use them as exact models instead of fitting surrogates. Each
+   * must return what the evaluator reports: an evaluated trial whose value differs fails, with a
+   * message saying which. The names are journaled; a resumed study must be given the same ones.
+   */
+  readonly known?: KnownOptions;
   /** Reference point for hypervolume in progress reports and results. */
   readonly referencePoint?: readonly number[];
   /** A `Progress` (src/util/progress.ts) to report to. */
@@ -129,6 +137,40 @@ export interface StudyOptions {
   readonly resume?: boolean;
   /** fsync every journal line (default true). Turn off only for throwaway studies and tests. */
   readonly fsync?: boolean;
+}
+
+/** Known objectives and constraints by name (see {@link StudyOptions.known}). */
+export interface KnownOptions {
+  readonly objectives?: Readonly<Record<string, KnownValueFn>>;
+  readonly constraints?: Readonly<Record<string, KnownValueFn>>;
+}
+
+/** The journaled names of `known` in study order, after checking them; undefined when none. */
+function knownNames(known: KnownOptions | undefined, objectives: readonly ObjectiveSpec[], constraints: readonly ConstraintSpec[]): { objectives: string[]; constraints: string[] } | undefined {
+  if (known === undefined) return undefined;
+  const check = (kind: 'objectives' | 'constraints', given: Readonly<Record<string, KnownValueFn>> | undefined, names: readonly string[]): string[] => {
+    if (given === undefined) return [];
+    if (typeof given !== 'object' || given === null) throw new NlsError(`known.${kind} must be an object of functions by name, got ${describe(given)}`, { field: `known.${kind}` });
+    for (const [name, fn] of Object.entries(given)) {
+      if (!names.includes(name)) throw new NlsError(`known.${kind} names "${name}", which is not one of the study's ${kind} (${names.join(', ') || 'none'}); fix: use one of those names`, { field: `known.${kind}.${name}` });
+      if (typeof fn !== 'function') throw new NlsError(`known.${kind}.${name} must be a function (config) => number, got ${describe(fn)}`, { field: `known.${kind}.${name}` });
+    }
+    return names.filter((n) => given[n] !== undefined);
+  };
+  const out = {
+    objectives: check('objectives', known.objectives, objectives.map((o) => o.name)),
+    constraints: check('constraints', known.constraints, constraints.map((c) => c.name)),
+  };
+  return out.objectives.length + out.constraints.length > 0 ? out : undefined;
+}
+
+/** `known` indexed like the study's objectives and constraints, for strategies. */
+function knownByIndex(known: KnownOptions | undefined, objectives: readonly ObjectiveSpec[], constraints: readonly ConstraintSpec[]): KnownValues | undefined {
+  if (knownNames(known, objectives, constraints) === undefined) return undefined;
+  return Object.freeze({
+    objectives: Object.freeze(objectives.map((o) => known?.objectives?.[o.name])),
+    constraints: Object.freeze(constraints.map((c) => known?.constraints?.[c.name])),
+  });
 }
 
 /** What {@link Study.run} returns. */
@@ -321,6 +363,7 @@ export class Study implements ParetoSource {
     if (typeof options.seed !== 'number' && typeof options.seed !== 'string') throw new NlsError(`seed must be a number or a string, got ${describe(options.seed)}`, { field: 'seed' });
     if (options.costFilter) checkCostFilterOptions(options.costFilter);
     Study.checkReferencePoint(options.referencePoint, options.objectives);
+    const known = knownNames(options.known, options.objectives, constraints);
     const header: StudyHeaderRecord = {
       type: 'study',
       format: STUDY_FORMAT,
@@ -340,6 +383,7 @@ export class Study implements ParetoSource {
       costFilter: options.costFilter ? { name: options.costFilter.name ?? 'cost', bound: options.costFilter.bound } : null,
       trainingStatistics: statisticsHash(options.trainingStatistics),
       ...(options.evaluatorSettings !== undefined ? { evaluator: options.evaluatorSettings } : {}),
+      ...(known ? { known } : {}),
     };
     return { factory, header: JSON.parse(JSON.stringify(header)) as StudyHeaderRecord, budget };
   }
@@ -390,6 +434,11 @@ export class Study implements ParetoSource {
     }
     // Journals written before the field existed have none to compare with.
     if (h.evaluator !== undefined) compare('evaluator settings', h.evaluator, options.evaluatorSettings === undefined ? undefined : JSON.parse(JSON.stringify(options.evaluatorSettings)));
+    const known = knownNames(options.known, h.objectives, h.constraints) ?? null;
+    if (canonical(h.known ?? null) !== canonical(known)) {
+      const list = (k: { readonly objectives: readonly string[]; readonly constraints: readonly string[] } | null) => (k ? [...k.objectives, ...k.constraints].join(', ') : 'none');
+      diffs.push(`known objectives and constraints: journal has ${list(h.known ?? null)}, given ${list(known)} (pass the same known functions)`);
+    }
     const stats = statisticsHash(options.trainingStatistics);
     if (h.trainingStatistics !== stats) diffs.push(`trainingStatistics: journal has ${h.trainingStatistics ?? 'none'}, given ${stats ?? 'none'}`);
     if (diffs.length > 0) {
@@ -532,6 +581,7 @@ export class Study implements ParetoSource {
     };
     if (journaledAsks.length === 0) goLive();
 
+    const known = knownByIndex(o.known, h.objectives, h.constraints);
     const ctxFor = (remainingBudget: number): StrategyContext => {
       const snapshot = Object.freeze(trials.slice());
       return Object.freeze({
@@ -542,6 +592,7 @@ export class Study implements ParetoSource {
         trials: snapshot,
         remainingBudget,
         ...(o.trainingStatistics ? { trainingStatistics: o.trainingStatistics } : {}),
+        ...(known ? { known } : {}),
         fitSurrogate: (objective: number | string) => fitTrialSurrogate(this.space, snapshot, h.objectives, objective),
       });
     };
@@ -726,7 +777,7 @@ export class Study implements ParetoSource {
   /** The journal record of proposal `i` of `ask` with `outcome` (invalid outcomes become failures). */
   private trialRecord(ask: AskRecord, i: number, config: Config, outcome: EvaluationOutcome | undefined, start: number): TrialRecord {
     const end = Date.now();
-    const fields = this.checkOutcome(outcome);
+    const fields = this.checkKnown(config, this.checkOutcome(outcome));
     const record = {
       type: 'trial' as const,
       batch: ask.batch,
@@ -746,6 +797,32 @@ export class Study implements ParetoSource {
       line = JSON.stringify({ ...record, attrs: { unserializableAttrs: (err as Error).message } });
     }
     return deepFreeze(JSON.parse(line) as TrialRecord);
+  }
+
+  /** A complete outcome whose values disagree with a known objective or constraint becomes a failure. */
+  private checkKnown<T extends Pick<TrialRecord, 'state' | 'values' | 'constraints' | 'message' | 'attrs' | 'fidelity'>>(config: Config, fields: T): T | Pick<TrialRecord, 'state' | 'message' | 'attrs'> {
+    const known = this.options.known;
+    if (fields.state !== 'complete' || known === undefined) return fields;
+    const differs = (a: number, b: number) => Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+    const groups = [
+      ['objectives', this.header.objectives, fields.values ?? []],
+      ['constraints', this.header.constraints, fields.constraints ?? []],
+    ] as const;
+    for (const [kind, specs, values] of groups) {
+      for (let i = 0; i < specs.length; i++) {
+        const fn = known[kind]?.[specs[i]!.name];
+        if (fn === undefined) continue;
+        const expected = fn(config);
+        if (differs(expected, values[i]!)) {
+          return {
+            state: 'failed',
+            message: `${kind === 'objectives' ? 'objective' : 'constraint'} "${specs[i]!.name}" is ${values[i]} from the evaluator but ${expected} from known.${kind}["${specs[i]!.name}"]; fix: make the known function return what the evaluator reports, or leave it out`,
+            ...(fields.attrs ? { attrs: fields.attrs } : {}),
+          };
+        }
+      }
+    }
+    return fields;
   }
 
   private checkOutcome(outcome: EvaluationOutcome | undefined): Pick<TrialRecord, 'state' | 'values' | 'constraints' | 'message' | 'attrs' | 'fidelity'> {

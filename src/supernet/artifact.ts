@@ -142,6 +142,12 @@ export async function loadSupernetSpace(dir: string, options: { baseModel?: stri
   return resolveManifestSpace(dir, manifest, await readModelConfig(base));
 }
 
+/** The model config of a supernet's base model (for analytic costs), without loading its weights. */
+export async function loadSupernetModelConfig(dir: string, options: { baseModel?: string } = {}): Promise<LlamaConfig> {
+  const { base } = await readSupernetManifest(dir, options.baseModel);
+  return readModelConfig(base);
+}
+
 /** A supernet's adapter mode (supernet.json `training.adapterMode`), without loading the base model. */
 export async function loadSupernetAdapterMode(dir: string): Promise<AdapterMode> {
   const { manifest } = await readSupernetManifest(dir);

@@ -306,6 +306,35 @@ describe('Study: creating and resuming', () => {
     await expect(Study.resume(file, base(file))).rejects.toThrow(/costFilter: the journal has a cost filter \(cost <= 100\) but none was given/);
   });
 
+  it('known objectives and constraints: journaled by name, handed to strategies by index, checked against evaluations, required on resume', async () => {
+    const file = fresh('known');
+    const sum = (c: Config) => c.reduce((a, b) => a + b, 0);
+    const seen: (StrategyContext['known'] | undefined)[] = [];
+    const spy: StrategyFactory = {
+      ...evolutionFactory,
+      create(options) {
+        const inner = evolutionFactory.create(options);
+        return { ask: (n, ctx) => (seen.push(ctx.known), inner.ask(n, ctx)), tell: (r, ctx) => inner.tell(r, ctx) };
+      },
+    };
+    const known = { constraints: { 'sum<=6': (c: Config) => sum(c) - 6 } };
+    await (await Study.create(base(file, { strategy: spy, known }))).run();
+    expect(lines(file)[0]).toMatchObject({ known: { objectives: [], constraints: ['sum<=6'] } });
+    const k = seen[0]!;
+    expect(k.objectives).toEqual([undefined, undefined]);
+    expect(k.constraints[0]!([3, 3, 2, 3])).toBe(5);
+    await expect(Study.resume(file, base(file, { strategy: spy }))).rejects.toThrow(/known objectives and constraints: journal has sum<=6, given none/);
+    await expect(Study.resume(file, base(file, { strategy: spy, known }))).resolves.toBeInstanceOf(Study);
+    // A name the study does not have, or something that is not a function, is refused up front.
+    await expect(Study.create(base(fresh('known-bad'), { known: { objectives: { err: () => 0 } } }))).rejects.toThrow(/known.objectives names "err", which is not one of the study's objectives \(error, size\)/);
+    await expect(Study.create(base(fresh('known-bad'), { known: { objectives: { error: 3 as unknown as () => number } } }))).rejects.toThrow(/known.objectives.error must be a function/);
+    // A known function that disagrees with the evaluator fails the trials it disagrees on, saying why.
+    const wrong = await (await Study.create(base(fresh('known-wrong'), { known: { objectives: { size: (c: Config) => 10 - sum(c) + 100 } } }))).run();
+    const failed = wrong.trials.filter((t) => t.state === 'failed');
+    expect(failed.length).toBe(wrong.trials.length);
+    expect(failed[0]!.message).toMatch(/objective "size" is .* from the evaluator but .* from known.objectives\["size"\]; fix:/);
+  });
+
   it('refuses to resume a strategy that is not deterministic', async () => {
     const file = fresh('nondet');
     await (await Study.create(base(file, { strategy: mathRandomFactory }))).run();

@@ -120,6 +120,9 @@ describe('supernet training pipeline', () => {
     expect(result.study.evaluations).toBe(6);
     const lines = (await fsp.readFile(path.join(out, 'trials.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(lines.filter((l) => l.type === 'trial')).toHaveLength(6);
+    // Adapter parameters are known to the study (StudyOptions.known), which checks every trial against them.
+    expect(lines[0]).toMatchObject({ known: { objectives: ['params'], constraints: ['params<=1800'] } });
+    expect(lines.filter((l) => l.type === 'trial' && (l as { state?: string }).state !== 'complete')).toEqual([]);
     const pareto = JSON.parse(await fsp.readFile(path.join(out, 'pareto.json'), 'utf8')) as { front: { config: number[]; values: number[]; constraints: number[] }[] };
     const loaded = await loadSupernet(path.join(root, 'supernet'));
     expect(pareto.front.length).toBeGreaterThan(0);

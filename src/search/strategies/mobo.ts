@@ -34,7 +34,7 @@ import { shuffleInPlace } from '../../util/rng.js';
 import { prepareEhvi2d } from '../bayes/ehvi.js';
 import { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpHyperparameters } from '../bayes/gp.js';
 import { logExpectedImprovement, normalLogCdf } from '../bayes/normal.js';
-import type { SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
+import type { KnownValueFn, SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { paretoFrontIndices } from '../pareto.js';
 import { checkAskCount, checkObjectives, heuristicStart, OptionReader, UnseenSampler, usableValues } from './_common.js';
 
@@ -85,6 +85,8 @@ const REFIT_GROWTH = 1.05;
 const LATE_REFIT_ITERATIONS = 5;
 /** Evaluated configurations whose single-gene changes join the candidate pool (large spaces). */
 const FRONT_NEIGHBOURHOODS = 8;
+/** With known constraints, random candidates are drawn until `candidates` are feasible or this many times as many were drawn. */
+const KNOWN_INFEASIBLE_DRAWS = 4;
 /** Fewest usable observations the surrogates are fitted on. */
 const MIN_OBSERVATIONS = 2;
 /** Margin of the reference point beyond the worst feasible values, as a share of their range. */
@@ -111,6 +113,15 @@ function exactAdditive(space: SearchSpace, xs: readonly Config[], ys: readonly n
   for (let i = 0; i < xs.length; i++) if (Math.abs(ridge.predict(xs[i]!) - ys[i]!) > 1e-7 * scale) return undefined;
   const model: Model = {
     predict: (configs) => ({ mean: Float64Array.from(configs.map((c) => ridge.predict(c))), variance: new Float64Array(configs.length) }),
+    condition: () => model,
+  };
+  return model;
+}
+
+/** A known objective or constraint (`StrategyContext.known`): exact, no uncertainty; `sign` turns maximised into minimised. */
+function knownModel(fn: KnownValueFn, sign: number): Model {
+  const model: Model = {
+    predict: (configs) => ({ mean: Float64Array.from(configs.map((c) => sign * fn(c))), variance: new Float64Array(configs.length) }),
     condition: () => model,
   };
   return model;
@@ -145,9 +156,12 @@ class MoboStrategy implements SearchStrategy {
     if (this.initialPlan === undefined) {
       this.initialPlan = heuristicStart(space, rng, this.sampler, new Set(this.seen), this.options.initialSamples).map((p) => p.config);
     }
+    // A start configuration that a known constraint rules out (the max subnet under a parameter
+    // bound) would spend an evaluation on nothing.
+    const knownInfeasible = (c: Config) => (ctx.known?.constraints ?? []).some((fn) => fn !== undefined && fn(c) > 0);
     while (out.length < n && this.initialPlan.length > 0) {
       const c = this.initialPlan.shift()!;
-      if (!this.seen.has(space.key(c))) take(c);
+      if (!this.seen.has(space.key(c)) && !knownInfeasible(c)) take(c);
     }
     if (out.length === n) return out;
     if (this.observations.length < MIN_OBSERVATIONS) {
@@ -204,8 +218,17 @@ class MoboStrategy implements SearchStrategy {
       this.warm.set(name, { hyperparameters: gp.hyperparameters, n: xs.length });
       return gpModel(space, gp);
     };
-    const objectives = scalarized ? [fit('s', scalarized)] : ctx.objectives.map((_, m) => fit(`o${m}`, this.observations.map((o) => o.y[m]!)));
-    const constraints = ctx.constraints.map((_, k) => fit(`c${k}`, this.observations.map((o) => o.constraints[k]!)));
+    const known = ctx.known;
+    const objectives = scalarized
+      ? [fit('s', scalarized)]
+      : ctx.objectives.map((o, m) => {
+          const fn = known?.objectives[m];
+          return fn ? knownModel(fn, o.direction === 'maximize' ? -1 : 1) : fit(`o${m}`, this.observations.map((ob) => ob.y[m]!));
+        });
+    const constraints = ctx.constraints.map((_, k) => {
+      const fn = known?.constraints[k];
+      return fn ? knownModel(fn, 1) : fit(`c${k}`, this.observations.map((o) => o.constraints[k]!));
+    });
     return { objectives, constraints };
   }
 
@@ -242,7 +265,10 @@ class MoboStrategy implements SearchStrategy {
     const frontIdx = points.length > 0 ? paretoFrontIndices(points, points[0]!.map(() => 'minimize' as const)) : [];
     const pool = this.candidatePool(ctx, taken, frontIdx.map((i) => feasible[i]!.config));
     for (let b = 0; b < q; b++) {
-      const score = (configs: readonly Config[]): Float64Array => this.acquisition(configs, models, points, reference, feasible.length > 0 || b > 0);
+      // Every constraint known: feasibility is certain, so even before a feasible observation the
+      // hypervolume gain (over the reference alone) ranks the feasible candidates.
+      const allConstraintsKnown = ctx.constraints.length > 0 && ctx.constraints.every((_, k) => ctx.known?.constraints[k] !== undefined);
+      const score = (configs: readonly Config[]): Float64Array => this.acquisition(configs, models, points, reference, feasible.length > 0 || b > 0 || allConstraintsKnown);
       const live = pool.filter((c) => !taken.has(space.key(c)));
       const liveValues = score(live);
       let best = this.bestOf(live, score, liveValues);
@@ -272,22 +298,30 @@ class MoboStrategy implements SearchStrategy {
   /** The configurations the acquisition is scored on. */
   private candidatePool(ctx: StrategyContext, taken: ReadonlySet<string>, front: readonly Config[]): Config[] {
     const { space, rng } = ctx;
-    if (Number(space.cardinality()) <= this.options.exhaustiveLimit) return [...space.enumerate()].filter((c) => !taken.has(space.key(c)));
+    // Candidates a known constraint rules out are not worth scoring.
+    const knownConstraints = (ctx.known?.constraints ?? []).filter((fn): fn is KnownValueFn => fn !== undefined);
+    if (Number(space.cardinality()) <= this.options.exhaustiveLimit) {
+      return [...space.enumerate()].filter((c) => !taken.has(space.key(c)) && knownConstraints.every((fn) => fn(c) <= 0));
+    }
     const out: Config[] = [];
     const keys = new Set(taken);
-    const add = (c: Config): void => {
+    const add = (c: Config): boolean => {
       const key = space.key(c);
-      if (keys.has(key)) return;
+      if (keys.has(key)) return false;
       keys.add(key);
+      if (!knownConstraints.every((fn) => fn(c) <= 0)) return false;
       out.push(c);
+      return true;
     };
     // Single-gene changes of (at most FRONT_NEIGHBOURHOODS members of) the evaluated front.
     const members = shuffleInPlace([...front], rng);
     for (const f of members.slice(0, FRONT_NEIGHBOURHOODS)) for (const c of singleGeneChanges(space, f)) add(c);
-    for (let i = 0; i < this.options.candidates; i++) {
+    // `candidates` random ones (feasible by the known constraints, within a bounded number of draws).
+    let accepted = 0;
+    for (let draws = 0; accepted < this.options.candidates && draws < KNOWN_INFEASIBLE_DRAWS * this.options.candidates; draws++) {
       const drawn = this.sampler.draw(space, rng, keys);
       if (!drawn) break;
-      add(drawn.config);
+      if (add(drawn.config)) accepted++;
     }
     return out;
   }

@@ -1,7 +1,7 @@
 /**
  * The `mobo` strategy (issue 21): its start, that it never proposes a configuration twice (also
  * within a batch), that it handles constraints by probability of feasibility, that an additive
- * noiseless cost needs no Gaussian process, and that on a problem with gene interactions it finds
+ * noiseless cost needs no Gaussian process, that known objectives and constraints are used exactly, and that on a problem with gene interactions it finds
  * more of the true front than random search and linas at a small budget (fixed seeds).
  */
 import * as os from 'node:os';
@@ -32,7 +32,7 @@ function ctxOf(space: ReturnType<typeof smallSpace>, trials: TrialResult[] = [],
 }
 
 /** Run a study of `strategy` on a synthetic problem; the hypervolume fraction of its true evaluated values. */
-async function fraction(strategy: string, seed: number, budget: number, options: Record<string, unknown> = {}, constrained = false, genes = 6): Promise<{ hv: number; trials: readonly TrialResult[] }> {
+async function fraction(strategy: string, seed: number, budget: number, options: Record<string, unknown> = {}, constrained = false, genes = 6, known = false): Promise<{ hv: number; trials: readonly TrialResult[] }> {
   const p = syntheticProblem(`test 4^${genes}`, genes, 4, constrained, 11);
   const space = smallSpace(Array.from({ length: genes }, () => 4), 'mobo-test');
   const { front, worstAccuracy, maxParams } = exactFront(p);
@@ -51,6 +51,14 @@ async function fraction(strategy: string, seed: number, budget: number, options:
     seed,
     budget,
     fsync: false,
+    ...(known
+      ? {
+          known: {
+            objectives: { params: (x: readonly number[]) => trueValues(p, x)[1] },
+            ...(p.bound !== null ? { constraints: { [`params<=${p.bound}`]: (x: readonly number[]) => trueValues(p, x)[1] - p.bound! } } : {}),
+          },
+        }
+      : {}),
   });
   const r = await study.run();
   const evaluated = r.trials.map((t) => trueValues(p, t.config)).filter((v) => p.bound === null || v[1] <= p.bound);
@@ -118,6 +126,27 @@ describe('mobo', () => {
     expect(keys(plain).slice(0, 6)).toEqual(keys(additive).slice(0, 6));
     expect(keys(plain)).not.toEqual(keys(additive));
     expect(new Set(keys(plain)).size).toBe(20);
+  }, 60_000);
+
+  it('with the parameter bound known (StudyOptions.known), never spends an evaluation on an infeasible configuration', async () => {
+    // 4^6 is scored exhaustively, 4^8 (65,536) from a candidate pool and local search.
+    for (const genes of [6, 8]) {
+      const p = syntheticProblem(`test 4^${genes}`, genes, 4, true, 11);
+      const { trials, hv } = await fraction('mobo', 1, 25, {}, true, genes, true);
+      expect(trials).toHaveLength(25);
+      for (const t of trials) expect(trueValues(p, t.config)[1], `${genes} genes, trial ${t.number}`).toBeLessThanOrEqual(p.bound!);
+      expect(hv).toBeGreaterThan(0.6);
+    }
+  }, 60_000);
+
+  it('a known objective is used as an exact model: the search differs from modelling it, and replays the same', async () => {
+    const modelled = await fraction('mobo', 2, 16, {}, false, 8);
+    const known = await fraction('mobo', 2, 16, {}, false, 8, true);
+    const again = await fraction('mobo', 2, 16, {}, false, 8, true);
+    const keys = (r: typeof known) => r.trials.map((t) => t.key);
+    expect(keys(known).slice(0, 6)).toEqual(keys(modelled).slice(0, 6));
+    expect(keys(known)).not.toEqual(keys(modelled));
+    expect(keys(again)).toEqual(keys(known));
   }, 60_000);
 
   it('refuses bad options naming them', () => {
