@@ -19,7 +19,7 @@ import { Study } from '../search/study.js';
 import type { Config, SearchSpace } from '../space/index.js';
 import { Progress } from '../util/progress.js';
 import { openSupernetScorer, SEARCH_METRICS, type ScorerSpec, type SearchMetric } from './scorer.js';
-import { constraintName, type MetricConstraint, metricObjective, resolveStrategy, trainingStatisticsOf } from './search.js';
+import { constraintName, knownParams, type MetricConstraint, metricObjective, resolveStrategy, trainingStatisticsOf } from './search.js';
 
 /** One strategy of a comparison. */
 export interface ComparedStrategy {
@@ -144,6 +144,7 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
     const objectives: ObjectiveSpec[] = options.objectives.map((name) => ({ name, direction: SEARCH_METRICS[name] }));
     const constraintSpecs: ConstraintSpec[] = constraints.map((c) => ({ name: constraintName(c) }));
     const statistics = await trainingStatisticsOf(options.supernet);
+    const known = await knownParams(options.supernet, space, options.objectives, constraints);
     const outcomes: StrategyOutcome[] = [];
     const allTrials: { label: string; trial: TrialResult }[] = [];
     for (const [i, s] of options.strategies.entries()) {
@@ -166,6 +167,7 @@ export async function compareStrategies(options: CompareStrategiesOptions): Prom
         batchSize: scorer.concurrency,
         progress,
         ...(statistics ? { trainingStatistics: statistics } : {}),
+        ...(known ? { known } : {}),
       });
       const run = await study.run();
       const pareto = await writeParetoJson(path.join(dir, 'pareto.json'), study);

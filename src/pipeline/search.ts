@@ -412,11 +412,16 @@ export const CHOICE_FILE = 'choice.json';
  * written before studies recorded known values is resumed without them, as it ran.
  */
 async function knownCosts(options: SearchRunOptions & SearchSettings, space: SearchSpace, journal: string): Promise<KnownOptions | undefined> {
-  const constraints = options.constraints.filter((c) => c.metric === 'params');
-  const objective = options.objectives.includes('params');
-  if (!objective && constraints.length === 0) return undefined;
   if (options.resume && (await readJournal(journal)).header.known === undefined) return undefined;
-  const modelConfig = await loadSupernetModelConfig(options.supernet);
+  return knownParams(options.supernet, space, options.objectives, options.constraints);
+}
+
+/** The `params` objective and `params` constraints of a search over `supernet`, as known functions (undefined when it has none). */
+export async function knownParams(supernet: string, space: SearchSpace, objectives: readonly SearchMetric[], metricConstraints: readonly MetricConstraint[]): Promise<KnownOptions | undefined> {
+  const constraints = metricConstraints.filter((c) => c.metric === 'params');
+  const objective = objectives.includes('params');
+  if (!objective && constraints.length === 0) return undefined;
+  const modelConfig = await loadSupernetModelConfig(supernet);
   const params = (config: Config) => adapterParameters(modelConfig, space, config);
   return {
     ...(objective ? { objectives: { params } } : {}),

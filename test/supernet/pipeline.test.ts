@@ -247,6 +247,10 @@ describe('supernet training pipeline', () => {
     expect(result.measured).toBe(16);
     for (const s of result.strategies) {
       expect(existsSync(path.join(out, s.label, 'trials.jsonl'))).toBe(true);
+      // Each study knows the parameter count and found it equal to every measurement.
+      const journal = (await fsp.readFile(path.join(out, s.label, 'trials.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; state?: string });
+      expect(journal[0]).toMatchObject({ known: { objectives: ['params'], constraints: ['params<=1800'] } });
+      expect(journal.filter((l) => l.type === 'trial' && l.state !== 'complete')).toEqual([]);
       if (s.best) expect(s.best.metrics.params).toBeLessThanOrEqual(1800);
     }
     // Exhaustive saw every configuration: its front is the combined front, and its best is the best.
