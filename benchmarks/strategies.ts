@@ -300,11 +300,11 @@ async function main(): Promise<void> {
       console.log(formatTable(['strategy', ...windows], Object.entries(costs).map(([label, c]) => [label, ...windows.map((w) => (c[w] ? `${c[w].meanMs.toFixed(0)} / ${c[w].maxMs.toFixed(0)}` : '-'))])));
     }
     if (Object.keys(tests).length > 0) {
-      console.log('Mann-Whitney U (two-sided; exact without ties) against the peers: median vs peer median, p');
+      console.log('Against the peers: median vs peer median (ratio), two-sided Mann-Whitney U p (exact without ties)');
       console.log(
         formatTable(
           ['comparison', ...budgets.map((b) => `N=${b}`)],
-          Object.entries(tests).map(([k, v]) => [k, ...budgets.map((b) => (v[b] ? `${v[b].median.toFixed(3)} vs ${v[b].peerMedian.toFixed(3)}, p=${v[b].p.toFixed(3)}` : '-'))]),
+          Object.entries(tests).map(([k, v]) => [k, ...budgets.map((b) => (v[b] ? `${v[b].median.toFixed(3)} vs ${v[b].peerMedian.toFixed(3)} (x${(v[b].median / v[b].peerMedian).toFixed(3)}), p=${v[b].p.toFixed(3)}` : '-'))]),
         ),
       );
     }
