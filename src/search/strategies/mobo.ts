@@ -252,18 +252,26 @@ class MoboStrategy implements SearchStrategy {
     const targets = scalarized ? [scalarized] : Array.from({ length: M }, (_, m) => this.observations.map((o) => o.y[m]!));
     // Points of the (scalarised) objectives that count: those of feasible observations.
     let points: number[][] = this.observations.flatMap((o, i) => (o.constraints.every((c) => c <= 0) ? [targets.map((t) => t[i]!)] : []));
-    const reference = targets.map((t, m) => {
-      const vals = (points.length > 0 ? points.map((p) => p[m]!) : t).filter(Number.isFinite);
-      const lo = Math.min(...vals);
-      const hi = Math.max(...vals);
-      return hi + REFERENCE_MARGIN * Math.max(hi - lo, 1e-9 * Math.max(1, Math.abs(hi)));
-    });
-
     const chosen: Config[] = [];
     const taken = new Set(this.seen);
     // The evaluated front (feasible, non-dominated in the minimised targets): its neighbourhoods join the pool.
     const frontIdx = points.length > 0 ? paretoFrontIndices(points, points[0]!.map(() => 'minimize' as const)) : [];
     const pool = this.candidatePool(ctx, taken, frontIdx.map((i) => feasible[i]!.config));
+    const reference = targets.map((t, m) => {
+      const vals = (points.length > 0 ? points.map((p) => p[m]!) : t).filter(Number.isFinite);
+      const lo = Math.min(...vals);
+      const hi = Math.max(...vals);
+      const margin = REFERENCE_MARGIN * Math.max(hi - lo, 1e-9 * Math.max(1, Math.abs(hi)));
+      // A known objective's reference reaches at least the worst value among the candidates (the
+      // pool holds what known constraints allow). Otherwise the configurations beyond the feasible
+      // observations (under a parameter bound, those nearest it: the most accurate) promise no
+      // improvement until one of them happens to be evaluated, and a search can stall there.
+      let worst = hi;
+      if (!scalarized && ctx.known?.objectives[m] !== undefined) {
+        for (const v of models.objectives[m]!.predict(pool).mean) if (v > worst) worst = v;
+      }
+      return worst + margin;
+    });
     for (let b = 0; b < q; b++) {
       // Every constraint known: feasibility is certain, so even before a feasible observation the
       // hypervolume gain (over the reference alone) ranks the feasible candidates.
