@@ -18,7 +18,9 @@ import { liveStudies, QUEUE_PREFIX, studyQueueName } from '../../src/distributed
 import { mapPath, parsePathMapping, runEvaluationWorker } from '../../src/distributed/worker.js';
 import { NlsError } from '../../src/errors.js';
 import { runSearch } from '../../src/pipeline/search.js';
+import { adapterParameters } from '../../src/predict/cost.js';
 import { redactPasswords } from '../../src/run/record.js';
+import { loadSupernetModelConfig, loadSupernetSpace } from '../../src/supernet/artifact.js';
 import { Progress } from '../../src/util/progress.js';
 import { freePort, REDIS_SKIP_REASON, removeRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 import { type ToySupernet, toySupernet } from '../helpers/toy-supernet.js';
@@ -184,6 +186,10 @@ describe.skipIf(skip !== undefined)('coordinator and worker against misbehaving 
   it('an evaluation that throws fails its trial with the message and host; malformed values fail theirs; the study goes on', async () => {
     const client = new Redis(redis!.port, '127.0.0.1', { maxRetriesPerRequest: null });
     const worker = { host: 'fakehost', pid: 42, id: 'fakehost:42:x' };
+    // Adapter parameters are known to the study: an honest worker reports them exactly.
+    const modelConfig = await loadSupernetModelConfig(toy.supernet);
+    const space = await loadSupernetSpace(toy.supernet);
+    const params = (config: readonly number[]) => adapterParameters(modelConfig, space, config);
     let fake: Worker | undefined;
     const serving = (async () => {
       for (;;) {
@@ -197,7 +203,9 @@ describe.skipIf(skip !== undefined)('coordinator and worker against misbehaving 
               if (data.trial === 0) return { format: RESULT_FORMAT, ok: false, worker, message: 'device lost while scoring' };
               if (data.trial === 1) return { format: RESULT_FORMAT, ok: true, worker, seconds: 0, value: { accuracy: 'high', params: 10 } };
               if (data.trial === 2) return { hello: 'world' };
-              return { format: RESULT_FORMAT, ok: true, worker, seconds: 0, value: { accuracy: 0.5 + data.trial! / 100, params: 1000 - data.trial! } };
+              const honest = params(data.config!);
+              // Trial 5 misreports the known adapter parameters: the study must not believe it.
+              return { format: RESULT_FORMAT, ok: true, worker, seconds: 0, value: { accuracy: 0.5 + data.trial! / 100, params: data.trial === 5 ? honest + 1 : honest } };
             },
             { connection: { host: '127.0.0.1', port: redis!.port, maxRetriesPerRequest: null }, prefix: QUEUE_PREFIX },
           );
@@ -208,15 +216,16 @@ describe.skipIf(skip !== undefined)('coordinator and worker against misbehaving 
     })();
     try {
       const out = path.join(root, 'liars');
-      const result = await runSearch({ supernet: toy.supernet, out, queue: redis!.url, engine: 'tfjs', strategy: 'random', budget: 5, seed: 1, progress: quiet() });
+      const result = await runSearch({ supernet: toy.supernet, out, queue: redis!.url, engine: 'tfjs', strategy: 'random', budget: 6, seed: 1, progress: quiet() });
       await serving;
       expect(result.study.reason).toBe('budget');
       const ts = [...result.study.trials].sort((a, b) => a.number - b.number);
-      expect(ts.map((t) => t.state)).toEqual(['failed', 'failed', 'failed', 'complete', 'complete']);
+      expect(ts.map((t) => t.state)).toEqual(['failed', 'failed', 'failed', 'complete', 'complete', 'failed']);
       expect(ts[0]!.message).toBe('device lost while scoring [worker fakehost (pid 42)]');
       expect(ts[1]!.message).toMatch(/^the worker on fakehost returned malformed values \(value\.accuracy: expected a finite number, got "high"\)$/);
       expect(ts[2]!.message).toMatch(/returned malformed values \(result\.format: expected nls-eval-result\/1/);
-      expect(ts[3]!.values).toEqual([0.53, 997]);
+      expect(ts[3]!.values).toEqual([0.53, params(ts[3]!.config)]);
+      expect(ts[5]!.message).toMatch(/^objective "params" is \d+ from the evaluator but \d+ from known\.objectives\["params"\]; fix: /);
     } finally {
       await fake?.close();
       client.disconnect();
