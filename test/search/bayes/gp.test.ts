@@ -128,6 +128,28 @@ describe('Gaussian process', () => {
     expect(gp.hyperparameters).toEqual(hp);
   });
 
+  it('on a grid (scaled genes), looks the kernel terms up: the textbook posterior, bitwise what the direct computation gives', () => {
+    const rng = createRng(5);
+    const onGrid = (x: number[]) => x.map((v) => Math.round(3 * v) / 3);
+    const X = randomPoints(rng, 30, 3).map(onGrid);
+    const y = X.map(([a, b, c]) => 2 * Math.sin(3 * a!) + b! * c! + 0.1 * rng.next());
+    const Q = randomPoints(rng, 9, 3).map(onGrid);
+    for (const hp of [HP, HP_ADDITIVE]) {
+      const gp = gaussianProcessWith(X, y, hp);
+      const want = naivePosterior(X, y, hp, Q);
+      const got = gp.predict(Q);
+      for (let i = 0; i < Q.length; i++) {
+        expect(got.mean[i]).toBeCloseTo(want.means[i]!, 10);
+        expect(got.variance[i]).toBeCloseTo(want.variances[i]!, 10);
+      }
+      expect(gp.logMarginalLikelihood()).toBeCloseTo(want.lml, 10);
+      // 17 more distinct values in the query make the table impossible: the direct path.
+      const direct = gp.predict([...Q, ...randomPoints(rng, 17, 3)]);
+      expect(Array.from(got.mean)).toEqual(Array.from(direct.mean.subarray(0, Q.length)));
+      expect(Array.from(got.variance)).toEqual(Array.from(direct.variance.subarray(0, Q.length)));
+    }
+  });
+
   it('has analytic gradients equal to central finite differences (likelihood and hyperprior)', () => {
     for (const n of [15, 16]) checkGradients(n, HP);
   });
