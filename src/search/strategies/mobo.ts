@@ -80,9 +80,9 @@ interface Model {
 /** Hyperparameters are refitted at every ask up to this many observations... */
 const REFIT_ALWAYS = 100;
 /** ...and beyond, when the observations grew by this factor since the last fit... */
-const REFIT_GROWTH = 1.05;
+const REFIT_GROWTH = 1.03;
 /** ...from the warm start alone, for at most this many iterations (a fit costs O(n^3) per iteration). */
-const LATE_REFIT_ITERATIONS = 5;
+const LATE_REFIT_ITERATIONS = 3;
 /** Evaluated configurations whose single-gene changes join the candidate pool (large spaces). */
 const FRONT_NEIGHBOURHOODS = 8;
 /** With known constraints, random candidates are drawn until `candidates` are feasible or this many times as many were drawn. */
