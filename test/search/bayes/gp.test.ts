@@ -106,6 +106,18 @@ function checkGradients(n: number, hp: GpHyperparameters, grid = false): void {
   }
 }
 
+/** `gp`'s predictions at `Q` and its log marginal likelihood equal the textbook's to 1e-10; returns the textbook's. */
+function expectTextbook(gp: ReturnType<typeof gaussianProcessWith>, X: number[][], y: number[], hp: GpHyperparameters, Q: number[][]): ReturnType<typeof naivePosterior> {
+  const want = naivePosterior(X, y, hp, Q);
+  const got = gp.predict(Q);
+  for (let i = 0; i < Q.length; i++) {
+    expect(got.mean[i]).toBeCloseTo(want.means[i]!, 10);
+    expect(got.variance[i]).toBeCloseTo(want.variances[i]!, 10);
+  }
+  expect(gp.logMarginalLikelihood()).toBeCloseTo(want.lml, 10);
+  return want;
+}
+
 describe('Gaussian process', () => {
   it.each([
     ['Matérn', HP],
@@ -116,13 +128,7 @@ describe('Gaussian process', () => {
     const y = X.map(([a, b, c]) => 10 + 3 * Math.sin(4 * a!) + b! * c! + 0.1 * rng.next());
     const Q = [...randomPoints(rng, 6, 3), X[0]!];
     const gp = gaussianProcessWith(X, y, hp);
-    const want = naivePosterior(X, y, hp, Q);
-    const got = gp.predict(Q);
-    for (let i = 0; i < Q.length; i++) {
-      expect(got.mean[i]).toBeCloseTo(want.means[i]!, 10);
-      expect(got.variance[i]).toBeCloseTo(want.variances[i]!, 10);
-    }
-    expect(gp.logMarginalLikelihood()).toBeCloseTo(want.lml, 10);
+    const want = expectTextbook(gp, X, y, hp, Q);
     expect(logMarginalLikelihoodWithGradient(X, y, hp).value).toBeCloseTo(want.lml, 10);
     expect(gp.n).toBe(12);
     expect(gp.hyperparameters).toEqual(hp);
@@ -136,13 +142,8 @@ describe('Gaussian process', () => {
     const Q = randomPoints(rng, 9, 3).map(onGrid);
     for (const hp of [HP, HP_ADDITIVE]) {
       const gp = gaussianProcessWith(X, y, hp);
-      const want = naivePosterior(X, y, hp, Q);
+      expectTextbook(gp, X, y, hp, Q);
       const got = gp.predict(Q);
-      for (let i = 0; i < Q.length; i++) {
-        expect(got.mean[i]).toBeCloseTo(want.means[i]!, 10);
-        expect(got.variance[i]).toBeCloseTo(want.variances[i]!, 10);
-      }
-      expect(gp.logMarginalLikelihood()).toBeCloseTo(want.lml, 10);
       // 17 more distinct values in the query make the table impossible: the direct path.
       const direct = gp.predict([...Q, ...randomPoints(rng, 17, 3)]);
       expect(Array.from(got.mean)).toEqual(Array.from(direct.mean.subarray(0, Q.length)));
