@@ -175,6 +175,8 @@ const quantile = (xs: readonly number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   const pos = (s.length - 1) * q;
   const lo = Math.floor(pos);
+  // At a whole position no interpolation: Infinity (a level never reached) times 0 would be NaN.
+  if (pos === lo) return s[lo]!;
   return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (pos - lo);
 };
 const at = (curve: readonly number[], n: number) => curve[Math.min(n, curve.length) - 1] ?? 0;
