@@ -45,6 +45,12 @@ const OPTIONS: readonly StrategyOptionDoc[] = [
   { name: 'localSearchStarts', type: 'integer', default: 2, description: 'Best candidates that local search over single-gene changes starts from (large spaces).' },
   { name: 'restarts', type: 'integer', default: 1, description: 'Random restarts of the hyperparameter fit, besides the warm start.' },
   {
+    name: 'startInfeasible',
+    type: 'boolean',
+    default: true,
+    description: 'Evaluate the heuristic subnets (max, min, median) of the start even when a known constraint rules them out (the max subnet under a parameter bound): infeasible, but informative about the high ranks. false skips them.',
+  },
+  {
     name: 'additive',
     type: 'boolean',
     default: true,
@@ -59,6 +65,7 @@ interface MoboOptions {
   readonly localSearchStarts: number;
   readonly restarts: number;
   readonly additive: boolean;
+  readonly startInfeasible: boolean;
 }
 
 /** A usable told trial, objectives turned into minimisation. */
@@ -156,12 +163,17 @@ class MoboStrategy implements SearchStrategy {
     if (this.initialPlan === undefined) {
       this.initialPlan = heuristicStart(space, rng, this.sampler, new Set(this.seen), this.options.initialSamples).map((p) => p.config);
     }
-    // A start configuration that a known constraint rules out (the max subnet under a parameter
-    // bound) would spend an evaluation on nothing.
+    // A heuristic subnet that a known constraint rules out (the max subnet under a parameter
+    // bound) is infeasible, yet its accuracy informs the model of the high ranks: on the bounded
+    // 4^12 benchmark it is worth its evaluation (docs/benchmarks.md); startInfeasible: false skips
+    // it. A random start configuration that a known constraint rules out is always skipped.
     const knownInfeasible = (c: Config) => (ctx.known?.constraints ?? []).some((fn) => fn !== undefined && fn(c) > 0);
+    const heuristic = new Set([space.maxConfig(), space.minConfig(), space.medianConfig()].map((c) => space.key(c)));
     while (out.length < n && this.initialPlan.length > 0) {
       const c = this.initialPlan.shift()!;
-      if (!this.seen.has(space.key(c)) && !knownInfeasible(c)) take(c);
+      const key = space.key(c);
+      if (this.seen.has(key)) continue;
+      if (!knownInfeasible(c) || (this.options.startInfeasible && heuristic.has(key))) take(c);
     }
     if (out.length === n) return out;
     if (this.observations.length < MIN_OBSERVATIONS) {
@@ -429,6 +441,7 @@ export const moboStrategy: StrategyFactory = {
       localSearchStarts: reader.integer('localSearchStarts', 0),
       restarts: reader.integer('restarts', 0),
       additive: reader.boolean('additive'),
+      startInfeasible: reader.boolean('startInfeasible'),
     });
   },
 };
