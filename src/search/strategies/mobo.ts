@@ -2,8 +2,9 @@
  * The `mobo` strategy: Bayesian multi-objective optimisation for searches where evaluations are
  * few and expensive (a candidate on a real supernet costs minutes).
  *
- * 1. **Start**: the max, min and median configurations (the heuristic subnets), then uniform
- *    random unseen configurations, `initialSamples` in all.
+ * 1. **Start**: the max, min and median configurations (the heuristic subnets, evaluated even
+ *    when a known constraint rules them out: option `startInfeasible`), then uniform random unseen
+ *    configurations a known constraint allows, `initialSamples` in all.
  * 2. **Surrogates**: every objective and constraint is first fitted by least squares on one-hot
  *    gene features; when that fit is exact (an additive cost such as adapter parameters or FLOPs,
  *    known without noise), it is used as is, with no uncertainty. Any other objective gets a
@@ -429,7 +430,9 @@ function singleGeneChanges(space: SearchSpace, config: Config): Config[] {
 /** Factory of the `mobo` strategy (Gaussian-process surrogates, expected hypervolume improvement). */
 export const moboStrategy: StrategyFactory = {
   name: 'mobo',
-  version: '1.0.0',
+  // 1.1.0: known objectives and constraints, late refits of 3 iterations at 3% growth,
+  // startInfeasible. Proposals differ from 1.0.0's, so a 1.0.0 journal is refused on resume.
+  version: '1.1.0',
   description: 'Bayesian multi-objective search: Gaussian-process surrogates (exact models for additive costs), log expected hypervolume improvement with probability of feasibility, batches by fantasies.',
   options: OPTIONS,
   create(options) {
