@@ -789,16 +789,11 @@ function buildModel(x: Float64Array, d: number, ys: Float64Array, hp: GpHyperpar
   const diag = new Float64Array(n).fill(priorVariance(hp) + hp.noiseVariance);
   const s2a = hp.additiveVariance ?? 0;
   const table = KernelTable.build([x], d, il2, hp.signalVariance, s2a);
-  if (table) {
-    const rows = table.rowCodes(x, n);
-    const columns = table.columnCodes(x, n);
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < i; k++) L[i * n + k] = table.kernel(rows, i * d, columns, k * d);
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < i; k++) L[i * n + k] = kernelAt(x, i * d, x, k * d, d, il2, hp.signalVariance, s2a);
-    }
+  const rows = table?.rowCodes(x, n);
+  const columns = table?.columnCodes(x, n);
+  const pair = table ? (i: number, k: number) => table.kernel(rows!, i * d, columns!, k * d) : (i: number, k: number) => kernelAt(x, i * d, x, k * d, d, il2, hp.signalVariance, s2a);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < i; k++) L[i * n + k] = pair(i, k);
   }
   const save = L.slice();
   const jitter = factorWithJitter(L, n, diag, save);

@@ -37,7 +37,7 @@ import { fitGaussianProcess, gaussianProcessWith, type GaussianProcess, type GpH
 import { logExpectedImprovement, normalLogCdf } from '../bayes/normal.js';
 import type { KnownValueFn, SearchStrategy, StrategyContext, StrategyFactory, StrategyOptionDoc, TrialResult } from '../contract.js';
 import { paretoFrontIndices } from '../pareto.js';
-import { checkAskCount, checkObjectives, heuristicStart, OptionReader, UnseenSampler, usableValues } from './_common.js';
+import { checkAskCount, checkObjectives, heuristicStart, OptionReader, sameConfig, UnseenSampler, usableValues } from './_common.js';
 
 const OPTIONS: readonly StrategyOptionDoc[] = [
   { name: 'initialSamples', type: 'integer', default: 6, description: 'Configurations evaluated before the first surrogate: max, min, median, then uniform random.' },
@@ -169,12 +169,11 @@ class MoboStrategy implements SearchStrategy {
     // 4^12 benchmark it is worth its evaluation (docs/benchmarks.md); startInfeasible: false skips
     // it. A random start configuration that a known constraint rules out is always skipped.
     const knownInfeasible = (c: Config) => (ctx.known?.constraints ?? []).some((fn) => fn !== undefined && fn(c) > 0);
-    const heuristic = new Set([space.maxConfig(), space.minConfig(), space.medianConfig()].map((c) => space.key(c)));
+    const heuristic = (c: Config) => [space.maxConfig(), space.minConfig(), space.medianConfig()].some((h) => sameConfig(c, h));
     while (out.length < n && this.initialPlan.length > 0) {
       const c = this.initialPlan.shift()!;
-      const key = space.key(c);
-      if (this.seen.has(key)) continue;
-      if (!knownInfeasible(c) || (this.options.startInfeasible && heuristic.has(key))) take(c);
+      if (this.seen.has(space.key(c))) continue;
+      if (!knownInfeasible(c) || (this.options.startInfeasible && heuristic(c))) take(c);
     }
     if (out.length === n) return out;
     if (this.observations.length < MIN_OBSERVATIONS) {
