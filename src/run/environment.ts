@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import type { BackendInfo } from '../backend/index.js';
 import { NLS_VERSION, PACKAGE_ROOT } from '../package-info.js';
+import { currentMachine, machineDifferences } from './machine.js';
 
 /** The git commit of the nls checkout, when nls runs from one. */
 export interface GitState {
@@ -21,7 +22,8 @@ export interface RunEnvironment {
   readonly node: string;
   readonly platform: string;
   readonly arch: string;
-  readonly cpus: { readonly count: number; readonly model: string };
+  /** `features`: the instruction-set extensions native float kernels dispatch on (src/run/machine.ts; absent in manifests before it was recorded, and off Linux). */
+  readonly cpus: { readonly count: number; readonly model: string; readonly features?: readonly string[] };
   /** The backend the run computed with (absent when the command loaded none). */
   readonly backend?: { readonly name: string; readonly tfjsBackend: string; readonly versions: Readonly<Record<string, string>>; readonly device?: string; readonly threads?: number };
 }
@@ -55,12 +57,13 @@ function sameDir(a: string, b: string): boolean {
 /** The environment of this process, with `backend` when one was initialised. */
 export function runEnvironment(backend?: BackendInfo): RunEnvironment {
   const cpus = os.cpus();
+  const { features } = currentMachine();
   return {
     nls: { version: NLS_VERSION, git: gitState() },
     node: process.versions.node,
     platform: process.platform,
     arch: process.arch,
-    cpus: { count: cpus.length, model: cpus[0]?.model.trim() ?? 'unknown' },
+    cpus: { count: cpus.length, model: cpus[0]?.model.trim() ?? 'unknown', ...(features !== undefined ? { features } : {}) },
     ...(backend
       ? {
           backend: {
@@ -73,4 +76,28 @@ export function runEnvironment(backend?: BackendInfo): RunEnvironment {
         }
       : {}),
   };
+}
+
+/**
+ * What differs between the environment a run was recorded in and `current`, one phrase each:
+ * nls's commit, Node, platform, the machine (src/run/machine.ts) and the backend's packages.
+ * Empty when nothing recorded differs; used to explain a reproduction that is not bit-identical.
+ */
+export function environmentDifferences(recorded: RunEnvironment, current: RunEnvironment): string[] {
+  const out: string[] = [];
+  const commit = (e: RunEnvironment) => (e.nls.git ? `${e.nls.git.commit.slice(0, 12)}${e.nls.git.dirty ? ' (dirty)' : ''}` : `version ${e.nls.version}`);
+  if (commit(recorded) !== commit(current)) out.push(`nls ${commit(recorded)} -> ${commit(current)}`);
+  if (recorded.node !== current.node) out.push(`Node ${recorded.node} -> ${current.node}`);
+  if (recorded.platform !== current.platform) out.push(`platform ${recorded.platform} -> ${current.platform}`);
+  const machine = machineDifferences(
+    { arch: recorded.arch, cpu: recorded.cpus.model, ...(recorded.cpus.features ? { features: recorded.cpus.features } : {}) },
+    { arch: current.arch, cpu: current.cpus.model, ...(current.cpus.features ? { features: current.cpus.features } : {}) },
+  );
+  if (machine.length > 0) out.push(`machine: ${machine.join(', ')}`);
+  const versions = (e: RunEnvironment) => e.backend?.versions ?? {};
+  for (const [pkg, v] of Object.entries(versions(recorded))) {
+    const now = versions(current)[pkg];
+    if (now !== undefined && now !== v) out.push(`${pkg} ${v} -> ${now}`);
+  }
+  return out;
 }

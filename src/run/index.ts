@@ -1,5 +1,6 @@
 /** Run folders: manifests, input and output digests, reproduction and comparison. */
-export { runEnvironment, gitState, type GitState, type RunEnvironment } from './environment.js';
+export { runEnvironment, environmentDifferences, gitState, type GitState, type RunEnvironment } from './environment.js';
+export { currentMachine, describeMachine, machineDifferences, parseCpuFeatures, sameMachine, type MachineSignature } from './machine.js';
 // sha256File is exported by the package root with the supernet artifact.
 export { hashPath, hashTree, treeDigest, type FileDigest } from './hash.js';
 export { BUILTIN_DATA, findInput, locateInputValue, recordInput, referencedInputs, type FoundInput, type InputKind, type InputOption } from './inputs.js';
@@ -35,4 +36,4 @@ export {
   type Tolerance,
   type ToleranceSpec,
 } from './compare.js';
-export { NOT_REPLAYED, nlsProcessRunner, replayArgv, REPRODUCE_EXIT, reproduceRun, type CommandRunner, type ReproduceOptions, type ReproduceResult } from './reproduce.js';
+export { machineNote, NOT_REPLAYED, nlsProcessRunner, replayArgv, REPRODUCE_EXIT, reproduceRun, type CommandRunner, type ReproduceOptions, type ReproduceResult } from './reproduce.js';

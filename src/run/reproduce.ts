@@ -13,6 +13,7 @@ import { PACKAGE_ROOT } from '../package-info.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { compareRunOutputs, DEFAULT_TOLERANCE, type RunComparison, type ToleranceSpec } from './compare.js';
 import type { Progress } from '../util/progress.js';
+import { environmentDifferences, runEnvironment } from './environment.js';
 import { type FoundInput, findInput } from './inputs.js';
 import { type JsonValue, readRunManifest, type RunManifest } from './manifest.js';
 
@@ -54,6 +55,21 @@ export interface ReproduceResult {
   readonly backend: string | undefined;
   readonly comparison: RunComparison;
   readonly out: string;
+  /**
+   * How the reproduction's environment differs from the recorded one (nls commit, Node, machine,
+   * backend packages; empty when nothing recorded differs): the likely reasons when the outputs
+   * are not identical. On the onnx engine another CPU type alone changes the last bits.
+   */
+  readonly environmentDifferences: readonly string[];
+}
+
+/**
+ * Why the outputs may differ although code and inputs are the same, when the environment says:
+ * a reproduction that is not identical on another machine. Undefined otherwise.
+ */
+export function machineNote(verdict: RunComparison['verdict'], differences: readonly string[]): string | undefined {
+  if (verdict === 'identical' || !differences.some((d) => d.startsWith('machine:'))) return undefined;
+  return 'the run was recorded on another machine; native kernels (onnx engine, tfjs-node) choose code by CPU extensions, so their last bits can differ there (the wasm backend computes the same bits on any CPU; docs/reproducibility.md, "Across machines")';
 }
 
 /** Exit codes of `nls reproduce` (docs/reproducibility.md). */
@@ -129,10 +145,13 @@ export async function reproduceRun(options: ReproduceOptions): Promise<Reproduce
   const code = await (options.runner ?? nlsProcessRunner())(argv);
   if (code !== 0) throw new NlsError(`the replayed command failed with exit code ${code}: nls ${argv.join(' ')}`, { field: 'command' });
   const comparison = await compareRunOutputs(runDir, out, manifest.outputs.map((f) => f.path), options.tolerance ?? DEFAULT_TOLERANCE);
-  const result: ReproduceResult = { manifest, inputs: found, argv, recordedBackend, backend: options.backend ?? recordedBackend, comparison, out };
+  // The replayed command records its own environment (with its backend) when it writes a manifest.
+  const replayed = existsSync(path.join(out, 'manifest.json')) ? (await readRunManifest(out)).environment : runEnvironment();
+  const differences = environmentDifferences(manifest.environment, replayed);
+  const result: ReproduceResult = { manifest, inputs: found, argv, recordedBackend, backend: options.backend ?? recordedBackend, comparison, out, environmentDifferences: differences };
   await writeFileAtomic(
     path.join(out, 'reproduction.json'),
-    `${JSON.stringify({ format: 'nls-reproduction/1', runDir, argv, recordedBackend, backend: result.backend, inputs: found.map((f) => ({ name: f.input.name, path: f.path, via: f.via })), comparison }, null, 2)}\n`,
+    `${JSON.stringify({ format: 'nls-reproduction/1', runDir, argv, recordedBackend, backend: result.backend, inputs: found.map((f) => ({ name: f.input.name, path: f.path, via: f.via })), environmentDifferences: differences, comparison }, null, 2)}\n`,
   );
   return result;
 }

@@ -6,11 +6,12 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { AdapterSet } from '../adapters/adapter-set.js';
+import type { MachineSignature } from '../run/machine.js';
 import type { LlamaModel } from '../model/llama.js';
 import type { SearchSpace } from '../space/index.js';
 import type { BatchSource } from '../train/batch.js';
 import { createTrainingEngine, type EngineChoice } from '../train/engines.js';
-import { runTrainingLoop, type StepRecord, type TrainingTask, type TrainLoopOptions } from '../train/loop.js';
+import { runTrainingLoop, type StepRecord, type TrainingTask, type TrainLoopOptions, type TrainLoopResult } from '../train/loop.js';
 import { configsForStep, type SamplingRuleName } from './sampling.js';
 
 /** Options of {@link trainSupernet}. */
@@ -39,6 +40,8 @@ export interface SupernetTrainResult {
   readonly stepsDone: number;
   /** The engine that trained. */
   readonly engine: 'tfjs' | 'onnx';
+  /** The machines the run ran on (see {@link TrainLoopResult.machines}). */
+  readonly machines: readonly MachineSignature[];
 }
 
 /** Stable checkpoint names of the adapter variables: `<module key>.lora_A` / `.lora_B`. */

@@ -15,6 +15,7 @@
  */
 import { NlsError } from '../errors.js';
 import type { ForwardContext } from '../model/linear.js';
+import { currentMachine, type MachineSignature, machineDifferences, sameMachine } from '../run/machine.js';
 import { Progress } from '../util/progress.js';
 import { createRng, restoreRng, type Rng, type RngState } from '../util/rng.js';
 import type { AdamWSlotState } from './adamw.js';
@@ -65,6 +66,8 @@ export interface TrainLoopOptions {
   readonly taskName?: string;
   /** Any JSON the caller wants checked on resume (e.g. the rule and data options): a resume with different values is refused. */
   readonly fingerprint?: unknown;
+  /** The machine this process runs on (default {@link currentMachine}; tests pass another). */
+  readonly machine?: MachineSignature;
 }
 
 /** What was trained in one pass of one step. */
@@ -89,6 +92,11 @@ export interface TrainLoopResult {
   readonly seconds: number;
   /** Tokens (batch x sequence positions) processed by this process. */
   readonly tokens: number;
+  /**
+   * The machines the run's parts ran on, in order of first use (one unless it was resumed on
+   * another machine; runs resumed from checkpoints that did not record it start with this one).
+   */
+  readonly machines: readonly MachineSignature[];
 }
 
 interface LoopState {
@@ -99,6 +107,8 @@ interface LoopState {
   readonly fingerprint: unknown;
   /** The engine that wrote the checkpoint (absent in checkpoints older than the onnx engine: tfjs). */
   readonly engine?: TrainingEngineName;
+  /** The machines the run ran on so far (absent in checkpoints older than this record). */
+  readonly machines?: readonly MachineSignature[];
 }
 
 /** Raised when the loss stops being finite. */
@@ -113,6 +123,8 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
   const schedule = { lr: options.lr, steps: options.steps, warmupSteps: options.warmupSteps, minLrRatio: options.minLrRatio ?? 0.1 };
   const fingerprint = JSON.parse(JSON.stringify(options.fingerprint ?? null)) as unknown;
 
+  const machine = options.machine ?? currentMachine();
+  let machines: MachineSignature[] = [machine];
   let rng: Rng = createRng(options.seed);
   let records: StepRecord[] = [];
   let start = 0;
@@ -148,6 +160,14 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
     if (writer !== engine.name) {
       progress.log(`note: the checkpoint was written by the ${writer} engine and training continues on ${engine.name}; the result matches an uninterrupted ${writer} run within float32 tolerance, not bit for bit (docs/training.md)`);
     }
+    const before = ckpt.state.machines ?? [];
+    const last = before[before.length - 1];
+    if (last !== undefined && !sameMachine(last, machine)) {
+      progress.log(
+        `note: the checkpoint was written on another machine (${machineDifferences(last, machine).join(', ')}); native kernels (onnx engine, tfjs-node) choose code by CPU extensions, so the continued run may differ in the last bits from an uninterrupted run on one machine (the wasm backend computes the same bits on any CPU; docs/reproducibility.md, "Across machines")`,
+      );
+    }
+    machines = [...before.filter((m) => !sameMachine(m, machine)), machine];
   } else if (options.checkpointDir && hasCheckpoint(options.checkpointDir)) {
     throw new NlsError('a checkpoint already exists here; fix: add --resume to continue it, or choose a new --out folder', { file: options.checkpointDir });
   }
@@ -166,7 +186,7 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
       step,
       weights,
       optimizer: opt,
-      state: { step, rng: rng.state(), optimizerSteps: optState.map((s) => s.step), records, fingerprint, engine: engine.name },
+      state: { step, rng: rng.state(), optimizerSteps: optState.map((s) => s.step), records, fingerprint, engine: engine.name, machines },
     };
     await saveCheckpointDir(options.checkpointDir, contents);
   };
@@ -218,5 +238,5 @@ export async function runTrainingLoop(task: TrainingTask, data: BatchSource, opt
   } finally {
     progress.done();
   }
-  return { records, stepsDone: end, seconds: (performance.now() - t0) / 1000, tokens };
+  return { records, stepsDone: end, seconds: (performance.now() - t0) / 1000, tokens, machines };
 }

@@ -23,6 +23,9 @@ describe('nls pretrain --engine onnx', () => {
     const card = await fsp.readFile(path.join(out, 'MODEL_CARD.md'), 'utf8');
     expect(card).toMatch(/onnx training engine \(onnxruntime, 1 thread;/);
     expect(card).toMatch(/--engine onnx --threads 1/);
+    // The CPU type is part of what reproduces onnx weights bit for bit.
+    expect(card).toMatch(new RegExp(`\\| machine \\| ${process.arch} `));
+    expect(card).toMatch(/wasm backend\s+computes the same bits on any CPU/);
     await expect(fsp.access(path.join(out, 'model.safetensors'))).resolves.toBeUndefined();
   }, 180_000);
 });

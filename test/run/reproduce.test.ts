@@ -105,9 +105,10 @@ describe('run manifests and nls reproduce', () => {
     it('reproduces identically on the same backend (exit 0)', async () => {
       const r = await nls('reproduce', search, '--out', path.join(root, 'search-wasm'), '--json');
       expect(r.code, r.stderr).toBe(0);
-      const out = JSON.parse(r.stdout) as { verdict: string; files: { path: string; verdict: string }[] };
+      const out = JSON.parse(r.stdout) as { verdict: string; files: { path: string; verdict: string }[]; environmentDifferences: string[] };
       expect(out.verdict).toBe('identical');
       expect(out.files.map((f) => f.path).sort()).toEqual(['choice.json', 'pareto.json', 'trials.jsonl']);
+      expect(out.environmentDifferences).toEqual([]);
     }, 300_000);
 
     it('on another backend (cpu): identical or within tolerance, with a per-metric difference table; the exit code says which', async () => {
@@ -151,13 +152,22 @@ describe('run manifests and nls reproduce', () => {
       trial.values[1] = trial.values[1]! + 0.5;
       lines[i] = JSON.stringify(trial);
       await fsp.writeFile(journal, `${lines.join('\n')}\n`);
+      // As if recorded on another CPU type: the reproduction names the difference and what it can explain.
+      const manifestFile = path.join(tampered, 'manifest.json');
+      const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { environment: { cpus: { count: number; model: string; features?: string[] } } };
+      manifest.environment.cpus = { count: 64, model: 'Imaginary CPU', features: ['avx2', 'avx512f', 'fma'] };
+      await fsp.writeFile(manifestFile, JSON.stringify(manifest));
       const r = await nls('reproduce', tampered, '--out', path.join(root, 'tampered-again'), '--json');
       expect(r.code, r.stderr).toBe(4);
-      const out = JSON.parse(r.stdout) as { verdict: string; files: { path: string; verdict: string; detail?: string }[] };
+      const out = JSON.parse(r.stdout) as { verdict: string; files: { path: string; verdict: string; detail?: string }[]; environmentDifferences: string[]; note?: string };
       expect(out.verdict).toBe('differs');
       const file = out.files.find((f) => f.path === 'trials.jsonl')!;
       expect(file.verdict).toBe('differs');
       expect(file.detail).toContain(`trial ${trial.number} objective loss`);
+      expect(out.environmentDifferences).toEqual([expect.stringMatching(/^machine: CPU Imaginary CPU -> .+/)]);
+      expect(out.note).toMatch(/recorded on another machine.*CPU extensions/);
+      const saved = JSON.parse(readFileSync(path.join(root, 'tampered-again', 'reproduction.json'), 'utf8')) as { environmentDifferences: string[] };
+      expect(saved.environmentDifferences).toEqual(out.environmentDifferences);
     }, 300_000);
   });
 });

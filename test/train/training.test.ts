@@ -11,7 +11,9 @@ import { configsForStep, SAMPLING_RULES } from '../../src/supernet/sampling.js';
 import { adapterVariables, configStatistics, trainSupernet } from '../../src/supernet/trainer.js';
 import { AdamW, clipByGlobalNorm } from '../../src/train/adamw.js';
 import type { BatchSource, TokenBatch } from '../../src/train/batch.js';
+import type { MachineSignature } from '../../src/run/machine.js';
 import { TrainingDivergedError } from '../../src/train/loop.js';
+import { Progress } from '../../src/util/progress.js';
 import { cosineWithWarmup } from '../../src/train/schedule.js';
 import { createRng } from '../../src/util/rng.js';
 import { useTestBackend } from '../helpers/backend.js';
@@ -201,6 +203,24 @@ describe('supernet training', () => {
     await expect(
       trainSupernet(s.model, s.adapters, s.space, copyTask(37), { steps: 4, lr: 1e-3, warmupSteps: 0, seed: 1, checkpointDir: dir, resume: true, rule: 'sandwich' }),
     ).rejects.toThrow(/other settings/);
+    s.dispose();
+  });
+
+  it('records the machines a run ran on, and a resume on another CPU type says the bits may differ', async () => {
+    const s = await setup();
+    const dir = await tempDir();
+    const opts = { steps: 4, lr: 1e-3, warmupSteps: 0, seed: 1, rule: 'uniform' as const, checkpointEvery: 2 };
+    const avx512: MachineSignature = { arch: 'x64', cpu: 'AMD EPYC', features: ['avx2', 'avx512f', 'fma'] };
+    const avx2: MachineSignature = { arch: 'x64', cpu: 'AMD EPYC', features: ['avx2', 'fma'] };
+    const first = await trainSupernet(s.model, s.adapters, s.space, copyTask(37), { ...opts, checkpointDir: dir, stopAfter: 2, machine: avx512 });
+    expect(first.machines).toEqual([avx512]);
+    const lines: string[] = [];
+    const progress = new Progress({ stream: { write: (t: string) => (lines.push(t), true) } as unknown as NodeJS.WritableStream, intervalMs: 0 });
+    const resumed = await trainSupernet(s.model, s.adapters, s.space, copyTask(37), { ...opts, checkpointDir: dir, resume: true, machine: avx2, progress });
+    expect(resumed.machines).toEqual([avx512, avx2]);
+    expect(lines.join('')).toMatch(/note: the checkpoint was written on another machine \(without avx512f\).*last bits/);
+    const state = JSON.parse(await fsp.readFile(path.join(dir, 'step-000004', 'state.json'), 'utf8')) as { machines: MachineSignature[] };
+    expect(state.machines).toEqual([avx512, avx2]);
     s.dispose();
   });
 

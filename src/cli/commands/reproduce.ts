@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { NlsError } from '../../errors.js';
 import { DEFAULT_TOLERANCE, type Tolerance, type ToleranceSpec } from '../../run/compare.js';
-import { REPRODUCE_EXIT, reproduceRun } from '../../run/reproduce.js';
+import { machineNote, REPRODUCE_EXIT, reproduceRun } from '../../run/reproduce.js';
 import { formatTable } from '../../util/table.js';
 import { emit, type GlobalOptions, progressFor } from '../common.js';
 import { CommandExit } from '../exit.js';
@@ -66,10 +66,13 @@ export const reproduceCommand: CommandModule<GlobalOptions, ReproduceArgs> = {
       progress: progressFor(argv),
     });
     const c = result.comparison;
-    emit(argv, { verdict: c.verdict, out: result.out, recordedBackend: result.recordedBackend, backend: result.backend, files: c.files, metrics: c.metrics }, () =>
+    const differences = result.environmentDifferences;
+    const note = machineNote(c.verdict, differences);
+    emit(argv, { verdict: c.verdict, out: result.out, recordedBackend: result.recordedBackend, backend: result.backend, environmentDifferences: differences, ...(note !== undefined ? { note } : {}), files: c.files, metrics: c.metrics }, () =>
       [
         `reproduced nls ${result.manifest.command} (recorded on ${result.recordedBackend ?? '?'}, re-run on ${result.backend ?? '?'}) into ${result.out}`,
         `inputs: ${result.inputs.map((f) => `${f.input.name} (${f.via})`).join(', ') || 'none'}`,
+        `environment: ${differences.length === 0 ? 'as recorded' : `differs from the recorded one: ${differences.join('; ')}`}`,
         '',
         formatTable(['output', 'verdict', 'first difference beyond tolerance'], c.files.map((f) => [f.path, f.verdict, f.detail ?? ''])),
         ...(c.metrics.length > 0
@@ -84,6 +87,7 @@ export const reproduceCommand: CommandModule<GlobalOptions, ReproduceArgs> = {
           : []),
         '',
         `verdict: ${c.verdict}`,
+        ...(note !== undefined ? [`note: ${note}`] : []),
       ].join('\n'),
     );
     const code = c.verdict === 'identical' ? REPRODUCE_EXIT.identical : c.verdict === 'within-tolerance' ? REPRODUCE_EXIT.withinTolerance : REPRODUCE_EXIT.differs;
