@@ -14,7 +14,8 @@ import { nls } from '../helpers/cli.js';
 
 let dir: string;
 let model: string;
-const budget: ReplicateBudget = { ...REPLICATE_BUDGETS.smoke, seeds: 2, steps: 6, searchBudget: 4, validationSize: 24, testSize: 24, trainSize: 64, maxLength: 64, widthTasks: ['spam'] };
+// spam's own step count (taskSteps) overrides steps, as arith's does in the full budget.
+const budget: ReplicateBudget = { ...REPLICATE_BUDGETS.smoke, seeds: 2, steps: 6, taskSteps: { spam: 5 }, searchBudget: 4, validationSize: 24, testSize: 24, trainSize: 64, maxLength: 64, widthTasks: ['spam'] };
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'nls-replicate-'));
@@ -58,6 +59,9 @@ describe('nls replicate', () => {
     expect(choice.metric).toBe('accuracy');
     expect(choice.test).toBeGreaterThanOrEqual(0);
     expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).toMatch(/## LoNAS row[^]*## Findings/);
+    expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).toContain('Budget: 2 seeds, 6 steps (spam 5), ');
+    const trainedSteps = async (run: string) => (JSON.parse(await fsp.readFile(path.join(out, 'cells', 'spam', 'dense', 'seed-0', run, 'supernet.json'), 'utf8')) as { training: { steps: number } }).training.steps;
+    expect([await trainedSteps('lora'), await trainedSteps('supernet'), await trainedSteps('widths-supernet')]).toEqual([5, 5, 10]);
 
     // Resume: a cell without its result.json is run again (from its finished supernets and
     // searches) to the same result; the others are read back.
@@ -75,6 +79,7 @@ describe('nls replicate', () => {
     expect(again.summary).toEqual(r.summary);
     // A budget whose cells would differ is refused before any work, naming each difference.
     await expect(runReplicate({ out, budget: { ...budget, steps: 7, testSize: 30 }, model, engine: 'onnx', progress: quiet })).rejects.toThrow(/study\.json: .*steps: 6 -> 7; testSize: 24 -> 30.*fix: /);
+    await expect(runReplicate({ out, budget: { ...budget, taskSteps: {} }, model, engine: 'onnx', progress: quiet })).rejects.toThrow(/study\.json: .*steps of spam: 5 -> 6.*fix: /);
 
     const report = await nls('report', out, '--out', path.join(dir, 'report'));
     expect(report.code, report.stderr).toBe(0);

@@ -36,9 +36,9 @@ export const replicateCommand: CommandModule<GlobalOptions, ReplicateArgs> = {
       .option('budget', {
         choices: Object.keys(REPLICATE_BUDGETS) as (keyof typeof REPLICATE_BUDGETS)[],
         default: 'small' as const,
-        describe: 'smoke: one task, 20 steps, minutes; small: three tasks, 3 seeds, 200 steps; full: 5 seeds, 300 steps, plus the int4 SQFT row (hours)',
+        describe: 'smoke: one task, 20 steps, minutes; small: three tasks, 3 seeds, 200 steps; full: spam and arith, 5 seeds, 300 steps (arith 1200), plus the int4 SQFT and LoNAS rows (many hours)',
       })
-      .option('tasks', { requiresArg: true, coerce: parseTasks, describe: `comma-separated subset of the budget's tasks (${BUILTIN_TASKS.join(', ')})` })
+      .option('tasks', { requiresArg: true, coerce: parseTasks, describe: `comma-separated tasks to run instead of the budget's (${BUILTIN_TASKS.join(', ')})` })
       .option('seeds', { ...numberArg('seeds', 'positive integer'), describe: "seeds per task and base (default: the budget's)" })
       .option('model', { type: 'string', default: 'demo', describe: 'dense base model folder, or "demo" for the shipped demo model' })
       .option('engine', { choices: ENGINE_REQUESTS, default: 'auto' as EngineRequest, describe: 'training and evaluation engine (auto: onnx when onnxruntime-node loads here)' }),
