@@ -93,8 +93,9 @@ export interface TrainLoopResult {
   /** Tokens (batch x sequence positions) processed by this process. */
   readonly tokens: number;
   /**
-   * The machines the run's parts ran on, in order of first use (one unless it was resumed on
-   * another machine; runs resumed from checkpoints that did not record it start with this one).
+   * The distinct machines the run's parts ran on, the one that ran the latest part last (one
+   * unless it was resumed on another machine; runs resumed from checkpoints that did not record
+   * machines start with this one).
    */
   readonly machines: readonly MachineSignature[];
 }
@@ -107,7 +108,7 @@ interface LoopState {
   readonly fingerprint: unknown;
   /** The engine that wrote the checkpoint (absent in checkpoints older than the onnx engine: tfjs). */
   readonly engine?: TrainingEngineName;
-  /** The machines the run ran on so far (absent in checkpoints older than this record). */
+  /** The distinct machines the run ran on so far, the checkpoint's writer last (absent in checkpoints older than this record). */
   readonly machines?: readonly MachineSignature[];
 }
 
