@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import type { BackendInfo } from '../backend/index.js';
 import { NLS_VERSION, PACKAGE_ROOT } from '../package-info.js';
-import { currentMachine, machineDifferences } from './machine.js';
+import { currentMachine, machineDifferences, type MachineSignature } from './machine.js';
 
 /** The git commit of the nls checkout, when nls runs from one. */
 export interface GitState {
@@ -56,14 +56,13 @@ function sameDir(a: string, b: string): boolean {
 
 /** The environment of this process, with `backend` when one was initialised. */
 export function runEnvironment(backend?: BackendInfo): RunEnvironment {
-  const cpus = os.cpus();
-  const { features } = currentMachine();
+  const { cpu, features } = currentMachine();
   return {
     nls: { version: NLS_VERSION, git: gitState() },
     node: process.versions.node,
     platform: process.platform,
     arch: process.arch,
-    cpus: { count: cpus.length, model: cpus[0]?.model.trim() ?? 'unknown', ...(features !== undefined ? { features } : {}) },
+    cpus: { count: os.cpus().length, model: cpu, ...(features !== undefined ? { features } : {}) },
     ...(backend
       ? {
           backend: {
@@ -78,6 +77,11 @@ export function runEnvironment(backend?: BackendInfo): RunEnvironment {
   };
 }
 
+/** The machine signature an environment records. */
+function machineOf(e: RunEnvironment): MachineSignature {
+  return { arch: e.arch, cpu: e.cpus.model, ...(e.cpus.features ? { features: e.cpus.features } : {}) };
+}
+
 /**
  * What differs between the environment a run was recorded in and `current`, one phrase each:
  * nls's commit, Node, platform, the machine (src/run/machine.ts) and the backend's packages.
@@ -89,10 +93,7 @@ export function environmentDifferences(recorded: RunEnvironment, current: RunEnv
   if (commit(recorded) !== commit(current)) out.push(`nls ${commit(recorded)} -> ${commit(current)}`);
   if (recorded.node !== current.node) out.push(`Node ${recorded.node} -> ${current.node}`);
   if (recorded.platform !== current.platform) out.push(`platform ${recorded.platform} -> ${current.platform}`);
-  const machine = machineDifferences(
-    { arch: recorded.arch, cpu: recorded.cpus.model, ...(recorded.cpus.features ? { features: recorded.cpus.features } : {}) },
-    { arch: current.arch, cpu: current.cpus.model, ...(current.cpus.features ? { features: current.cpus.features } : {}) },
-  );
+  const machine = machineDifferences(machineOf(recorded), machineOf(current));
   if (machine.length > 0) out.push(`machine: ${machine.join(', ')}`);
   const versions = (e: RunEnvironment) => e.backend?.versions ?? {};
   for (const [pkg, v] of Object.entries(versions(recorded))) {

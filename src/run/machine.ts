@@ -63,9 +63,7 @@ export function currentMachine(): MachineSignature {
  * equal: nothing says they differ.
  */
 export function sameMachine(a: MachineSignature, b: MachineSignature): boolean {
-  if (a.arch !== b.arch || a.cpu !== b.cpu) return false;
-  if (a.features === undefined || b.features === undefined) return true;
-  return a.features.length === b.features.length && a.features.every((f, i) => f === b.features![i]);
+  return machineDifferences(a, b).length === 0;
 }
 
 /** One line: `x64 AMD EPYC (avx2 fma)`. */
