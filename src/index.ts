@@ -254,7 +254,7 @@ export {
 } from './engine/index.js';
 /** What evaluators accept besides a tfjs model: an engine's row scoring and next-token logits. */
 export { type RowScorer } from './evaluate/scoring.js';
-export { type NextTokenModel } from './evaluate/generate.js';
+export { type DecodingSession, type NextTokenModel } from './evaluate/generate.js';
 
 // Run folders: manifests and reproduction
 export * from './run/index.js';

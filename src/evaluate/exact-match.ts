@@ -32,7 +32,7 @@ export interface ExactMatchOptions {
    * space); `'lower-trim'` also lower-cases; `'none'` compares the strings as they are.
    */
   readonly normalize?: ExactMatchNormalize;
-  /** Prompts decoded together (default 8). */
+  /** Prompts decoded together (default: {@link greedyGenerate}'s, 8, or 32 with a key/value cache). */
   readonly batchSize?: number;
   /** Maximum tokens of prompt + generation (default the model's `maxPositionEmbeddings`); see {@link greedyGenerate}. */
   readonly maxLength?: number;

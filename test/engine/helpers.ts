@@ -84,3 +84,16 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export { LINEAR_MODULES };
+
+/** Tiny supernets made for one suite and freed together (`afterAll(pool.dispose)`). */
+export function supernetPool(): { net: (o: Parameters<typeof tinySupernet>[0]) => TinySupernet; dispose: () => void } {
+  const nets: TinySupernet[] = [];
+  return {
+    net: (o) => {
+      const n = tinySupernet(o);
+      nets.push(n);
+      return n;
+    },
+    dispose: () => nets.splice(0).forEach((n) => n.dispose()),
+  };
+}

@@ -12,7 +12,7 @@ import { createOnnxEngine, type OnnxEngineOptions } from '../../src/engine/onnx/
 import { createTfjsEngine } from '../../src/engine/tfjs.js';
 import type { EvaluationEngine } from '../../src/engine/types.js';
 import { useTestBackend } from '../helpers/backend.js';
-import { maxAbsDiff, randomIds, tinySupernet, type TinySupernet } from './helpers.js';
+import { maxAbsDiff, randomIds, supernetPool, tinySupernet, type TinySupernet } from './helpers.js';
 
 beforeAll(useTestBackend);
 
@@ -48,13 +48,9 @@ async function compareLogits(net: TinySupernet, options: OnnxEngineOptions, tole
 }
 
 describe('ONNX export vs the tfjs model (tiny random models, random non-zero adapters)', () => {
-  const nets: TinySupernet[] = [];
-  afterAll(() => nets.forEach((n) => n.dispose()));
-  const net = (o: Parameters<typeof tinySupernet>[0]) => {
-    const n = tinySupernet(o);
-    nets.push(n);
-    return n;
-  };
+  const pool = supernetPool();
+  afterAll(pool.dispose);
+  const net = pool.net;
 
   it('the configurations really differ (adapters change the logits)', async () => {
     const n = net({});

@@ -13,8 +13,10 @@
  * - elastic widths (`setWidths`): the merged form exports the smaller model; the unmerged form,
  *   created with `elasticWidths`, feeds each layer's width and cuts the MLP in the graph.
  *
- * Sessions are created lazily per output kind (`scores` for evaluators, `logits`, `next` for
- * greedy generation) and each holds its own copy of the weights.
+ * Sessions are created lazily per output kind (`scores` for evaluators, `logits`, `next`, and the
+ * key/value cache pair `prefill` + `decode` for greedy generation) and each holds its own copy of
+ * the weights. The cache pair always writes attention in ONNX operators (it needs past keys and
+ * values as plain inputs), whatever `attention` says.
  */
 import type * as Ort from 'onnxruntime-node';
 import type { AdapterSet } from '../../adapters/adapter-set.js';
@@ -26,7 +28,8 @@ import type { TokenBatch } from '../../train/batch.js';
 import { checkMlpWidths, intermediateSizesOf } from '../../model/widths.js';
 import { checkRanks } from '../ranks.js';
 import type { EngineInfo, EvaluationEngine, OnnxForm } from '../types.js';
-import { type AdapterPath, type AttentionKind, adapterInputNames, exportLlamaOnnx, fusedAttentionSupported, type LlamaGraphOutput, type LlamaWeights, widthInputName } from './llama.js';
+import type { DecodingSession } from '../../evaluate/generate.js';
+import { type AdapterPath, type AttentionKind, adapterInputNames, cacheNames, exportLlamaOnnx, fusedAttentionSupported, type LlamaGraphOutput, type LlamaWeights, widthInputName } from './llama.js';
 import { createOrtSession, defaultThreads, loadOrt, type OnnxSessionOptions, type OrtSession } from './session.js';
 import { adapterFactorsOf, adapterFeed, type AdapterFactors, llamaWeightsOf, mergedWeightsOf, sliceLlamaWeights } from './weights.js';
 
@@ -106,7 +109,7 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
     const common = {
       output,
       producerVersion: NLS_VERSION,
-      attention,
+      attention: output === 'prefill' || output === 'decode' ? ('standard' as const) : attention,
       ...(options.fuseProjections !== undefined ? { fuseProjections: options.fuseProjections } : {}),
     };
     if (form === 'unmerged') {
@@ -254,6 +257,54 @@ export async function createOnnxEngine(model: LlamaModel, adapters: AdapterSet |
       const positions = Int32Array.from(rows.map((r, i) => i * width + r.length - 1));
       const out = await s.run(feedsWith({ input_ids: int32(data, [rows.length, width]), positions: int32(positions, [rows.length]) }));
       return out['next_logits']!.data as Float32Array;
+    },
+    startDecoding: async (rows, padId): Promise<DecodingSession> => {
+      const [prefill, decode] = await Promise.all([session('prefill'), session('decode')]);
+      const batch = rows.length;
+      const width = Math.max(...rows.map((r) => r.length));
+      const data = new Int32Array(batch * width).fill(padId);
+      rows.forEach((r, i) => data.set(r, i * width));
+      const lengths = rows.map((r) => r.length);
+      const positions = Int32Array.from(lengths, (n, i) => i * width + n - 1);
+      const layers = model.config.numHiddenLayers;
+      /** The cache feeds of the next step: last step's `present_*` outputs as `past_*` inputs. */
+      const pastOf = (out: Record<string, Ort.Tensor>): Record<string, Ort.Tensor> => {
+        const feeds: Record<string, Ort.Tensor> = {};
+        for (let l = 0; l < layers; l++) {
+          const n = cacheNames(l);
+          feeds[n.pastKey] = out[n.presentKey]!;
+          feeds[n.pastValue] = out[n.presentValue]!;
+        }
+        return feeds;
+      };
+      const first = await prefill.run(feedsWith({ input_ids: int32(data, [batch, width]), positions: int32(positions, [batch]) }));
+      let past = pastOf(first);
+      let steps = 0;
+      return {
+        logits: first['next_logits']!.data as Float32Array,
+        step: async (tokens) => {
+          if (tokens.length !== batch) throw new NlsError(`gives ${tokens.length} tokens for ${batch} rows`, { field: 'tokens' });
+          const longest = Math.max(...lengths) + steps;
+          if (longest >= model.config.maxPositionEmbeddings) {
+            throw new NlsError(`would put a token at position ${longest}, past max_position_embeddings (${model.config.maxPositionEmbeddings}). Fix: start with shorter rows or take fewer steps`, { field: 'tokens' });
+          }
+          // Cache entries: the prompt width, then one per step. A row's padding (its length up to the width) is masked out.
+          const total = width + steps + 1;
+          const bias = new Float32Array(batch * total);
+          lengths.forEach((n, i) => bias.fill(-1e9, i * total + n, i * total + width));
+          const out = await decode.run(
+            feedsWith({
+              ...past,
+              input_ids: int32(Int32Array.from(tokens), [batch, 1]),
+              position_ids: int32(Int32Array.from(lengths, (n) => n + steps), [batch]),
+              attention_bias: new ort.Tensor('float32', bias, [batch, total]),
+            }),
+          );
+          past = pastOf(out);
+          steps++;
+          return out['next_logits']!.data as Float32Array;
+        },
+      };
     },
     dispose: async () => {
       disposed = true;

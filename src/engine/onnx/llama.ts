@@ -25,6 +25,14 @@
  * [batch, seq], outputs `log_likelihood` and `tokens` float [batch] (per row: sum of weight x
  * log p(target), and sum of weights; src/evaluate/scoring.ts); `next`: with input `positions`
  * int32 [batch] (flat indices into batch x seq), output `next_logits` float [batch, vocab].
+ *
+ * The key/value cache pair (greedy generation, src/evaluate/generate.ts): `prefill` is `next` that
+ * also outputs each layer's keys (after rotary) and values, `present_key.{l}` and
+ * `present_value.{l}` [batch, kv_heads, seq, head_dim]; `decode` reads one new token per row,
+ * `input_ids` [batch, 1], at rotary position `position_ids` int32 [batch], attends over
+ * `past_key.{l}` / `past_value.{l}` [batch, kv_heads, past, head_dim] followed by itself, with
+ * `attention_bias` float [batch, past + 1] added to the scores (0, or -1e9 on a row's padding),
+ * and outputs `next_logits` [batch, vocab] and the grown cache as `present_*` [.., past + 1, ..].
  */
 import type { LlamaConfig } from '../../model/hf-config.js';
 import { LINEAR_MODULES, type LinearModuleName } from '../../model/linear.js';
@@ -77,7 +85,12 @@ export interface AdapterSlot {
 export type AdapterPath = 'low-rank' | 'merge';
 
 /** Which outputs the graph has (see the module comment). */
-export type LlamaGraphOutput = 'logits' | 'scores' | 'next' | 'loss';
+export type LlamaGraphOutput = 'logits' | 'scores' | 'next' | 'loss' | 'prefill' | 'decode';
+
+/** Names of layer `layer`'s cache tensors in the `prefill` / `decode` graphs (see the module comment). */
+export function cacheNames(layer: number): { pastKey: string; pastValue: string; presentKey: string; presentValue: string } {
+  return { pastKey: `past_key.${layer}`, pastValue: `past_value.${layer}`, presentKey: `present_key.${layer}`, presentValue: `present_value.${layer}` };
+}
 
 /**
  * How attention is written: `standard` = ONNX operators only (rotary, products, mask, softmax;
@@ -234,6 +247,11 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
     throw new NlsError(training ? `the training form has output 'loss', not '${options.output}'` : "output 'loss' needs the training form (options.training)", { field: 'output' });
   }
   if (training && options.attention === 'fused') throw new NlsError("the training form writes attention in ONNX operators; export it with attention 'standard'", { field: 'attention' });
+  const decode = options.output === 'decode';
+  const cached = decode || options.output === 'prefill';
+  if (cached && options.attention === 'fused') {
+    throw new NlsError(`the '${options.output}' graph writes attention in ONNX operators; export it with attention 'standard'`, { field: 'attention' });
+  }
   const adapters = new Map((options.adapters ?? []).map((a) => [a.key, a]));
   for (const key of adapters.keys()) {
     const [, layer, module] = key.split('.');
@@ -253,7 +271,7 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
   if (options.attention === 'fused' && !fusedAttentionSupported(c)) {
     throw new NlsError(`head_dim ${d} is not a multiple of 16, which onnxruntime's GroupQueryAttention kernel needs; export with attention 'standard'`, { field: 'head_dim' });
   }
-  const rowDims = training ? [training.batch, training.seq] : ['batch', 'seq'];
+  const rowDims = training ? [training.batch, training.seq] : decode ? ['batch', 1] : ['batch', 'seq'];
   if (training && (training.seq > c.maxPositionEmbeddings || !Number.isSafeInteger(training.seq) || !Number.isSafeInteger(training.batch) || training.seq < 1 || training.batch < 1)) {
     throw new NlsError(`batch ${training.batch} x sequence ${training.seq} is not a valid training shape (at most ${c.maxPositionEmbeddings} positions)`, { field: 'training' });
   }
@@ -261,11 +279,11 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
 
   const { cos: cosTable, sin: sinTable } = ropeTableValues(c, c.maxPositionEmbeddings);
   // Sequence length S as a [1] int64 tensor, for slicing the rotary tables and building the mask
-  // (the training form knows S and stores both as constants).
-  const shape = training ? undefined : g.op('Shape', [ids]);
+  // (the training form knows S and stores both as constants; a decode step reads one position per row).
+  const shape = training || decode ? undefined : g.op('Shape', [ids]);
   const seqLen = shape ? g.op('Slice', [shape, g.int64s([1]), g.int64s([2])]) : undefined;
   const seqScalar = seqLen ? g.op('Squeeze', [seqLen, g.int64s([0])]) : undefined;
-  const standard = options.attention === 'fused' ? undefined : training ? staticAttentionInputs(training.seq) : standardAttentionInputs();
+  const standard = options.attention === 'fused' ? undefined : training ? staticAttentionInputs(training.seq) : decode ? decodeAttentionInputs() : standardAttentionInputs();
   const gqa = options.attention === 'fused' ? fusedAttentionInputs() : undefined;
 
   /** The rotary tables' first S rows and the causal mask, as constants (training form). */
@@ -293,6 +311,18 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
     const causal = g.op('Where', [later, g.scalar(-1e9), g.scalar(0)]);
     // Tiled once per query group ([groups*S, S], row r = query position r mod S), as the tfjs model.
     return { cos, sin, mask: groups === 1 ? causal : g.op('Tile', [causal, g.int64s([groups, 1])]) };
+  }
+
+  /**
+   * A decode step's rotary rows ([batch, 1, 1, d], gathered at each row's position) and mask
+   * ([batch, 1, 1, past + 1], the caller's additive bias): one query per row, so no causal part.
+   */
+  function decodeAttentionInputs(): { cos: string; sin: string; mask: string } {
+    const P = c.maxPositionEmbeddings;
+    const positions = g.input('position_ids', OnnxDataType.INT32, ['batch']);
+    const bias = g.input('attention_bias', OnnxDataType.FLOAT, ['batch', 'total']);
+    const rows = (name: string, table: Float32Array) => g.reshape(g.op('Gather', [g.floats(name, [P, d], table), positions], { axis: 0 }), [-1, 1, 1, d]);
+    return { cos: rows('rope_cos', cosTable), sin: rows('rope_sin', sinTable), mask: g.op('Unsqueeze', [bias, g.int64s([1, 2])]) };
   }
 
   /**
@@ -436,10 +466,21 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
    * reads kv head floor(h / groups): the groups query heads of one kv head are stacked along the
    * sequence axis and share one product with it, as in the tfjs model.
    */
-  const standardAttention = (qOut: string, kOut: string, vOut: string): string => {
+  const standardAttention = (qOut: string, kOut: string, vOut: string, layer: number): string => {
     const q = rope(splitHeads(qOut, heads));
-    const k = rope(splitHeads(kOut, kvHeads));
-    const v = splitHeads(vOut, kvHeads);
+    let k = rope(splitHeads(kOut, kvHeads));
+    let v = splitHeads(vOut, kvHeads);
+    if (cached) {
+      const names = cacheNames(layer);
+      if (decode) {
+        const past = (name: string) => g.input(name, OnnxDataType.FLOAT, ['batch', kvHeads, 'past', d]);
+        k = g.op('Concat', [past(names.pastKey), k], { axis: 2 });
+        v = g.op('Concat', [past(names.pastValue), v], { axis: 2 });
+      }
+      const dims = ['batch', kvHeads, decode ? 'total' : 'seq', d];
+      g.output(k, names.presentKey, OnnxDataType.FLOAT, dims);
+      g.output(v, names.presentValue, OnnxDataType.FLOAT, dims);
+    }
     const qStacked = g.reshape(q, [0, kvHeads, -1, d]); // [B, kv, groups*S, d]
     const scores = g.mul(g.matmul(qStacked, g.transpose(k, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(d)));
     const probs = g.op('Softmax', [g.add(scores, standard!.mask)], { axis: -1 }); // [B, kv, groups*S, S]
@@ -464,7 +505,7 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
     const norm2 = param(`layers.${l}.post_attention_layernorm`, `model.layers.${l}.post_attention_layernorm.weight`, [H], layer.postAttentionNorm);
     const x = rmsNorm(h, norm1);
     const [qOut, kOut, vOut] = linears(x, l, ['q_proj', 'k_proj', 'v_proj'], layer.linears);
-    h = g.add(h, linear(gqa ? fusedAttention(qOut!, kOut!, vOut!) : standardAttention(qOut!, kOut!, vOut!), l, 'o_proj', layer.linears));
+    h = g.add(h, linear(gqa ? fusedAttention(qOut!, kOut!, vOut!) : standardAttention(qOut!, kOut!, vOut!, l), l, 'o_proj', layer.linears));
     // SwiGLU MLP.
     const y = rmsNorm(h, norm2);
     const [gate, up] = linears(y, l, ['gate_proj', 'up_proj'], layer.linears);
@@ -503,6 +544,10 @@ export function buildLlamaGraph(g: GraphBuilder, weights: LlamaWeights, options:
       g.output(g.div(g.op('Neg', [total]), count), 'loss', OnnxDataType.FLOAT, []);
       break;
     }
+    case 'decode':
+      g.output(g.matmul(g.reshape(hidden, [-1, H]), lmHead), 'next_logits', OnnxDataType.FLOAT, ['batch', c.vocabSize]);
+      break;
+    case 'prefill':
     case 'next': {
       const positions = g.input('positions', OnnxDataType.INT32, ['batch']);
       const picked = g.op('Gather', [g.reshape(hidden, [-1, H]), positions], { axis: 0 });
