@@ -35,6 +35,7 @@ import type { TrialRecord } from '../search/journal.js';
 import { PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Progress } from '../util/progress.js';
+import { partialNote } from '../report/results.js';
 import { createSupernetScorer, type SearchMetric } from './scorer.js';
 import { evaluateModelOnTask } from './evaluate-model.js';
 import { runSearch } from './search.js';
@@ -233,13 +234,15 @@ export async function runReplicate(options: ReplicateOptions): Promise<Replicate
     references[task] = (await loadBuiltinTask(task, { seed: taskSeed, validationSize: budget.validationSize, testSize: budget.testSize, trainSize: budget.trainSize })).references;
   }
 
+  const plan = replicatePlan(budget);
   const cells: CellResult[] = [];
-  const plan: { task: BuiltinTaskName; base: ReplicateBase; seed: number }[] = [];
-  for (const task of budget.tasks) {
-    for (const base of [...budget.bases, ...(budget.int4 ? (['sparse50-int4'] as const) : [])]) {
-      for (let seed = 0; seed < budget.seeds; seed++) plan.push({ task, base, seed });
-    }
-  }
+  /** results.json and results.md of the cells done so far (partial until the last cell). */
+  const writeResults = async (): Promise<ReplicateResult> => {
+    const result = summarize(budget, references, cells, plan.length);
+    await writeFileAtomic(path.join(out, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFileAtomic(path.join(out, 'results.md'), formatResults(result));
+    return result;
+  };
   for (const [i, cell] of plan.entries()) {
     const dir = path.join(out, 'cells', cell.task, cell.base, `seed-${cell.seed}`);
     const done = path.join(dir, 'result.json');
@@ -251,12 +254,31 @@ export async function runReplicate(options: ReplicateOptions): Promise<Replicate
     const result = await runCell({ ...cell, dir, baseDir: baseDirs[cell.base], budget, taskSeed, engine, progress });
     await writeFileAtomic(done, `${JSON.stringify(result, null, 2)}\n`);
     cells.push(result);
+    if (cells.length < plan.length) await writeResults();
   }
+  return writeResults();
+}
 
-  const result = summarize(budget, references, cells);
-  await writeFileAtomic(path.join(out, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
-  await writeFileAtomic(path.join(out, 'results.md'), formatResults(result));
-  return result;
+/** A cell of the study: one task, base and seed. */
+export interface ReplicateCell {
+  readonly task: BuiltinTaskName;
+  readonly base: ReplicateBase;
+  readonly seed: number;
+}
+
+/**
+ * The cells of `budget` in the order they run: seed by seed (every task and base gets seed s
+ * before any gets s + 1), so a study stopped part-way has every row at the same number of seeds,
+ * or one fewer, and its partial results compare like with like.
+ */
+export function replicatePlan(budget: ReplicateBudget): ReplicateCell[] {
+  const plan: ReplicateCell[] = [];
+  for (let seed = 0; seed < budget.seeds; seed++) {
+    for (const task of budget.tasks) {
+      for (const base of [...budget.bases, ...(budget.int4 ? (['sparse50-int4'] as const) : [])]) plan.push({ task, base, seed });
+    }
+  }
+  return plan;
 }
 
 interface CellRun {
@@ -487,6 +509,11 @@ export interface ReplicateResult {
   readonly cells: readonly CellResult[];
   readonly summary: readonly SummaryRow[];
   readonly findings: readonly Finding[];
+  /**
+   * Cells done and planned: a study writes its results after every cell, partial until the last
+   * one. Absent in results written before 2026-12-08 (which were always complete).
+   */
+  readonly progress?: { readonly done: number; readonly planned: number };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -515,7 +542,13 @@ function rowsOf(cells: readonly CellResult[]): Map<string, MeasuredSubnet[]> {
 }
 
 /** The summary table and the five findings from the cells. */
-export function summarize(budget: ReplicateBudget, references: Readonly<Record<string, readonly ReferencePoint[]>>, cells: readonly CellResult[]): ReplicateResult {
+export function summarize(budget: ReplicateBudget, references: Readonly<Record<string, readonly ReferencePoint[]>>, done: readonly CellResult[], planned = done.length): ReplicateResult {
+  // Canonical order (task, base, seed), whatever order the cells ran in.
+  const rank = (c: CellResult) => [budget.tasks.indexOf(c.task), REPLICATE_BASES.indexOf(c.base), c.seed];
+  const cells = [...done].sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!;
+  });
   const summary: SummaryRow[] = [];
   const groups = new Map<string, CellResult[]>();
   for (const c of cells) groups.set(`${c.task}|${c.base}`, [...(groups.get(`${c.task}|${c.base}`) ?? []), c]);
@@ -540,13 +573,14 @@ export function summarize(budget: ReplicateBudget, references: Readonly<Record<s
     const lora = test('LoRA (r_max)');
     const max = test('supernet max');
     const median = test('supernet median (heuristic)');
-    if (lora.length === max.length && lora.length > 0) {
+    // A paired test and an interval need two seeds: with one, a finding is not tested yet.
+    if (lora.length === max.length && lora.length >= 2) {
       const loraCi = meanInterval(lora);
       const t = pairedTest(lora, max);
       const m = meanInterval(max).mean;
       push(1, { task, base, holds: m >= loraCi.low && m <= loraCi.high, evidence: `max ${pct(m)} vs LoRA ${ci(loraCi)}; paired difference ${ci(t.difference)}, p = ${t.p.toFixed(3)}`, test: t });
     }
-    if (max.length > 0 && median.length === max.length) {
+    if (max.length >= 2 && median.length === max.length) {
       const ratio = meanInterval(median).mean / meanInterval(max).mean;
       const pm = (rows.get('supernet median (heuristic)') ?? [])[0]?.params ?? 0;
       const px = (rows.get('supernet max') ?? [])[0]?.params ?? 0;
@@ -559,9 +593,10 @@ export function summarize(budget: ReplicateBudget, references: Readonly<Record<s
       }
     }
     if (base === 'sparse50') {
-      const dense = cells.filter((c) => c.task === task && c.base === 'dense').sort((a, b) => a.seed - b.seed);
-      const sparse = group.sort((a, b) => a.seed - b.seed);
-      if (dense.length === sparse.length && dense.length > 0) {
+      // Paired by seed, over the seeds both bases have.
+      const dense = cells.filter((c) => c.task === task && c.base === 'dense' && group.some((s) => s.seed === c.seed));
+      const sparse = group.filter((s) => dense.some((c) => c.seed === s.seed));
+      if (dense.length >= 2) {
         const denseMax = meanInterval(dense.map((c) => c.max.test)).mean;
         const sparseBase = meanInterval(sparse.map((c) => c.baseModel.test)).mean;
         const sparseMax = meanInterval(sparse.map((c) => c.max.test)).mean;
@@ -584,7 +619,7 @@ export function summarize(budget: ReplicateBudget, references: Readonly<Record<s
       push(5, { task, base, holds: kept && worst <= 0.01, evidence: `${merges.length} merges: ${kept ? 'no new non-zero in any' : 'NEW NON-ZEROS'}; test accuracy change ${change.map((d) => `${(100 * d).toFixed(1)}`).join(', ')} points` });
     }
   }
-  return { format: 'nls-replicate/1', budget, references, cells, summary, findings };
+  return { format: 'nls-replicate/1', budget, references, cells, summary, findings, progress: { done: cells.length, planned } };
 }
 
 /** results.md: the summary per task and base, references, and the findings. */
@@ -592,6 +627,8 @@ export function formatResults(r: ReplicateResult): string {
   const longer = r.budget.tasks.filter((t) => stepsOf(r.budget, t) !== r.budget.steps).map((t) => `${t} ${stepsOf(r.budget, t)}`);
   const steps = `${r.budget.steps} steps${longer.length > 0 ? ` (${longer.join(', ')})` : ''}`;
   const lines = ['# nls replicate: results', '', `Budget: ${r.budget.seeds} seeds, ${steps}, ${r.budget.searchBudget} evaluations per search, ${r.budget.testSize} test examples.`, ''];
+  const partial = partialNote(r);
+  if (partial) lines.push(`**${partial}**`, '');
   for (const task of r.budget.tasks) {
     lines.push(`## ${task}`, '', '| base | subnet | adapter params | test accuracy (mean ± 95% CI) | validation |', '| --- | --- | --- | --- | --- |');
     for (const ref of r.references[task] ?? []) lines.push(`| - | ${ref.name} (no model: ${ref.description}) | 0 | ${pct(ref.test)} | ${pct(ref.validation)} |`);

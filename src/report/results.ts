@@ -68,3 +68,10 @@ export function resultsPlot(r: ReplicateResult): Plot | undefined {
     svg,
   };
 }
+
+/** What a partial study's results say about themselves; undefined when the study is complete. */
+export function partialNote(r: Pick<ReplicateResult, 'progress'>): string | undefined {
+  const p = r.progress;
+  if (!p || p.done >= p.planned) return undefined;
+  return `Partial: ${p.done} of ${p.planned} cells done. Cells run seed by seed; a row with one seed has no interval, and a finding is tested where its rows have two seeds or more. Run the same command again to continue.`;
+}

@@ -14,6 +14,7 @@ import type { SearchAnalysis } from './analysis.js';
 import type { PredictorReport, ReportData } from './collect.js';
 import { formatCount, formatFixed as fixed, formatObjective, formatPercent as pct, formatValue } from './format.js';
 import type { Plot, PlotId } from './plots.js';
+import { partialNote } from './results.js';
 import type { SearchSpace } from '../space/index.js';
 
 /** A block of a section. */
@@ -415,6 +416,7 @@ function resultsSection(data: ReportData, plots: ReadonlyMap<PlotId, Plot>): Sec
       kind: 'paragraph',
       text: `${r.budget.seeds} seeds x ${r.budget.tasks.length} tasks; ${r.budget.steps} training steps, ${r.budget.searchBudget} evaluations per search; accuracy on ${r.budget.testSize} test examples, searches selected on ${r.budget.validationSize} validation examples. Intervals are 95% Student-t intervals over seeds.`,
     },
+    ...[partialNote(r)].filter((t) => t !== undefined).map((text) => ({ kind: 'note' as const, text })),
     ...figure(plots, 'results'),
   ];
   for (const task of r.budget.tasks) {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelFolder } from '../../src/pipeline/init-model.js';
-import { type CellResult, REPLICATE_BUDGETS, type ReplicateBudget, runReplicate, summarize } from '../../src/pipeline/replicate.js';
+import { type CellResult, formatResults, REPLICATE_BUDGETS, type ReplicateBudget, replicatePlan, runReplicate, summarize } from '../../src/pipeline/replicate.js';
 import { Progress } from '../../src/util/progress.js';
 import { nls } from '../helpers/cli.js';
 
@@ -31,7 +31,10 @@ describe('nls replicate', () => {
     const out = path.join(dir, 'study');
     const quiet = new Progress({ quiet: true });
     const r = await runReplicate({ out, budget, model, engine: 'onnx', progress: quiet });
+    // Run seed by seed, reported in (task, base, seed) order; complete.
     expect(r.cells.map((c) => `${c.task}/${c.base}/${c.seed}`)).toEqual(['spam/dense/0', 'spam/dense/1', 'spam/sparse50/0', 'spam/sparse50/1']);
+    expect(r.progress).toEqual({ done: 4, planned: 4 });
+    expect(await fsp.readFile(path.join(out, 'results.md'), 'utf8')).not.toContain('Partial');
     for (const c of r.cells) {
       expect(c.lora!.params).toBe(c.max.params);
       expect(c.max.params).toBeGreaterThan(c.median.params);
@@ -88,6 +91,12 @@ describe('nls replicate', () => {
     const svg = await fsp.readFile(path.join(dir, 'report', 'report', 'results.svg'), 'utf8');
     expect(svg.match(/class="error-bar"/g)!.length).toBeGreaterThan(0);
     expect(existsSync(path.join(out, 'bases', 'sparse50', 'config.json'))).toBe(true);
+    // A study stopped part-way: the report says how far it got.
+    const results = JSON.parse(await fsp.readFile(path.join(out, 'results.json'), 'utf8')) as Record<string, unknown>;
+    await fsp.writeFile(path.join(out, 'results.json'), JSON.stringify({ ...results, progress: { done: 3, planned: 4 } }));
+    const partial = await nls('report', out, '--out', path.join(dir, 'report-partial'));
+    expect(partial.code, partial.stderr).toBe(0);
+    expect(await fsp.readFile(path.join(dir, 'report-partial', 'report.md'), 'utf8')).toContain('Partial: 3 of 4 cells done.');
   }, 600_000);
 
   it('nls replicate from the CLI records a manifest, and nls reproduce re-runs the study to the same results', async () => {
@@ -125,6 +134,27 @@ describe('replicate findings', () => {
     min: { key: 'c', params: 20, validation: v.min, test: v.min },
     searched: [{ strategy: 'nsga2', share: 0.5, key: 'd', params: 50, validation: v.half, test: v.half }],
     ...(base === 'sparse50' ? { merge: { key: 'd', nonZerosBefore: 10, nonZerosAfter: 10, newNonZeros: 0, unmergedTest: v.half, mergedTest: v.half } } : {}),
+  });
+
+  it('plans the cells seed by seed: every task and base gets seed s before any gets s + 1', () => {
+    const plan = replicatePlan(REPLICATE_BUDGETS.full).map((c) => `${c.task}/${c.base}/${c.seed}`);
+    expect(plan).toHaveLength(30);
+    expect(plan.slice(0, 7)).toEqual(['spam/dense/0', 'spam/sparse50/0', 'spam/sparse50-int4/0', 'arith/dense/0', 'arith/sparse50/0', 'arith/sparse50-int4/0', 'spam/dense/1']);
+    expect(new Set(plan).size).toBe(30);
+  });
+
+  it('a partial study says so, keeps the canonical order, and tests a finding only where its rows have two seeds', () => {
+    const v = { lora: 0.8, max: 0.8, median: 0.79, min: 0.6, half: 0.79, baseModel: 0.5 };
+    // Seed-major: dense 0, sparse 0, dense 1 done; sparse 1 not yet.
+    const done = [cell(0, 'dense', v), cell(0, 'sparse50', v), cell(1, 'dense', { ...v, max: 0.81 })];
+    const r = summarize({ ...REPLICATE_BUDGETS.smoke, seeds: 2 }, {}, done, 4);
+    expect(r.progress).toEqual({ done: 3, planned: 4 });
+    expect(r.cells.map((c) => `${c.base}/${c.seed}`)).toEqual(['dense/0', 'dense/1', 'sparse50/0']);
+    // Dense has two seeds (findings 1-3 tested); sparse has one (not tested, finding 4 has one pair); merging needs no statistics.
+    expect(r.findings.map((f) => f.checks.map((c) => c.base))).toEqual([['dense'], ['dense'], ['dense'], [], ['sparse50']]);
+    const md = formatResults(r);
+    expect(md).toContain('**Partial: 3 of 4 cells done.');
+    expect(md).toMatch(/4\. \*\*on the sparse base[^*]*\*\*: not tested/);
   });
 
   it('states each finding per task and base, with the paired evidence', () => {
