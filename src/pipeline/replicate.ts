@@ -425,7 +425,8 @@ async function widthsRow(c: CellRun, metric: SearchMetric): Promise<WidthsResult
   const maxVal = trained.validation.find((m) => m.name === 'max')!;
   const maxTest = trained.test?.find((m) => m.name === 'max')?.accuracy ?? NaN;
   const complete = r.study.trials.filter((t) => t.state === 'complete' && t.values);
-  const maxFlops = Math.max(...complete.map((t) => t.values![1]!));
+  // NSGA-II seeds the heuristic subnets, so the max subnet is a trial; its FLOPs are the largest in the space.
+  const maxFlops = complete.find((t) => t.key === maxVal.key)?.values![1] ?? Math.max(...complete.map((t) => t.values![1]!));
   const eligible = complete.filter((t) => t.values![0]! >= (maxVal.accuracy ?? 0) - WIDTH_TOLERANCE).sort((a, b) => a.values![1]! - b.values![1]! || b.values![0]! - a.values![0]!);
   const chosen = eligible[0];
   if (!chosen) return undefined;
@@ -446,7 +447,8 @@ async function widthsRow(c: CellRun, metric: SearchMetric): Promise<WidthsResult
     key: chosen.key,
     flopsShare: chosen.values![1]! / maxFlops,
     max: { key: maxVal.key, params: maxVal.adapterParameters, validation: maxVal.accuracy ?? NaN, test: maxTest },
-    chosen: { key: chosen.key, params: 0, validation: chosen.values![0]!, test: chosenTest },
+    // Every trial records its adapter parameters as an attribute (the scorer's costs).
+    chosen: { key: chosen.key, params: typeof chosen.attrs?.['params'] === 'number' ? chosen.attrs['params'] : NaN, validation: chosen.values![0]!, test: chosenTest },
     maxLatencyMs,
     chosenLatencyMs,
     speedup: maxLatencyMs / chosenLatencyMs,

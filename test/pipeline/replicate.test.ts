@@ -49,6 +49,8 @@ describe('nls replicate', () => {
         expect(c.widths!.flopsShare).toBeLessThanOrEqual(1);
         expect(c.widths!.speedup).toBeGreaterThan(0);
         expect(c.widths!.chosen.test).toBeGreaterThanOrEqual(0);
+        expect(c.widths!.chosen.params).toBeGreaterThan(0);
+        expect(c.widths!.chosen.params).toBeLessThanOrEqual(c.widths!.max.params);
       } else expect(c.widths).toBeUndefined();
       if (c.base === 'sparse50') {
         // SQFT: the merge keeps every zero of the sparse base.
