@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PromptExample } from '../../src/data/templates.js';
 import { NlsError } from '../../src/errors.js';
 import { evaluateExactMatch, extractAnswer, normalizeAnswer } from '../../src/evaluate/exact-match.js';
-import { greedyGenerate } from '../../src/evaluate/generate.js';
+import { greedyGenerate, type NextTokenModel } from '../../src/evaluate/generate.js';
+import { createOnnxEngine } from '../../src/engine/onnx/engine.js';
 import { LlamaModel, randomHfTensors } from '../../src/model/llama.js';
 import { ByteTokenizer } from '../../src/model/tokenizer.js';
 import { useTestBackend } from '../helpers/backend.js';
@@ -125,6 +126,33 @@ describe('greedyGenerate', () => {
     const [short] = await greedyGenerate(bigram, tok, ['Q1'], { maxNewTokens: 3 });
     expect(short!.text).toBe('Ans');
     expect(short!.finishReason).toBe('length');
+  });
+
+  it('through a key/value cache (the onnx engine): the same stops per row; finished rows feed padding until the batch is done', async () => {
+    const engine = await createOnnxEngine(bigram, undefined, { threads: 1 });
+    const fed: number[][] = [];
+    // The engine, with the tokens each decode step receives recorded.
+    const spy: NextTokenModel = {
+      config: engine.config,
+      nextTokenLogits: (rows, padId) => engine.nextTokenLogits(rows, padId),
+      startDecoding: async (rows, padId) => {
+        const d = await engine.startDecoding!(rows, padId);
+        return { logits: d.logits, step: (tokens) => (fed.push([...tokens]), d.step(tokens)) };
+      },
+    };
+    try {
+      const got = await greedyGenerate(spy, tok, ['Q1', 'Q2', 'Q4', 'Q9'], { maxNewTokens: 16 });
+      expect(got.map((g) => g.text)).toEqual(['Answer: cat\n', 'NOPE\n', 'xyxyxyxyxyxyxyxy', '\0'.repeat(16)]);
+      expect(got.map((g) => g.finishReason)).toEqual(['eos', 'eos', 'length', 'length']);
+      // One prompt pass, then 15 steps (the 16th token needs no further pass); 'Q2' (5 tokens, then
+      // EOS) feeds padding from its 6th step on.
+      expect(fed).toHaveLength(15);
+      expect(fed.slice(5).every((tokens) => tokens[1] === tok.padId)).toBe(true);
+      expect(fed[4]![1]).not.toBe(tok.padId);
+      expect(await greedyGenerate(spy, tok, ['Q1', 'Q2', 'Q4', 'Q9'], { maxNewTokens: 16, cache: false })).toEqual(got);
+    } finally {
+      await engine.dispose();
+    }
   });
 
   it('cuts long prompts from the left to maxLength - maxNewTokens tokens, BOS first', async () => {
