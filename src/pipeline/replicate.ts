@@ -310,7 +310,8 @@ function cellTraining(c: CellRun, out: string, steps: number): Omit<SupernetRunO
     weightDecay: 0,
     seed: c.seed,
     engine: c.engine,
-    checkpointEvery: steps,
+    // A study runs for most of a day and is stopped and resumed: losing at most 100 steps of a training.
+    checkpointEvery: Math.min(steps, 100),
     resume: existsSync(path.join(out, 'checkpoints', 'latest.json')),
     taskOptions: taskOptionsOf(c),
     progress: c.progress,
