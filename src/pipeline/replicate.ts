@@ -34,7 +34,7 @@ import { DEMO_MODEL_DIR } from '../model/demo-model.js';
 import type { TrialRecord } from '../search/journal.js';
 import { PLAIN_ADAPTERS } from '../supernet/adapter-mode.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { Progress } from '../util/progress.js';
+import { formatDuration, Progress } from '../util/progress.js';
 import { partialNote } from '../report/results.js';
 import { createSupernetScorer, type SearchMetric } from './scorer.js';
 import { evaluateModelOnTask } from './evaluate-model.js';
@@ -243,20 +243,38 @@ export async function runReplicate(options: ReplicateOptions): Promise<Replicate
     await writeFileAtomic(path.join(out, 'results.md'), formatResults(result));
     return result;
   };
+  // Wall time of the cells this process ran, for the study's ETA (cells of other runs are not timed).
+  const ranHere: number[] = [];
+  const cellDir = (cell: ReplicateCell) => path.join(out, 'cells', cell.task, cell.base, `seed-${cell.seed}`);
   for (const [i, cell] of plan.entries()) {
-    const dir = path.join(out, 'cells', cell.task, cell.base, `seed-${cell.seed}`);
+    const dir = cellDir(cell);
     const done = path.join(dir, 'result.json');
     if (existsSync(done)) {
       cells.push(JSON.parse(await fsp.readFile(done, 'utf8')) as CellResult);
       continue;
     }
     progress.log(`cell ${i + 1}/${plan.length}: ${cell.task}, ${cell.base} base, seed ${cell.seed}`);
+    const started = performance.now();
     const result = await runCell({ ...cell, dir, baseDir: baseDirs[cell.base], budget, taskSeed, engine, progress });
     await writeFileAtomic(done, `${JSON.stringify(result, null, 2)}\n`);
     cells.push(result);
+    ranHere.push((performance.now() - started) / 1000);
+    const left = plan.slice(i + 1).filter((c) => !existsSync(path.join(cellDir(c), 'result.json'))).length;
+    progress.log(`cell ${i + 1}/${plan.length} done in ${formatDuration(ranHere.at(-1)!)}; ${studyPace(ranHere, left)}`);
     if (cells.length < plan.length) await writeResults();
   }
   return writeResults();
+}
+
+/**
+ * How far the study has to go: cells left and, at the mean pace of the cells this process ran,
+ * about how long (a rough guide: arith cells take longer than spam cells).
+ */
+export function studyPace(secondsPerCell: readonly number[], cellsLeft: number): string {
+  if (cellsLeft === 0) return 'no cells left';
+  const mean = secondsPerCell.reduce((a, b) => a + b, 0) / secondsPerCell.length;
+  const eta = secondsPerCell.length > 0 ? `, about ${formatDuration(mean * cellsLeft)} at the mean pace of the ${secondsPerCell.length} cell${secondsPerCell.length === 1 ? '' : 's'} run here` : '';
+  return `${cellsLeft} cell${cellsLeft === 1 ? '' : 's'} left${eta}`;
 }
 
 /** A cell of the study: one task, base and seed. */

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelFolder } from '../../src/pipeline/init-model.js';
-import { type CellResult, formatResults, REPLICATE_BUDGETS, type ReplicateBudget, replicatePlan, runReplicate, summarize } from '../../src/pipeline/replicate.js';
+import { type CellResult, formatResults, REPLICATE_BUDGETS, type ReplicateBudget, replicatePlan, runReplicate, studyPace, summarize } from '../../src/pipeline/replicate.js';
 import { Progress } from '../../src/util/progress.js';
 import { nls } from '../helpers/cli.js';
 
@@ -143,6 +143,12 @@ describe('replicate findings', () => {
     expect(plan).toHaveLength(30);
     expect(plan.slice(0, 7)).toEqual(['spam/dense/0', 'spam/sparse50/0', 'spam/sparse50-int4/0', 'arith/dense/0', 'arith/sparse50/0', 'arith/sparse50-int4/0', 'spam/dense/1']);
     expect(new Set(plan).size).toBe(30);
+  });
+
+  it('says how many cells are left and, at the pace of the cells run here, about how long', () => {
+    expect(studyPace([1800, 2400], 10)).toBe('10 cells left, about 5h50m at the mean pace of the 2 cells run here');
+    expect(studyPace([600], 1)).toBe('1 cell left, about 10m00s at the mean pace of the 1 cell run here');
+    expect(studyPace([600], 0)).toBe('no cells left');
   });
 
   it('a partial study says so, keeps the canonical order, and tests a finding only where its rows have two seeds', () => {
