@@ -1,7 +1,7 @@
 /**
  * The demo's promise, checked end to end on the shipped model: the adapters learn the spam task
  * (test accuracy well above the 50 % majority class), and the reason they can, the base model's
- * attention reaching far back, holds. Slow (~4-5 minutes, both cores), so it runs once.
+ * attention reaching far back, holds. Slow (~8 minutes, both cores), so it runs once.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
@@ -40,9 +40,11 @@ describe('the demo on the shipped model', () => {
   };
 
   it('trains adapters that clearly beat the majority class on the test split, on every reported subnet (dense base)', async () => {
-    const accuracy = testAccuracy(await runDemo({ sparsity: 0, searchBudget: 0, progress: new Progress({ quiet: true }) }));
-    // Measured on the onnx engine (seed 0, 400 steps; 500 test e-mails, standard error ~2 points):
-    // LoRA 87 %, supernet max 84 %, median 86 %, min 83 %.
+    // Half the demo's steps and a fifth of its validation split (the 50%-sparse run below is the
+    // demo itself): the suite's slowest test, kept to about half of the demo's time.
+    const accuracy = testAccuracy(await runDemo({ sparsity: 0, searchBudget: 0, steps: 200, validationSize: 100, progress: new Progress({ quiet: true }) }));
+    // Measured on the onnx engine (seed 0, 200 steps; 500 test e-mails, standard error ~2 points):
+    // LoRA 81.0 %, supernet max 81.8 %, median 81.6 %, min 76.4 %.
     for (const name of ['lora', 'max', 'median', 'min']) expect(accuracy[name], name).toBeGreaterThanOrEqual(0.72);
   }, 600_000);
 
