@@ -39,7 +39,7 @@ import { partialNote } from '../report/results.js';
 import { createSupernetScorer, type SearchMetric } from './scorer.js';
 import { evaluateModelOnTask } from './evaluate-model.js';
 import { runSearch } from './search.js';
-import { encodeRows, loadTaskData, runSupernetTraining, type SupernetRunOptions } from './train-supernet.js';
+import { encodeRows, loadTaskData, runSupernetTraining, type SubnetMetrics, type SupernetRunOptions } from './train-supernet.js';
 
 /** Names of the study's bases. */
 export const REPLICATE_BASES = ['dense', 'sparse50', 'sparse50-int4'] as const;
@@ -336,11 +336,32 @@ function cellTraining(c: CellRun, out: string, steps: number): Omit<SupernetRunO
   };
 }
 
+/** What a cell reads from a training run: the heuristic subnets on validation and test. */
+type TrainedRun = { readonly validation: readonly SubnetMetrics[]; readonly test?: readonly SubnetMetrics[] };
+
+/**
+ * A finished training run of a cell, read back rather than resumed: its supernet.json (written
+ * last, so the folder is complete) records `steps` steps and its validation.json has both splits.
+ * Resuming would evaluate the three heuristic subnets on both splits again (minutes per run, each
+ * time a study is resumed) to the numbers already there.
+ */
+async function finishedRun(out: string, steps: number): Promise<TrainedRun | undefined> {
+  const manifestFile = path.join(out, 'supernet.json');
+  const validationFile = path.join(out, 'validation.json');
+  if (!existsSync(manifestFile) || !existsSync(validationFile)) return undefined;
+  const manifest = JSON.parse(await fsp.readFile(manifestFile, 'utf8')) as { training?: { steps?: unknown } };
+  const v = JSON.parse(await fsp.readFile(validationFile, 'utf8')) as { subnets?: SubnetMetrics[]; test?: SubnetMetrics[] };
+  return manifest.training?.steps === steps && Array.isArray(v.subnets) && Array.isArray(v.test) ? { validation: v.subnets, test: v.test } : undefined;
+}
+
 /** Train (or reuse) a supernet of the cell: `rule` max = LoRA, uniform = NLS. */
-async function trainCell(c: CellRun, rule: 'max' | 'uniform', out: string) {
+async function trainCell(c: CellRun, rule: 'max' | 'uniform', out: string): Promise<TrainedRun> {
+  const steps = stepsOf(c.budget, c.task);
+  const finished = await finishedRun(out, steps);
+  if (finished) return finished;
   const sparse = c.base !== 'dense';
   const adapterMode = c.base === 'sparse50-int4' ? { sparse: true, quantAware: true } : sparse ? { sparse: true, quantAware: false } : PLAIN_ADAPTERS;
-  return runSupernetTraining({ ...cellTraining(c, out, stepsOf(c.budget, c.task)), space: 'demo', rule, lr: LEARNING_RATE[c.base], adapterMode });
+  return runSupernetTraining({ ...cellTraining(c, out, steps), space: 'demo', rule, lr: LEARNING_RATE[c.base], adapterMode });
 }
 
 /** Accuracy metric of a task in the search and the scorer. */
@@ -421,14 +442,11 @@ async function runCell(c: CellRun): Promise<CellResult> {
 /** The LoNAS row of a cell (see {@link WidthsResult}). */
 async function widthsRow(c: CellRun, metric: SearchMetric): Promise<WidthsResult | undefined> {
   const supernetDir = path.join(c.dir, 'widths-supernet');
-  const trained = await runSupernetTraining({
-    // Width supernets share adapters across five widths per layer: they need twice the steps (docs/widths.md).
-    ...cellTraining(c, supernetDir, 2 * stepsOf(c.budget, c.task)),
-    space: 'demo-widths',
-    rule: 'uniform',
-    lr: LEARNING_RATE.dense,
-    reorderWidths: true,
-  });
+  // Width supernets share adapters across five widths per layer: they need twice the steps (docs/widths.md).
+  const steps = 2 * stepsOf(c.budget, c.task);
+  const trained =
+    (await finishedRun(supernetDir, steps)) ??
+    (await runSupernetTraining({ ...cellTraining(c, supernetDir, steps), space: 'demo-widths', rule: 'uniform', lr: LEARNING_RATE.dense, reorderWidths: true }));
   const searchDir = path.join(c.dir, 'widths-search');
   const r = await runSearch({
     supernet: supernetDir,

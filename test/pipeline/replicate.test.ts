@@ -74,7 +74,11 @@ describe('nls replicate', () => {
     const before = await fsp.readFile(path.join(cellDir, 'result.json'), 'utf8');
     await fsp.rm(path.join(cellDir, 'result.json'));
     await fsp.rm(path.join(cellDir, 'search-linas'), { recursive: true });
+    const trainedAt = async () => Promise.all(['lora', 'supernet', 'widths-supernet'].map(async (run) => (await fsp.stat(path.join(cellDir, run, 'supernet.json'))).mtimeMs));
+    const trainedBefore = await trainedAt();
     const again = await runReplicate({ out, budget, model, engine: 'onnx', progress: quiet });
+    // Finished trainings are read back, not resumed and evaluated again.
+    expect(await trainedAt()).toEqual(trainedBefore);
     // Everything but the LoNAS row's timings (measured again) is the same.
     const untimed = (json: string) => {
       const c = JSON.parse(json) as CellResult & { widths?: Record<string, unknown> };
