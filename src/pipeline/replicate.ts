@@ -652,10 +652,14 @@ export function summarize(budget: ReplicateBudget, references: Readonly<Record<s
     }
     const merges = group.map((c) => c.merge).filter((m): m is NonNullable<CellResult['merge']> => m !== undefined);
     if (merges.length > 0) {
-      const kept = merges.every((m) => m.newNonZeros === 0 && m.nonZerosAfter === m.nonZerosBefore);
+      // Sparsity is kept when no pruned weight is filled in. On a quantized base, re-quantizing the
+      // merged weights can round some kept weights to zero: more zeros, reported, not a loss.
+      const filled = merges.reduce((s, m) => s + m.newNonZeros, 0);
+      const zeroed = merges.reduce((s, m) => s + Math.max(0, m.nonZerosBefore + m.newNonZeros - m.nonZerosAfter), 0);
       const change = merges.map((m) => m.mergedTest - m.unmergedTest);
       const worst = Math.max(...change.map(Math.abs));
-      push(5, { task, base, holds: kept && worst <= 0.01, evidence: `${merges.length} merges: ${kept ? 'no new non-zero in any' : 'NEW NON-ZEROS'}; test accuracy change ${change.map((d) => `${(100 * d).toFixed(1)}`).join(', ')} points` });
+      const zeros = `${filled === 0 ? 'no pruned weight filled in' : `${filled.toLocaleString('en-US')} PRUNED WEIGHTS FILLED IN`}${zeroed > 0 ? `, ${zeroed.toLocaleString('en-US')} weights rounded to zero by re-quantization` : ''}`;
+      push(5, { task, base, holds: filled === 0 && worst <= 0.01, evidence: `${merges.length} merge${merges.length === 1 ? '' : 's'}: ${zeros}; test accuracy change ${change.map((d) => `${(100 * d).toFixed(1)}`).join(', ')} points` });
     }
   }
   return { format: 'nls-replicate/1', budget, references, cells, summary, findings, progress: { done: cells.length, planned } };

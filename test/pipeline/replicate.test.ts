@@ -181,6 +181,16 @@ describe('replicate findings', () => {
     expect(check(3, 'sparse50').holds).toBe(false); // 0.5 vs 0.6, always lower
     expect(check(4, 'sparse50').holds).toBe(true); // (0.744 - 0.45) / (0.804 - 0.45) = 83%
     expect(check(5, 'sparse50').holds).toBe(true);
+    expect(check(5, 'sparse50').evidence).toMatch(/^5 merges: no pruned weight filled in; /);
+    // A quantized base: re-quantizing can round kept weights to zero (reported; sparsity kept), while
+    // one pruned weight filled in breaks the finding.
+    const merged = (m: Partial<NonNullable<CellResult['merge']>>) => ({ ...sparse[0]!, merge: { ...sparse[0]!.merge!, ...m } });
+    const zeroed = summarize({ ...REPLICATE_BUDGETS.smoke, seeds: 5 }, {}, [merged({ nonZerosAfter: 7 })]).findings[4]!.checks[0]!;
+    expect(zeroed.holds).toBe(true);
+    expect(zeroed.evidence).toMatch(/no pruned weight filled in, 3 weights rounded to zero by re-quantization/);
+    const filled = summarize({ ...REPLICATE_BUDGETS.smoke, seeds: 5 }, {}, [merged({ newNonZeros: 1, nonZerosAfter: 11 })]).findings[4]!.checks[0]!;
+    expect(filled.holds).toBe(false);
+    expect(filled.evidence).toMatch(/1 PRUNED WEIGHTS FILLED IN/);
     const row = r.summary.find((s) => s.base === 'dense' && s.row === 'supernet max')!;
     expect(row.test.n).toBe(5);
     expect(row.test.low).toBeLessThan(row.test.mean);
